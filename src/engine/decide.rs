@@ -1,0 +1,346 @@
+//! The decision rules, applied in order. See `docs/engine.md` for the why.
+
+use std::time::Duration;
+
+use super::decision::{Action, Because, Decision, Reason};
+use super::observation::{Observation, Timestamp};
+use super::state::PolicyState;
+use crate::policy::Policy;
+
+/// Decide what one policy's service should run, from one observation.
+///
+/// Pure and deterministic: the same policy, observation, state and `now`
+/// give the same decision and the same new state. `observed` is the
+/// observation, or why it could not be made; a failed observation always
+/// holds (fail static) and leaves the state as it was.
+pub fn decide(
+    policy: &Policy,
+    observed: Result<&Observation, &str>,
+    state: &PolicyState,
+    now: Timestamp,
+) -> (Decision, PolicyState) {
+    let observation = match observed {
+        Ok(observation) => observation,
+        Err(error) => {
+            let mut reason = Reason::default();
+            reason.push(Because::ObservationFailed {
+                error: error.to_owned(),
+            });
+            let decision = Decision {
+                action: Action::Hold,
+                current: None,
+                desired: None,
+                backlog: None,
+                recommendation: None,
+                reason,
+            };
+            return (decision, state.clone());
+        }
+    };
+
+    let mut state = state.clone();
+    let mut reason = Reason::default();
+    let current = observation.service.desired;
+    let (min, max) = (policy.min_tasks, policy.max_tasks);
+    let window = policy.scale_in.stabilization_window;
+
+    forget_old_recommendations(&mut state, window, now);
+    if !state.seeded {
+        // A restart must not scale in before a full window has passed.
+        state.seeded = true;
+        state
+            .recommendations
+            .push_back((now, current.clamp(min, max)));
+    }
+
+    let sums = sum_backlog(policy, observation);
+    reason.push(Because::Backlog {
+        backlog: sums.backlog,
+        visible: sums.visible,
+        in_flight: policy.count_in_flight.then_some(sums.in_flight),
+        delayed: policy.count_delayed.then_some(sums.delayed),
+    });
+    if sums.all_work == 0.0 {
+        state.idle_since.get_or_insert(now);
+    } else {
+        state.idle_since = None;
+    }
+    state.previous_backlog = Some((now, sums.backlog));
+
+    let recommendation = recommend(policy, current, sums.backlog, &state, now, &mut reason);
+    if !window.is_zero() {
+        state.recommendations.push_back((now, recommendation));
+    }
+
+    let mut desired = current;
+    if recommendation > current {
+        desired = scale_out(policy, current, recommendation, &state, now, &mut reason);
+    } else if recommendation < current {
+        desired = scale_in(
+            policy,
+            current,
+            recommendation,
+            observation.service.deployment_in_progress,
+            &state,
+            now,
+            &mut reason,
+        );
+    } else if !matches!(reason.steps().last(), Some(Because::InsideTolerance { .. })) {
+        reason.push(Because::AtRecommendation { tasks: current });
+    }
+
+    if current < min || current > max {
+        desired = desired.clamp(min, max);
+        reason.push(Because::OutsideBounds { current, min, max });
+    }
+
+    let action = match desired.cmp(&current) {
+        std::cmp::Ordering::Greater => Action::ScaleOut,
+        std::cmp::Ordering::Less => Action::ScaleIn,
+        std::cmp::Ordering::Equal => Action::Hold,
+    };
+    if action != Action::Hold {
+        state.last_scale = Some(now);
+    }
+    if action == Action::ScaleOut {
+        state.last_scale_out = Some(now);
+    }
+
+    let decision = Decision {
+        action,
+        current: Some(current),
+        desired: Some(desired),
+        backlog: Some(sums.backlog),
+        recommendation: Some(recommendation),
+        reason,
+    };
+    (decision, state)
+}
+
+/// Drop recommendations made at or before `now - window` (windows are
+/// half-open: one made exactly a window ago no longer counts).
+fn forget_old_recommendations(state: &mut PolicyState, window: Duration, now: Timestamp) {
+    while let Some(&(made, _)) = state.recommendations.front() {
+        if now.since(made) >= window {
+            state.recommendations.pop_front();
+        } else {
+            break;
+        }
+    }
+}
+
+struct BacklogSums {
+    /// Weighted backlog as the policy counts it.
+    backlog: f64,
+    /// Weighted visible + in-flight + delayed (if counted): zero means idle.
+    all_work: f64,
+    visible: u64,
+    in_flight: u64,
+    delayed: u64,
+}
+
+fn sum_backlog(policy: &Policy, observation: &Observation) -> BacklogSums {
+    let mut sums = BacklogSums {
+        backlog: 0.0,
+        all_work: 0.0,
+        visible: 0,
+        in_flight: 0,
+        delayed: 0,
+    };
+    for (queue, depth) in policy.queues.iter().zip(&observation.queues) {
+        let mut counted = depth.visible as f64;
+        if policy.count_in_flight {
+            counted += depth.in_flight as f64;
+        }
+        let delayed = if policy.count_delayed {
+            depth.delayed as f64
+        } else {
+            0.0
+        };
+        counted += delayed;
+        sums.backlog += queue.weight * counted;
+        sums.all_work += queue.weight * (depth.visible as f64 + depth.in_flight as f64 + delayed);
+        sums.visible = sums.visible.saturating_add(depth.visible);
+        sums.in_flight = sums.in_flight.saturating_add(depth.in_flight);
+        sums.delayed = sums.delayed.saturating_add(depth.delayed);
+    }
+    sums
+}
+
+/// `ceil(x)` as a task count, saturating instead of wrapping.
+fn tasks_for(x: f64) -> u32 {
+    if x.is_nan() || x <= 0.0 {
+        0
+    } else if x >= f64::from(u32::MAX) {
+        u32::MAX
+    } else {
+        x.ceil() as u32
+    }
+}
+
+/// The bounded recommendation, before cooldowns, windows and steps.
+fn recommend(
+    policy: &Policy,
+    current: u32,
+    backlog: f64,
+    state: &PolicyState,
+    now: Timestamp,
+    reason: &mut Reason,
+) -> u32 {
+    let target = policy.target_backlog_per_task();
+    let raw = tasks_for(backlog / target);
+    let mut tasks;
+    if current == 0 {
+        // From zero there is no tolerance band: any work is infinitely many
+        // messages per task.
+        if backlog > policy.activation_backlog {
+            tasks = raw.max(1);
+            reason.push(Because::Recommendation {
+                backlog,
+                target,
+                tasks,
+            });
+        } else {
+            tasks = 0;
+            reason.push(Because::BelowActivation {
+                backlog,
+                activation: policy.activation_backlog,
+            });
+        }
+    } else {
+        let ratio = backlog / (target * f64::from(current));
+        if (ratio - 1.0).abs() <= policy.tolerance {
+            tasks = current;
+            reason.push(Because::InsideTolerance {
+                ratio,
+                tolerance: policy.tolerance,
+            });
+        } else {
+            tasks = raw;
+            reason.push(Because::Recommendation {
+                backlog,
+                target,
+                tasks,
+            });
+            if tasks == 0 && policy.min_tasks == 0 {
+                tasks = scale_to_zero(policy, state, now, reason);
+            }
+        }
+    }
+    if tasks < policy.min_tasks {
+        tasks = policy.min_tasks;
+        reason.push(Because::RaisedToMin {
+            min: policy.min_tasks,
+        });
+    } else if tasks > policy.max_tasks {
+        tasks = policy.max_tasks;
+        reason.push(Because::LoweredToMax {
+            max: policy.max_tasks,
+        });
+    }
+    tasks
+}
+
+/// With no backlog and `min_tasks: 0`: zero once idle long enough, else one.
+fn scale_to_zero(policy: &Policy, state: &PolicyState, now: Timestamp, reason: &mut Reason) -> u32 {
+    let needed = policy.scale_to_zero_after;
+    let idle_for = state
+        .idle_since
+        .map(|since| now.since(since))
+        .unwrap_or_default();
+    if state.idle_since.is_some() && idle_for >= needed {
+        reason.push(Because::IdleLongEnough { idle_for });
+        0
+    } else {
+        reason.push(Because::NotIdleLongEnough { idle_for, needed });
+        1
+    }
+}
+
+fn cooldown_remaining(
+    since: Option<Timestamp>,
+    cooldown: Duration,
+    now: Timestamp,
+) -> Option<Duration> {
+    let since = since?;
+    let elapsed = now.since(since);
+    (elapsed < cooldown).then(|| cooldown - elapsed)
+}
+
+fn scale_out(
+    policy: &Policy,
+    current: u32,
+    recommendation: u32,
+    state: &PolicyState,
+    now: Timestamp,
+    reason: &mut Reason,
+) -> u32 {
+    if let Some(remaining) =
+        cooldown_remaining(state.last_scale_out, policy.scale_out.cooldown, now)
+    {
+        reason.push(Because::ScaleOutCooldown { remaining });
+        return current;
+    }
+    let mut desired = recommendation;
+    if let Some(step) = policy.scale_out.max_step {
+        let limit = step.limit(current);
+        if recommendation - current > limit {
+            desired = current.saturating_add(limit);
+            reason.push(Because::StepCapped {
+                direction: Action::ScaleOut,
+                max_step: step.to_string(),
+                from: current,
+                to: desired,
+            });
+        }
+    }
+    desired
+}
+
+fn scale_in(
+    policy: &Policy,
+    current: u32,
+    recommendation: u32,
+    deployment_in_progress: bool,
+    state: &PolicyState,
+    now: Timestamp,
+    reason: &mut Reason,
+) -> u32 {
+    if deployment_in_progress {
+        reason.push(Because::DeploymentInProgress);
+        return current;
+    }
+    let window = policy.scale_in.stabilization_window;
+    let highest = state
+        .recommendations
+        .iter()
+        .filter(|&&(made, _)| now.since(made) < window)
+        .map(|&(_, tasks)| tasks)
+        .max()
+        .unwrap_or(recommendation)
+        .max(recommendation);
+    if highest > recommendation {
+        reason.push(Because::Stabilization { highest, window });
+    }
+    if highest >= current {
+        return current;
+    }
+    if let Some(remaining) = cooldown_remaining(state.last_scale, policy.scale_in.cooldown, now) {
+        reason.push(Because::ScaleInCooldown { remaining });
+        return current;
+    }
+    let mut desired = highest;
+    if let Some(step) = policy.scale_in.max_step {
+        let limit = step.limit(current);
+        if current - desired > limit {
+            desired = current - limit;
+            reason.push(Because::StepCapped {
+                direction: Action::ScaleIn,
+                max_step: step.to_string(),
+                from: current,
+                to: desired,
+            });
+        }
+    }
+    desired
+}

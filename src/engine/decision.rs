@@ -1,0 +1,276 @@
+//! What the engine returns: an action, the resulting desired count, and a
+//! structured reason a person can read.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The kind of decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Hold,
+    ScaleOut,
+    ScaleIn,
+}
+
+impl Action {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Hold => "hold",
+            Action::ScaleOut => "scale_out",
+            Action::ScaleIn => "scale_in",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One step of the reasoning behind a decision. A decision's reason is the
+/// list of steps that shaped it, in the order the engine applied them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "rule", rename_all = "snake_case")]
+pub enum Because {
+    /// The observation could not be made; the service is left as it is.
+    ObservationFailed { error: String },
+    /// How the backlog was summed.
+    Backlog {
+        backlog: f64,
+        visible: u64,
+        /// `None` when `count_in_flight` is off.
+        in_flight: Option<u64>,
+        /// `None` when `count_delayed` is off.
+        delayed: Option<u64>,
+    },
+    /// `ceil(backlog / target)`.
+    Recommendation {
+        backlog: f64,
+        target: f64,
+        tasks: u32,
+    },
+    /// The backlog per task is within the tolerance band of the target.
+    InsideTolerance { ratio: f64, tolerance: f64 },
+    /// From zero tasks, the backlog has not passed `activation_backlog`.
+    BelowActivation { backlog: f64, activation: f64 },
+    /// Backlog is zero but has not been zero for `scale_to_zero_after` yet.
+    NotIdleLongEnough {
+        #[serde(with = "secs")]
+        idle_for: Duration,
+        #[serde(with = "secs")]
+        needed: Duration,
+    },
+    /// Backlog has been zero long enough to stop every task.
+    IdleLongEnough {
+        #[serde(with = "secs")]
+        idle_for: Duration,
+    },
+    /// The recommendation was raised to `min_tasks`.
+    RaisedToMin { min: u32 },
+    /// The recommendation was lowered to `max_tasks`.
+    LoweredToMax { max: u32 },
+    /// The service was outside [min, max] and is brought inside.
+    OutsideBounds { current: u32, min: u32, max: u32 },
+    /// A scale-out happened too recently.
+    ScaleOutCooldown {
+        #[serde(with = "secs")]
+        remaining: Duration,
+    },
+    /// A scaling happened too recently to scale in.
+    ScaleInCooldown {
+        #[serde(with = "secs")]
+        remaining: Duration,
+    },
+    /// Scale-in goes no lower than the highest recent recommendation.
+    Stabilization {
+        highest: u32,
+        #[serde(with = "secs")]
+        window: Duration,
+    },
+    /// A deployment is rolling out; no scale-in until it is done.
+    DeploymentInProgress,
+    /// The step limit capped the change.
+    StepCapped {
+        direction: Action,
+        max_step: String,
+        from: u32,
+        to: u32,
+    },
+    /// The recommendation equals the current desired count.
+    AtRecommendation { tasks: u32 },
+}
+
+mod secs {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(value.as_secs_f64())
+    }
+}
+
+fn fmt_count(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn fmt_duration(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+impl fmt::Display for Because {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Because::ObservationFailed { error } => {
+                write!(f, "holding: observation failed ({error})")
+            }
+            Because::Backlog {
+                backlog,
+                visible,
+                in_flight,
+                delayed,
+            } => {
+                write!(f, "backlog {} (visible {visible}", fmt_count(*backlog))?;
+                if let Some(n) = in_flight {
+                    write!(f, " + in-flight {n}")?;
+                }
+                if let Some(n) = delayed {
+                    write!(f, " + delayed {n}")?;
+                }
+                f.write_str(")")
+            }
+            Because::Recommendation {
+                backlog: _,
+                target,
+                tasks,
+            } => write!(f, "/ target {} = {tasks} tasks", fmt_count(*target)),
+            Because::InsideTolerance { ratio, tolerance } => write!(
+                f,
+                "backlog per task is {:.0}% of target, inside the ±{:.0}% tolerance",
+                ratio * 100.0,
+                tolerance * 100.0
+            ),
+            Because::BelowActivation {
+                backlog,
+                activation,
+            } => write!(
+                f,
+                "at zero tasks and backlog {} does not exceed activation_backlog {}",
+                fmt_count(*backlog),
+                fmt_count(*activation)
+            ),
+            Because::NotIdleLongEnough { idle_for, needed } => write!(
+                f,
+                "idle for {} of the {} scale_to_zero_after, keeping 1 task",
+                fmt_duration(*idle_for),
+                fmt_duration(*needed)
+            ),
+            Because::IdleLongEnough { idle_for } => {
+                write!(f, "idle for {}, scaling to zero", fmt_duration(*idle_for))
+            }
+            Because::RaisedToMin { min } => write!(f, "raised to min_tasks {min}"),
+            Because::LoweredToMax { max } => write!(f, "lowered to max_tasks {max}"),
+            Because::OutsideBounds { current, min, max } => write!(
+                f,
+                "service at {current} is outside [{min}, {max}], bringing it inside"
+            ),
+            Because::ScaleOutCooldown { remaining } => {
+                write!(f, "scale-out cooldown: {} left", fmt_duration(*remaining))
+            }
+            Because::ScaleInCooldown { remaining } => {
+                write!(f, "scale-in cooldown: {} left", fmt_duration(*remaining))
+            }
+            Because::Stabilization { highest, window } => write!(
+                f,
+                "highest recommendation in the last {} is {highest}",
+                fmt_duration(*window)
+            ),
+            Because::DeploymentInProgress => f.write_str("deployment in progress, no scale-in"),
+            Because::StepCapped {
+                direction,
+                max_step,
+                from,
+                to,
+            } => {
+                let word = if *direction == Action::ScaleIn {
+                    "scale-in"
+                } else {
+                    "scale-out"
+                };
+                write!(f, "{word} capped by max_step {max_step}: {from} -> {to}")
+            }
+            Because::AtRecommendation { tasks } => {
+                write!(f, "already at {tasks} tasks")
+            }
+        }
+    }
+}
+
+/// The full reason for a decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Reason(pub Vec<Because>);
+
+impl Reason {
+    pub fn push(&mut self, step: Because) {
+        self.0.push(step);
+    }
+
+    pub fn steps(&self) -> &[Because] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for step in &self.0 {
+            // The recommendation continues the backlog sentence.
+            let separator = match step {
+                Because::Recommendation { .. } => " ",
+                _ => "; ",
+            };
+            if !first {
+                f.write_str(separator)?;
+            }
+            first = false;
+            write!(f, "{step}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The engine's answer for one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub action: Action,
+    /// The service's desired count as observed; `None` when the observation
+    /// failed.
+    pub current: Option<u32>,
+    /// The desired count after this decision: equal to `current` when
+    /// holding, `None` when nothing could be observed.
+    pub desired: Option<u32>,
+    /// The backlog that was computed, when it could be.
+    pub backlog: Option<f64>,
+    /// `ceil(backlog / target)` within bounds, before damping.
+    pub recommendation: Option<u32>,
+    pub reason: Reason,
+}
+
+impl Decision {
+    /// The desired count to write, if this decision changes it.
+    pub fn change(&self) -> Option<u32> {
+        match (self.action, self.desired) {
+            (Action::Hold, _) => None,
+            (_, desired) => desired,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! The decision engine: pure, deterministic, no I/O and no clock.
+//!
+//! [`decide`] takes a policy, an observation (or why there is none), the
+//! policy's [`PolicyState`] and the current time, and returns a [`Decision`]
+//! with a structured [`Reason`] plus the next state. The daemon, `plan`,
+//! `explain` and `simulate` all call it; none re-implements a rule.
+//!
+//! - `observation.rs`: what the engine is told ([`Observation`], [`Timestamp`]).
+//! - `decision.rs`: what it answers ([`Decision`], [`Action`], [`Because`]).
+//! - `state.rs`: what it remembers between evaluations.
+//! - `decide.rs`: the rules.
+
+mod decide;
+mod decision;
+mod observation;
+mod state;
+
+pub use decide::decide;
+pub use decision::{Action, Because, Decision, Reason};
+pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
+pub use state::PolicyState;

@@ -1,0 +1,43 @@
+//! The small state the engine carries between evaluations of one policy.
+
+use std::collections::VecDeque;
+
+use serde::Serialize;
+
+use super::observation::Timestamp;
+
+/// A policy's memory. Start with [`PolicyState::default`]; feed each
+/// decision's returned state into the next evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PolicyState {
+    /// Recommendations made within the scale-in stabilization window, oldest
+    /// first: (when, tasks).
+    pub(crate) recommendations: VecDeque<(Timestamp, u32)>,
+    /// When the last scale-out was applied.
+    pub(crate) last_scale_out: Option<Timestamp>,
+    /// When the last scaling in either direction was applied.
+    pub(crate) last_scale: Option<Timestamp>,
+    /// Since when the backlog, in-flight messages included, has been zero.
+    pub(crate) idle_since: Option<Timestamp>,
+    /// The previous successful observation's backlog, for the growth rate.
+    pub(crate) previous_backlog: Option<(Timestamp, f64)>,
+    /// False until the first successful observation seeds the state.
+    pub(crate) seeded: bool,
+}
+
+impl PolicyState {
+    /// Whether this state has seen an observation yet.
+    pub fn is_fresh(&self) -> bool {
+        !self.seeded
+    }
+
+    /// The highest recommendation still inside the stabilization window.
+    pub fn highest_recent_recommendation(&self) -> Option<u32> {
+        self.recommendations.iter().map(|&(_, n)| n).max()
+    }
+
+    /// When the last scaling action in either direction was applied.
+    pub fn last_scale(&self) -> Option<Timestamp> {
+        self.last_scale
+    }
+}

@@ -1,0 +1,179 @@
+//! The validated policy: what the engine and the controller consume.
+//!
+//! Every value here has passed validation (see [`super::validate`]), so code
+//! that holds a [`Policy`] never re-checks bounds or target forms.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Where a policy came from, for messages that point a user back at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceLocation {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl std::fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One SQS queue a policy reads, with the weight its backlog counts for.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QueueRef {
+    /// A queue name, or a queue URL (which may belong to another account).
+    pub queue: String,
+    pub weight: f64,
+}
+
+/// How many messages one task should hold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// `target_backlog_per_task`: messages per task, given directly.
+    BacklogPerTask(f64),
+    /// `target_wait` + `message_cost`: target = wait / cost (the AWS formula).
+    Wait {
+        #[serde(with = "crate::policy::duration_serde")]
+        wait: Duration,
+        #[serde(with = "crate::policy::duration_serde")]
+        message_cost: Duration,
+    },
+}
+
+impl Target {
+    /// The target expressed as messages per task.
+    pub fn backlog_per_task(&self) -> f64 {
+        match *self {
+            Target::BacklogPerTask(t) => t,
+            Target::Wait { wait, message_cost } => wait.as_secs_f64() / message_cost.as_secs_f64(),
+        }
+    }
+}
+
+/// A step limit: a fixed number of tasks, or a percentage of the current count.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Tasks(u32),
+    Percent(f64),
+}
+
+impl Step {
+    /// The most tasks one action may move from `current`. Never below 1, so
+    /// a percentage can always move a service away from zero.
+    pub fn limit(&self, current: u32) -> u32 {
+        match *self {
+            Step::Tasks(n) => n.max(1),
+            Step::Percent(p) => {
+                let tasks = (f64::from(current) * p / 100.0).ceil();
+                if tasks >= f64::from(u32::MAX) {
+                    u32::MAX
+                } else {
+                    (tasks as u32).max(1)
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Step::Tasks(n) => write!(f, "{n}"),
+            Step::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScaleOut {
+    /// Most tasks added in one action; `None` is unlimited.
+    pub max_step: Option<Step>,
+    /// Least time between two scale-outs.
+    #[serde(with = "crate::policy::duration_serde")]
+    pub cooldown: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScaleIn {
+    /// Scale in only to the highest recommendation seen within this window.
+    #[serde(with = "crate::policy::duration_serde")]
+    pub stabilization_window: Duration,
+    /// Most tasks removed in one action; `None` is unlimited.
+    pub max_step: Option<Step>,
+    /// Least time after any scaling before a scale-in.
+    #[serde(with = "crate::policy::duration_serde")]
+    pub cooldown: Duration,
+}
+
+/// A validated scaling policy for one ECS service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Policy {
+    pub name: String,
+    pub cluster: String,
+    pub service: String,
+    pub queues: Vec<QueueRef>,
+    pub target: Target,
+    pub min_tasks: u32,
+    pub max_tasks: u32,
+    #[serde(with = "crate::policy::duration_serde")]
+    pub poll_interval: Duration,
+    pub count_in_flight: bool,
+    pub count_delayed: bool,
+    pub tolerance: f64,
+    pub scale_out: ScaleOut,
+    pub scale_in: ScaleIn,
+    pub activation_backlog: f64,
+    #[serde(with = "crate::policy::duration_serde")]
+    pub scale_to_zero_after: Duration,
+    pub dry_run: bool,
+    /// Where the policy's document starts; `None` for policies built in code.
+    #[serde(skip)]
+    pub source: Option<SourceLocation>,
+}
+
+impl Policy {
+    /// A policy with every default from the reference, for tests and tools
+    /// that build policies in code.
+    pub fn with_defaults(name: &str, cluster: &str, service: &str, queue: &str) -> Policy {
+        Policy {
+            name: name.to_owned(),
+            cluster: cluster.to_owned(),
+            service: service.to_owned(),
+            queues: vec![QueueRef {
+                queue: queue.to_owned(),
+                weight: 1.0,
+            }],
+            target: Target::BacklogPerTask(100.0),
+            min_tasks: 1,
+            max_tasks: 10,
+            poll_interval: Duration::from_secs(15),
+            count_in_flight: true,
+            count_delayed: false,
+            tolerance: 0.1,
+            scale_out: ScaleOut {
+                max_step: None,
+                cooldown: Duration::ZERO,
+            },
+            scale_in: ScaleIn {
+                stabilization_window: Duration::from_secs(300),
+                max_step: None,
+                cooldown: Duration::ZERO,
+            },
+            activation_backlog: 0.0,
+            scale_to_zero_after: Duration::from_secs(300),
+            dry_run: false,
+            source: None,
+        }
+    }
+
+    /// The target as messages per task, whichever form the file used.
+    pub fn target_backlog_per_task(&self) -> f64 {
+        self.target.backlog_per_task()
+    }
+}
