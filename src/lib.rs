@@ -9,3 +9,4 @@
 //!   -> (decision, state)`. No I/O, no clock.
 pub mod engine;
 pub mod policy;
+pub mod sim;
