@@ -7,6 +7,9 @@
 //!   errors, and the validated [`policy::Policy`] everything else consumes.
 //! - [`engine`]: the pure decision engine, `(policy, observation, state, now)
 //!   -> (decision, state)`. No I/O, no clock.
+//! - [`sim`]: the simulator that replays a traffic trace through the engine.
+//! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
 pub mod engine;
 pub mod policy;
 pub mod sim;
+pub mod trace_export;
