@@ -10,6 +10,8 @@
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
 //! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
 pub mod engine;
+pub mod http;
 pub mod policy;
 pub mod sim;
+pub mod telemetry;
 pub mod trace_export;
