@@ -150,22 +150,34 @@ mod tests {
             queue_name("https://sqs.eu-west-1.amazonaws.com/123456789012/jobs.fifo"),
             "jobs.fifo"
         );
-        assert_eq!(queue_name("http://127.0.0.1:5000/123456789012/jobs/"), "jobs");
+        assert_eq!(
+            queue_name("http://127.0.0.1:5000/123456789012/jobs/"),
+            "jobs"
+        );
     }
 
     #[test]
     fn ranges_floor_to_minutes() {
         assert_eq!(
             MinuteRange::new(125, 359).unwrap(),
-            MinuteRange { start: 120, end: 300 }
+            MinuteRange {
+                start: 120,
+                end: 300
+            }
         );
-        assert!(matches!(MinuteRange::new(130, 170), Err(ExportError::EmptyRange)));
+        assert!(matches!(
+            MinuteRange::new(130, 170),
+            Err(ExportError::EmptyRange)
+        ));
     }
 
     #[test]
     fn writes_the_trace_format() {
         let mut out = Vec::new();
         write_trace(&[(0, 5), (60, 0), (120, 7)], &mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "t_seconds,arrivals\n0,5\n60,0\n120,7\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "t_seconds,arrivals\n0,5\n60,0\n120,7\n"
+        );
     }
 }

@@ -88,7 +88,10 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             let outcome = sweep_with_progress(&policy, &trace, &config, &spec, show_progress)?;
             if let Some(dir) = &args.out {
                 create_dir(dir)?;
-                write_file(&dir.join("sweep.json"), &serde_json::to_string_pretty(&outcome)?)?;
+                write_file(
+                    &dir.join("sweep.json"),
+                    &serde_json::to_string_pretty(&outcome)?,
+                )?;
                 if let Some(best) = outcome.best {
                     let best_policy = sweep::with_value(&policy, &spec.key, best)?;
                     let result = sim::simulate(&best_policy, &trace, &config, None)?;
@@ -113,7 +116,11 @@ fn find_policy(path: &Path, name: &str) -> anyhow::Result<Policy> {
         None => bail!(
             "no policy named '{name}' in {} (found: {})",
             path.display(),
-            if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
         ),
     }
 }
@@ -223,8 +230,15 @@ fn cost(summary: &Summary) -> String {
 
 fn print_summary(policy: &Policy, s: &Summary, config: &SimConfig) {
     let target = config.wait_target.as_secs_f64();
-    let verdict = if s.meets_wait_target { "meets" } else { "MISSES" };
-    println!("policy {}: {verdict} the {target} s p99 wait target", policy.name);
+    let verdict = if s.meets_wait_target {
+        "meets"
+    } else {
+        "MISSES"
+    };
+    println!(
+        "policy {}: {verdict} the {target} s p99 wait target",
+        policy.name
+    );
     let rows = [
         ("messages", s.messages.to_string()),
         ("served", s.served.to_string()),
@@ -255,14 +269,22 @@ fn print_sweep(spec: &SweepSpec, outcome: &SweepOutcome, config: &SimConfig) {
         "p99 wait s"
     );
     for run in &outcome.runs {
-        let best = if outcome.best == Some(run.value) { "  <- best" } else { "" };
+        let best = if outcome.best == Some(run.value) {
+            "  <- best"
+        } else {
+            ""
+        };
         println!(
             "{:>12}  {:>10}  {:>14.1}  {:>11.3}  {:<5}{best}",
             format_value(run.value),
             cost(&run.summary),
             run.summary.task_seconds,
             run.summary.wait_p99_s,
-            if run.summary.meets_wait_target { "yes" } else { "no" },
+            if run.summary.meets_wait_target {
+                "yes"
+            } else {
+                "no"
+            },
         );
     }
     match outcome.best {

@@ -63,6 +63,7 @@ pub fn simulate(
         if exact.iter().any(Option::is_none) {
             let mut second = BucketCollector::new(located.iter().map(|l| l.bucket).collect());
             run_pass(policy, trace, config, &mut second, false, progress);
+            second.finish();
             collector = Some(second);
         }
         for (slot, (located, exact)) in percentiles.iter_mut().zip(located.iter().zip(exact)) {

@@ -26,9 +26,11 @@ pub const SWEEP_KEYS: &[&str] = &[
     "scale_to_zero_after",
     "scale_out.max_step",
     "scale_out.cooldown",
+    "scale_out.lookahead",
     "scale_in.stabilization_window",
     "scale_in.max_step",
     "scale_in.cooldown",
+    "in_flight_per_task",
 ];
 
 /// A parsed `--sweep` argument.
@@ -224,6 +226,13 @@ pub fn with_value(policy: &Policy, key: &str, value: f64) -> Result<Policy, Swee
         "scale_to_zero_after" => policy.scale_to_zero_after = seconds(key, value)?,
         "scale_out.max_step" => policy.scale_out.max_step = Some(Step::Tasks(count()?.max(1))),
         "scale_out.cooldown" => policy.scale_out.cooldown = seconds(key, value)?,
+        "scale_out.lookahead" => policy.scale_out.lookahead = seconds(key, value)?,
+        "in_flight_per_task" => {
+            if value <= 0.0 {
+                return Err(bad("must be more than zero"));
+            }
+            policy.in_flight_per_task = Some(value);
+        }
         "scale_in.stabilization_window" => {
             policy.scale_in.stabilization_window = seconds(key, value)?
         }

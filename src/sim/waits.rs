@@ -8,8 +8,6 @@
 //! matter ([`BucketCollector`]) and picks the rank among them. Memory stays
 //! bounded whatever the number of messages, and the result is exact.
 
-use std::collections::BTreeMap;
-
 /// Somewhere to put `count` messages that waited `wait` nanoseconds.
 pub trait WaitSink {
     fn record(&mut self, wait: u64, count: u64);
@@ -113,22 +111,53 @@ pub fn nearest_rank(p: u32, n: u64) -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct BucketCollector {
     wanted: Vec<usize>,
-    values: Vec<BTreeMap<u64, u64>>,
+    /// Per wanted bucket: `(wait, count)`, appended unsorted and compacted
+    /// (sorted, equal waits merged) whenever it doubles, so memory follows
+    /// the number of distinct waits, not of messages.
+    values: Vec<Vec<(u64, u64)>>,
+    compact_at: Vec<usize>,
+}
+
+const FIRST_COMPACTION: usize = 1 << 16;
+
+fn compact(values: &mut Vec<(u64, u64)>) {
+    values.sort_unstable_by_key(|&(wait, _)| wait);
+    values.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            earlier.1 += later.1;
+            true
+        } else {
+            false
+        }
+    });
 }
 
 impl BucketCollector {
     pub fn new(mut wanted: Vec<usize>) -> BucketCollector {
         wanted.sort_unstable();
         wanted.dedup();
-        let values = vec![BTreeMap::new(); wanted.len()];
-        BucketCollector { wanted, values }
+        let values = vec![Vec::new(); wanted.len()];
+        let compact_at = vec![FIRST_COMPACTION; wanted.len()];
+        BucketCollector {
+            wanted,
+            values,
+            compact_at,
+        }
     }
 
-    /// The `offset`-th (0-based) smallest wait collected in `bucket`.
+    /// Sort and merge what was collected; call once the pass is over.
+    pub fn finish(&mut self) {
+        for values in &mut self.values {
+            compact(values);
+        }
+    }
+
+    /// The `offset`-th (0-based) smallest wait collected in `bucket`, once
+    /// [`BucketCollector::finish`] has run.
     pub fn value(&self, located: RankInBucket) -> Option<u64> {
         let index = self.wanted.iter().position(|&b| b == located.bucket)?;
         let mut before = 0u64;
-        for (&value, &count) in &self.values[index] {
+        for &(value, count) in &self.values[index] {
             if before + count > located.offset {
                 return Some(value);
             }
@@ -143,7 +172,12 @@ impl WaitSink for BucketCollector {
     fn record(&mut self, wait: u64, count: u64) {
         let bucket = bucket_of(wait);
         if let Some(index) = self.wanted.iter().position(|&b| b == bucket) {
-            *self.values[index].entry(wait).or_insert(0) += count;
+            let values = &mut self.values[index];
+            values.push((wait, count));
+            if values.len() >= self.compact_at[index] {
+                compact(values);
+                self.compact_at[index] = (2 * values.len()).max(FIRST_COMPACTION);
+            }
         }
     }
 }
@@ -197,6 +231,7 @@ mod tests {
                     for &(wait, count) in &waits {
                         collector.record(wait, count);
                     }
+                    collector.finish();
                     collector.value(located).unwrap()
                 }
             };
