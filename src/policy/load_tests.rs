@@ -403,6 +403,15 @@ fn names_must_be_usable_in_logs_and_on_the_command_line() {
 }
 
 #[test]
+fn file_text_in_a_message_stays_on_one_line() {
+    let text = MINIMAL.replace("name: w", "name: \"two\\nlines\"");
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["1:7 name: `two\\nlines` is not a valid policy name"]
+    );
+}
+
+#[test]
 fn queue_entries_must_name_a_queue() {
     let text = MINIMAL.replace("queues: [q]", "queues:\n  - {weight: 2}\n  - 'no spaces'");
     assert_eq!(

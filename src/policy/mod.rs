@@ -6,7 +6,7 @@
 //! - `parse.rs`: YAML text to raw documents, with every structural problem.
 //! - `outline.rs`: key paths and positions of a YAML text, for messages.
 //! - `raw.rs`: the document as written; `keys.rs`: every key and its type.
-//! - `validate.rs`: raw to [`Policy`]; `conflicts.rs`: checks across policies.
+//! - `validate/`: raw to [`Policy`]; `conflicts.rs`: checks across policies.
 //! - `names.rs`: ECS names and ARNs, SQS names and URLs.
 //! - `diagnostic.rs`: every problem with file, line, column, policy and key.
 //! - `schema.rs`: the JSON Schema of a policy document.

@@ -31,7 +31,7 @@ pub(crate) enum Segment {
 pub(crate) struct KeyPath(pub Vec<Segment>);
 
 impl KeyPath {
-    fn child(&self, segment: Segment) -> KeyPath {
+    pub fn child(&self, segment: Segment) -> KeyPath {
         let mut segments = self.0.clone();
         segments.push(segment);
         KeyPath(segments)
@@ -65,7 +65,8 @@ fn render(segments: &[Segment], index: impl Fn(usize) -> String) -> String {
                 if !out.is_empty() {
                     out.push('.');
                 }
-                out.push_str(key);
+                // Keys come from the file: keep a message on one line.
+                out.extend(key.chars().take(40).flat_map(char::escape_debug));
             }
             Segment::Index(i) => out.push_str(&index(*i)),
         }
@@ -77,6 +78,16 @@ impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&render(&self.0, |i| format!("[{i}]")))
     }
+}
+
+/// Text from a policy file as a message shows it: in backticks, control
+/// characters escaped, cut short after 40 characters.
+pub(crate) fn quoted(text: &str) -> String {
+    let mut shown: String = text.chars().take(40).flat_map(char::escape_debug).collect();
+    if text.chars().nth(40).is_some() {
+        shown.push('…');
+    }
+    format!("`{shown}`")
 }
 
 /// What kind of node was written.
@@ -97,13 +108,7 @@ impl Shape {
             {
                 "nothing".to_owned()
             }
-            Shape::Scalar { text, .. } => {
-                let mut shown: String = text.chars().take(40).collect();
-                if shown.len() < text.len() {
-                    shown.push('…');
-                }
-                format!("`{}`", shown.escape_debug())
-            }
+            Shape::Scalar { text, .. } => quoted(text),
             Shape::Mapping => "a mapping".to_owned(),
             Shape::Sequence => "a list".to_owned(),
             Shape::Alias => "an alias".to_owned(),

@@ -12,7 +12,7 @@ use super::diagnostic::Diagnostic;
 use super::keys;
 use super::load::MAX_POLICY_FILE_BYTES;
 use super::outline::{
-    outline, DocumentOutline, Node, Outline, Position, Shape, MAX_EXPANDED_NODES,
+    outline, quoted, DocumentOutline, Node, Outline, Position, Segment, Shape, MAX_EXPANDED_NODES,
 };
 use super::raw::RawPolicy;
 
@@ -158,18 +158,14 @@ fn serde_problem(file: &Path, outline: &Outline, error: &Error) -> Option<Diagno
                 }
             });
             let parent = parent.unwrap_or_default();
-            let key = if parent.0.is_empty() {
-                field.clone()
-            } else {
-                format!("{parent}.{field}")
-            };
+            let key = parent.child(Segment::Key(field.clone()));
             error_at(file, at, doc, "unknown key".to_owned())
                 .with_key(key)
                 .with_hint(keys::unknown_key_hint(field, &parent.pattern()))
         }
         Error::DuplicateMappingKey { key, .. } => {
-            let name = key.as_deref().unwrap_or("this key");
-            error_at(file, at, doc, format!("`{name}` is given twice"))
+            let name = key.as_deref().map_or_else(|| "this key".to_owned(), quoted);
+            error_at(file, at, doc, format!("{name} is given twice"))
                 .with_key(node.map(|n| n.path.to_string()).unwrap_or_default())
                 .with_hint("keep one of them")
         }
@@ -214,7 +210,7 @@ fn wrong_value(found: &Shape, expected: &str) -> String {
             _ => false,
         };
         if too_big {
-            return format!("`{text}` is out of range for {expected}");
+            return format!("{} is out of range for {expected}", quoted(text));
         }
     }
     format!("expected {expected}, found {}", found.describe())
