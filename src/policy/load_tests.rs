@@ -442,3 +442,12 @@ fn an_alias_bomb_is_stopped_before_it_expands() {
     );
     assert!(report.policies.is_empty());
 }
+
+#[test]
+fn a_duration_needs_its_unit() {
+    let text = MINIMAL.to_owned() + "poll_interval: 15\n";
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["8:16 poll_interval: `15` is not a duration: time unit needed, for example 15sec or 15ms"]
+    );
+}
