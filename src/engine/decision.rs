@@ -165,7 +165,10 @@ impl fmt::Display for Because {
                 backlog: _,
                 target,
                 tasks,
-            } => write!(f, "/ target {} = {tasks} tasks", fmt_count(*target)),
+            } => {
+                let plural = if *tasks == 1 { "" } else { "s" };
+                write!(f, "/ target {} = {tasks} task{plural}", fmt_count(*target))
+            }
             Because::BusyPlusWaiting {
                 busy,
                 waiting,
@@ -173,10 +176,11 @@ impl fmt::Display for Because {
                 tasks,
             } => write!(
                 f,
-                "{} busy tasks + waiting {} / target {} = {tasks} tasks",
+                "{} busy tasks + waiting {} / target {} = {tasks} task{}",
                 fmt_count(*busy),
                 fmt_count(*waiting),
-                fmt_count(*target)
+                fmt_count(*target),
+                if *tasks == 1 { "" } else { "s" }
             ),
             Because::Lookahead {
                 per_second,
