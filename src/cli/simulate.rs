@@ -261,12 +261,10 @@ fn print_summary(policy: &Policy, s: &Summary, config: &SimConfig) {
 
 fn print_sweep(spec: &SweepSpec, outcome: &SweepOutcome, config: &SimConfig) {
     let target = config.wait_target.as_secs_f64();
+    let width = spec.key.len().max(12);
     println!(
-        "{:>12}  {:>10}  {:>14}  {:>11}  meets {target} s",
-        spec.key_short(),
-        "cost",
-        "task seconds",
-        "p99 wait s"
+        "{:>width$}  {:>10}  {:>14}  {:>11}  meets {target} s",
+        spec.key, "cost", "task seconds", "p99 wait s"
     );
     for run in &outcome.runs {
         let best = if outcome.best == Some(run.value) {
@@ -275,7 +273,7 @@ fn print_sweep(spec: &SweepSpec, outcome: &SweepOutcome, config: &SimConfig) {
             ""
         };
         println!(
-            "{:>12}  {:>10}  {:>14.1}  {:>11.3}  {:<5}{best}",
+            "{:>width$}  {:>10}  {:>14.1}  {:>11.3}  {:<5}{best}",
             format_value(run.value),
             cost(&run.summary),
             run.summary.task_seconds,

@@ -127,13 +127,6 @@ impl SweepSpec {
     }
 }
 
-impl SweepSpec {
-    /// The key's last segment, short enough for a table header.
-    pub fn key_short(&self) -> &str {
-        self.key.rsplit('.').next().unwrap_or(&self.key)
-    }
-}
-
 /// `count` values from `low` to `high`, evenly spaced in log scale.
 fn geometric(low: f64, high: f64, count: usize) -> Vec<f64> {
     let ratio = (high / low).ln() / (count - 1) as f64;
