@@ -22,7 +22,7 @@ pub enum ExportError {
     Request {
         queue: String,
         #[source]
-        source: aws_sdk_cloudwatch::Error,
+        source: Box<aws_sdk_cloudwatch::Error>,
     },
     #[error("CloudWatch returned a datapoint at {0} outside the requested range")]
     OutOfRange(i64),
@@ -102,7 +102,7 @@ pub async fn fetch_arrivals(
             .await
             .map_err(|error| ExportError::Request {
                 queue: queue.clone(),
-                source: error.into(),
+                source: Box::new(error.into()),
             })?;
         for result in page.metric_data_results() {
             for (timestamp, value) in result.timestamps().iter().zip(result.values()) {

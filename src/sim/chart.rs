@@ -38,7 +38,7 @@ pub fn render(rows: &[TimelineRow], summary: &Summary, wait_target_s: f64, end_s
         .map(|w| w[1] - w[0])
         .filter(|d| *d > 0.0)
         .unwrap_or(1.0);
-    let panels = vec![
+    let panels = [
         Panel {
             title: "arrivals per second (mean over each poll interval)".into(),
             series: vec![Series {
