@@ -1,0 +1,1 @@
+//! Loop tests with fakes and paused time.
