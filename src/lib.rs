@@ -13,5 +13,7 @@
 pub mod aws;
 pub mod controller;
 pub mod engine;
+pub mod http;
 pub mod policy;
 pub mod ports;
+pub mod telemetry;

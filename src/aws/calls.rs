@@ -2,20 +2,34 @@
 //!
 //! The adapters record every call here, so tests can check call budgets
 //! (one `GetQueueAttributes` per queue per evaluation, batched
-//! `DescribeServices`) and a metrics endpoint can export them.
+//! `DescribeServices`), and a listener (the Prometheus metrics) hears of
+//! each call as it ends.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use crate::ports::ErrorKind;
 
 /// How one call ended: `"ok"` or an [`ErrorKind`] label.
 pub type Outcome = &'static str;
 
+/// Told of every call: its operation and, if it failed, how.
+pub type CallListener = Arc<dyn Fn(&'static str, Option<ErrorKind>) + Send + Sync>;
+
 /// Call counters shared by every adapter of one client set.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ApiCalls {
     counts: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
+    listener: Option<CallListener>,
+}
+
+impl fmt::Debug for ApiCalls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiCalls")
+            .field("counts", &self.snapshot())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ApiCalls {
@@ -23,11 +37,24 @@ impl ApiCalls {
         ApiCalls::default()
     }
 
+    /// Counters that also tell `listener` of every call.
+    pub fn with_listener(listener: CallListener) -> ApiCalls {
+        ApiCalls {
+            counts: Mutex::default(),
+            listener: Some(listener),
+        }
+    }
+
     /// Record one call of `operation` that succeeded or failed with `error`.
     pub fn record(&self, operation: &'static str, error: Option<ErrorKind>) {
         let outcome = error.map(|kind| kind.as_str()).unwrap_or("ok");
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry((operation, outcome)).or_default() += 1;
+        {
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            *counts.entry((operation, outcome)).or_default() += 1;
+        }
+        if let Some(listener) = &self.listener {
+            listener(operation, error);
+        }
     }
 
     /// Every (operation, outcome) seen so far with its count.
@@ -62,5 +89,23 @@ mod tests {
         assert_eq!(calls.snapshot()[&("UpdateService", "ok")], 2);
         assert_eq!(calls.snapshot()[&("UpdateService", "throttled")], 1);
         assert_eq!(calls.total("DescribeServices"), 0);
+    }
+
+    #[test]
+    fn the_listener_hears_every_call() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let sink = heard.clone();
+        let calls = ApiCalls::with_listener(Arc::new(move |operation, error| {
+            sink.lock().unwrap().push((operation, error));
+        }));
+        calls.record("GetQueueAttributes", None);
+        calls.record("UpdateService", Some(ErrorKind::AccessDenied));
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                ("GetQueueAttributes", None),
+                ("UpdateService", Some(ErrorKind::AccessDenied))
+            ]
+        );
     }
 }

@@ -19,7 +19,7 @@ mod sqs;
 
 use std::sync::Arc;
 
-pub use calls::{ApiCalls, Outcome};
+pub use calls::{ApiCalls, CallListener, Outcome};
 pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_METRIC_DATA_LIMIT};
 pub use config::{load_sdk_config, AwsSettings};
 pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
@@ -43,7 +43,16 @@ pub struct AwsPorts {
 impl AwsPorts {
     /// Clients for `config`; CloudWatch only when a namespace is given.
     pub fn new(config: &SdkConfig, cloudwatch_namespace: Option<String>) -> AwsPorts {
-        let calls = Arc::new(ApiCalls::new());
+        AwsPorts::with_calls(config, cloudwatch_namespace, Arc::new(ApiCalls::new()))
+    }
+
+    /// As [`AwsPorts::new`], recording calls in `calls` (which may carry a
+    /// listener, e.g. the Prometheus metrics).
+    pub fn with_calls(
+        config: &SdkConfig,
+        cloudwatch_namespace: Option<String>,
+        calls: Arc<ApiCalls>,
+    ) -> AwsPorts {
         let sqs = SqsQueues::new(aws_sdk_sqs::Client::new(config), calls.clone());
         let ecs = EcsServices::new(aws_sdk_ecs::Client::new(config), calls.clone());
         let cloudwatch = cloudwatch_namespace.map(|namespace| {

@@ -16,7 +16,14 @@ pub trait Observer: Send + Sync {
 
     /// A reload failed; the previous policies keep running.
     fn reload_failed(&self, _errors: &PolicyErrors) {}
+
+    /// The supervisor's loop is alive; called every
+    /// [`HEARTBEAT_INTERVAL`] while it runs (a liveness probe's input).
+    fn heartbeat(&self) {}
 }
+
+/// How often [`Observer::heartbeat`] is called.
+pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An observer that ignores everything.
 #[derive(Debug, Default, Clone, Copy)]

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use super::clock::Clock;
 use super::evaluate::Deadlines;
 use super::metrics_buffer::{run_flusher, MetricsBuffer};
-use super::observer::{NoObserver, Observer};
+use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 use super::schedule::DEFAULT_JITTER;
 use super::worker::{Worker, WorkerContext};
 use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
@@ -131,9 +131,12 @@ impl Controller {
 
         tokio::pin!(shutdown);
         let mut reloads_open = true;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
+                _ = heartbeat.tick() => self.observer.heartbeat(),
                 update = reloads.recv(), if reloads_open => match update {
                     Some(Ok(loaded)) => {
                         for warning in &loaded.warnings {

@@ -38,6 +38,7 @@ struct Recorder {
     evaluations: Mutex<Vec<(Instant, Evaluation)>>,
     applied: Mutex<Vec<Vec<String>>>,
     failed_reloads: Mutex<usize>,
+    heartbeats: std::sync::atomic::AtomicUsize,
 }
 
 impl Observer for Recorder {
@@ -55,6 +56,11 @@ impl Observer for Recorder {
 
     fn reload_failed(&self, _errors: &PolicyErrors) {
         *self.failed_reloads.lock().unwrap() += 1;
+    }
+
+    fn heartbeat(&self) {
+        self.heartbeats
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -24,6 +24,11 @@ async fn each_policy_runs_on_its_own_interval() {
     };
     assert_eq!(offsets("fast"), (0..=30).map(|i| i * 2).collect::<Vec<_>>());
     assert_eq!(offsets("slow"), (0..=8).map(|i| i * 7).collect::<Vec<_>>());
+    // The supervisor beats once a second, at 0 s included.
+    let beats = recorder
+        .heartbeats
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(beats, 61);
 }
 
 #[tokio::test(start_paused = true)]
