@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 
 /// How the controller reaches AWS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,14 @@ impl Default for AwsSettings {
 /// chain (environment, profile, web identity, ECS task role, IMDS), with the
 /// settings' overrides, timeouts and retries.
 pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
+    configure(aws_config::defaults(BehaviorVersion::latest()), settings)
+        .load()
+        .await
+}
+
+/// Apply the settings' region, endpoint, timeouts and retries to `loader`
+/// (for callers that also set something else, such as test credentials).
+pub fn configure(loader: ConfigLoader, settings: &AwsSettings) -> ConfigLoader {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(settings.connect_timeout)
         .read_timeout(settings.attempt_timeout)
@@ -56,14 +64,12 @@ pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
         .with_max_attempts(settings.max_attempts.max(1))
         .with_initial_backoff(Duration::from_millis(200))
         .with_max_backoff(Duration::from_secs(5));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(timeouts)
-        .retry_config(retries);
+    let mut loader = loader.timeout_config(timeouts).retry_config(retries);
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }
     if let Some(endpoint) = &settings.endpoint_url {
         loader = loader.endpoint_url(endpoint.clone());
     }
-    loader.load().await
+    loader
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 pub use calls::{ApiCalls, CallListener, Outcome};
 pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_METRIC_DATA_LIMIT};
-pub use config::{load_sdk_config, AwsSettings};
+pub use config::{configure, load_sdk_config, AwsSettings};
 pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
 pub use rate_limit::RateLimiter;
 pub use sqs::SqsQueues;

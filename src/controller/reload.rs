@@ -66,7 +66,7 @@ fn start_watcher(
 ) -> Option<notify::RecommendedWatcher> {
     let is_dir = path.is_dir();
     let (watched, mode) = if is_dir {
-        (path.to_path_buf(), RecursiveMode::Recursive)
+        (path.to_path_buf(), RecursiveMode::NonRecursive)
     } else {
         let parent = path
             .parent()
