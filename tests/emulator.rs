@@ -941,6 +941,10 @@ async fn a_broken_reload_keeps_the_old_policies_and_a_good_one_applies() {
     .await;
     binary.signal("TERM");
     assert!(binary.wait_exit(Duration::from_secs(10)).await.success());
+    assert!(
+        !binary.stderr().contains('\x1b'),
+        "no colour codes when stderr is not a terminal"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

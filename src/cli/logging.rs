@@ -3,6 +3,8 @@
 //! The level comes from `--log-level`, else `RUST_LOG`, else `info`. Logs go
 //! to stderr, so a command's own output on stdout stays clean.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -39,9 +41,11 @@ pub fn init(args: &LogArgs) -> anyhow::Result<()> {
             _ => EnvFilter::new(DEFAULT_FILTER),
         },
     };
+    // Colours only for a person at a terminal, never into a log pipeline.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
     let result = match args.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
