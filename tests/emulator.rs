@@ -792,8 +792,18 @@ async fn plan_shows_every_policy_and_changes_nothing() {
         .unwrap()
         .contains("queue no-such-queue does not exist"));
 
+    // The flags instead of the environment.
     let table = Binary::command(&moto)
-        .args(["plan", "--policies"])
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_REGION")
+        .args([
+            "plan",
+            "--region",
+            REGION,
+            "--endpoint-url",
+            &moto.endpoint(),
+        ])
+        .arg("--policies")
         .arg(&file)
         .output()
         .expect("plan runs");

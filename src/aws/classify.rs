@@ -8,7 +8,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::ports::{ErrorKind, PortError};
+use crate::ports::{ErrorKind, ErrorSource, PortError};
 
 /// Error codes AWS services use for throttling (the SDK's own list, plus the
 /// SQS and ECS spellings).
@@ -102,6 +102,20 @@ where
     }
 }
 
+/// The cause to keep for an SDK error: the service's own error when the
+/// service answered (its text is the API's message, without the SDK's
+/// generic "service error" wrapper), else the SDK error with its chain
+/// (dispatch failure, timeout, ...).
+pub(crate) fn error_source<E>(error: SdkError<E, HttpResponse>) -> ErrorSource
+where
+    E: Error + Send + Sync + 'static,
+{
+    match error {
+        SdkError::ServiceError(context) => Arc::new(context.into_err()),
+        other => Arc::new(other),
+    }
+}
+
 /// A [`PortError`] for an SDK error of `operation`. Not-found kinds become
 /// [`PortError::Other`] here; callers that know the resource map them first.
 pub(crate) fn port_error<E>(operation: &'static str, error: SdkError<E, HttpResponse>) -> PortError
@@ -109,7 +123,7 @@ where
     E: ProvideErrorMetadata + Error + Send + Sync + 'static,
 {
     let kind = classify_kind(&error);
-    let source = Arc::new(error);
+    let source = error_source(error);
     match kind {
         ErrorKind::AccessDenied => PortError::AccessDenied { operation, source },
         ErrorKind::Throttled => PortError::Throttled { operation, source },

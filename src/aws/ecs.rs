@@ -17,7 +17,7 @@ use aws_sdk_ecs::Client;
 use tokio::sync::{mpsc, oneshot};
 
 use super::calls::ApiCalls;
-use super::classify::{classify_kind, error_code, port_error, SERVICE_MISSING_CODES};
+use super::classify::{classify_kind, error_code, error_source, port_error, SERVICE_MISSING_CODES};
 use super::rate_limit::RateLimiter;
 use crate::engine::ServiceCounts;
 use crate::ports::{DesiredCountWriter, ErrorKind, PortError, PortFuture, ServiceStateReader};
@@ -155,7 +155,7 @@ impl EcsServices {
                         cluster: cluster.to_owned(),
                         service: service.to_owned(),
                         detail,
-                        source: Some(Arc::new(error)),
+                        source: Some(error_source(error)),
                     })
                 } else {
                     Err(port_error(UPDATE_SERVICE, error))
@@ -272,7 +272,7 @@ async fn describe(shared: Arc<Shared>, cluster: String, batch: Vec<Lookup>) {
             let missing_cluster =
                 error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code));
             let detail = error_code(&error).map(str::to_owned);
-            let source: Arc<dyn std::error::Error + Send + Sync> = Arc::new(error);
+            let source = error_source(error);
             for lookup in batch {
                 let answer = if missing_cluster {
                     PortError::ServiceNotFound {

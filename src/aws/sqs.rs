@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 
 use super::calls::ApiCalls;
-use super::classify::{classify_kind, error_code, port_error, QUEUE_MISSING_CODES};
+use super::classify::{classify_kind, error_code, error_source, port_error, QUEUE_MISSING_CODES};
 use crate::engine::QueueDepth;
 use crate::ports::{ErrorKind, PortError, PortFuture, QueueDepthReader};
 
@@ -164,7 +164,7 @@ where
     if error_code(&error).is_some_and(|code| QUEUE_MISSING_CODES.contains(&code)) {
         PortError::QueueNotFound {
             queue: queue.to_owned(),
-            source: Some(Arc::new(error)),
+            source: Some(error_source(error)),
         }
     } else {
         port_error(operation, error)

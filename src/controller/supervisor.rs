@@ -268,9 +268,9 @@ impl Controller {
         removed.sort();
         tracing::info!(
             policies = running.len(),
-            added = ?added,
-            changed = ?changed,
-            removed = ?removed,
+            added = %added.join(","),
+            changed = %changed.join(","),
+            removed = %removed.join(","),
             unchanged,
             "running {} policies",
             running.len()

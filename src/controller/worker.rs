@@ -105,7 +105,7 @@ impl Worker {
                 service = %policy.service,
                 error_kind = %kind,
                 retry_in = %retry_in,
-                "holding: {detail}; retrying with backoff"
+                "holding, retrying with backoff: {detail}"
             ),
             Transition::Recovered { failures } => tracing::info!(
                 policy = %policy.name,
