@@ -104,7 +104,8 @@ impl PortError {
     }
 
     /// An error of `kind` with a plain message as its cause, for fakes and
-    /// for failures that do not come from an SDK call (a step timeout).
+    /// for failures that do not come from an SDK call (a deadline passed).
+    /// For the not-found kinds, `message` is the missing resource's name.
     pub fn new(kind: ErrorKind, operation: &'static str, message: impl Into<String>) -> PortError {
         let message = message.into();
         let source: ErrorSource = Arc::new(Message(message.clone()));
