@@ -165,27 +165,21 @@ impl Controller {
             "shutting down: no new evaluations; waiting up to {} for those in flight",
             humantime::format_duration(config.shutdown_grace)
         );
-        let mut tasks = retiring;
+        let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+        let mut workers = retiring;
         for (_, worker) in running.drain() {
             let _ = worker.stop.send(true);
-            tasks.push(worker.task);
+            workers.push(worker.task);
         }
-        let _ = stop_flusher.send(true);
-        tasks.extend(flusher);
-        let aborts: Vec<_> = tasks.iter().map(|task| task.abort_handle()).collect();
-        let all = async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        };
-        if tokio::time::timeout(config.shutdown_grace, all)
-            .await
-            .is_err()
-        {
+        if !join_until(workers, deadline).await {
             tracing::warn!("evaluations still in flight after the grace period; abandoning them");
-            for abort in aborts {
-                abort.abort();
-            }
+        }
+        // Metrics last, so the evaluations that just finished are in them;
+        // a second at least, even if the evaluations used up the grace.
+        let _ = stop_flusher.send(true);
+        let flush_deadline = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+        if !join_until(flusher.into_iter().collect(), flush_deadline).await {
+            tracing::warn!("the last metrics could not be published in time");
         }
         tracing::info!("stopped");
     }
@@ -291,6 +285,24 @@ impl Controller {
             None => StdRng::from_os_rng(),
         }
     }
+}
+
+/// Wait for `tasks` until `deadline`; abort the ones still running then.
+/// Whether all finished in time.
+async fn join_until(tasks: Vec<JoinHandle<()>>, deadline: tokio::time::Instant) -> bool {
+    let aborts: Vec<_> = tasks.iter().map(|task| task.abort_handle()).collect();
+    let all = async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    };
+    if tokio::time::timeout_at(deadline, all).await.is_ok() {
+        return true;
+    }
+    for abort in aborts {
+        abort.abort();
+    }
+    false
 }
 
 fn without_source(policy: &Policy) -> Policy {

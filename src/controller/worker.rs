@@ -61,7 +61,8 @@ impl Worker {
                 _ = stopped(&mut stop) => return,
                 permit = self.context.permits.clone().acquire_owned() => permit,
             };
-            let Ok(_permit) = permit else { return };
+            // Only a closed semaphore fails, and nothing closes it.
+            let Ok(permit) = permit else { return };
 
             let started = Instant::now();
             let now = self.context.clock.at(started);
@@ -75,7 +76,7 @@ impl Worker {
             )
             .await;
             memory = next_memory;
-            drop(_permit);
+            drop(permit);
 
             let transition = health.update(evaluation.error());
             let wait = error_backoff(interval, health.consecutive_failures());

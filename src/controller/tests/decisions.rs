@@ -204,3 +204,23 @@ async fn metrics_are_published_in_batches_and_flushed_at_shutdown() {
     assert_eq!(sample.desired, 3);
     assert_eq!(sample.backlog_per_task(), Some(100.0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_evaluation_finishing_during_shutdown_still_gets_its_metrics_out() {
+    let world = FakeWorld::new();
+    world.add("orders", 300, "orders", 3);
+    world.with(|w| {
+        w.queue_delays
+            .insert("orders".into(), Duration::from_secs(2))
+    });
+    let config = ControllerConfig {
+        metrics_flush_interval: Duration::from_secs(60),
+        ..config()
+    };
+    let running = start_with_metrics(config, &world, vec![policy("orders", 10)], true);
+    advance(1.0).await;
+    running.stop().await;
+    let published = world.with(|w| w.published.clone());
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].len(), 1);
+}
