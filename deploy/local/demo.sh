@@ -92,15 +92,17 @@ start() {
   started_pids+=($!)
 }
 
+# shellcheck disable=SC2329 # called from cleanup, which the EXIT trap runs
 stop_pid() {
   local pid=$1 grace=$2
   kill -TERM "$pid" 2>/dev/null || return 0
   local deadline=$((SECONDS + grace))
-  while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 }
 
+# shellcheck disable=SC2329 # run by the EXIT trap
 cleanup() {
   trap - EXIT INT TERM
   local i
@@ -122,7 +124,7 @@ start moto "$venv/bin/moto_server" -H 127.0.0.1 -p "$port"
 moto_pid=$!
 deadline=$((SECONDS + 30))
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-  if [ $SECONDS -ge $deadline ] || ! kill -0 "$moto_pid" 2>/dev/null; then
+  if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$moto_pid" 2>/dev/null; then
     echo "demo.sh: the emulator did not start; see $workdir/moto.log" >&2
     exit 1
   fi
