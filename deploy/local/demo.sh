@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
     --workdir) workdir=$2; shift 2 ;;
     --quick)
       duration=100
-      pattern="quiet:3:0,burst:12:15,quiet:85:0"
+      pattern="quiet:3:0,burst:12:15,quiet:5:0"
       message_time=0.25
       max_tasks=6
       poll_interval=1s
@@ -62,7 +62,7 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export RUST_LOG=${RUST_LOG:-info}
 
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/pip" show moto 2>/dev/null | grep -q "^Version: ${moto_version}$"; then
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/pip" show moto 2>/dev/null | grep -x "Version: ${moto_version}" >/dev/null; then
   echo "==> installing moto[server]==${moto_version} into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==${moto_version}"

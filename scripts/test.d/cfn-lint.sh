@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 CFN_LINT_VERSION="1.58.0"
-if ! .venv/bin/cfn-lint --version 2>/dev/null | grep -qx "cfn-lint ${CFN_LINT_VERSION}"; then
+if ! .venv/bin/cfn-lint --version 2>/dev/null | grep -x "cfn-lint ${CFN_LINT_VERSION}" >/dev/null; then
   echo "==> installing cfn-lint==${CFN_LINT_VERSION} into .venv"
   .venv/bin/pip install --quiet --disable-pip-version-check "cfn-lint==${CFN_LINT_VERSION}"
 fi

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 
 install_pinned() {
   local package=$1 version=$2
-  if ! .venv/bin/pip show "$package" 2>/dev/null | grep -qx "Version: ${version}"; then
+  if ! .venv/bin/pip show "$package" 2>/dev/null | grep -x "Version: ${version}" >/dev/null; then
     echo "==> installing ${package}==${version} into .venv"
     .venv/bin/pip install --quiet --disable-pip-version-check "${package}==${version}"
   fi
