@@ -8,4 +8,6 @@
 //! - [`engine`]: the pure decision engine, `(policy, observation, state, now)
 //!   -> (decision, state)`. No I/O, no clock.
 pub mod engine;
+pub mod http;
 pub mod policy;
+pub mod telemetry;

@@ -209,7 +209,9 @@ fn recommend(
         }
     } else {
         let ratio = backlog / (target * f64::from(current));
-        if (ratio - 1.0).abs() <= policy.tolerance {
+        // The epsilon keeps the band's edges inside it despite rounding
+        // (110 / 100 - 1 is 0.10000000000000009 in floating point).
+        if (ratio - 1.0).abs() <= policy.tolerance + 1e-9 {
             tasks = current;
             reason.push(Because::InsideTolerance {
                 ratio,

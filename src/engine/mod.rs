@@ -19,3 +19,6 @@ pub use decide::decide;
 pub use decision::{Action, Because, Decision, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
 pub use state::PolicyState;
+
+#[cfg(test)]
+mod tests;

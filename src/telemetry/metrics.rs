@@ -1,0 +1,338 @@
+//! The Prometheus metrics, in the text exposition format.
+//!
+//! Names follow Prometheus conventions: a `backlog_scaler_` prefix, base
+//! units in the name (`_seconds`), counters ending in `_total` (added by
+//! `prometheus-client`), labels in snake_case.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::engine::Action;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabel {
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    policy: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiErrorLabels {
+    operation: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabel {
+    result: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// The outcome of one AWS API call, for the call and error counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiOutcome<'a> {
+    Ok,
+    /// Failed, with a short snake_case kind such as `throttling`.
+    Error(&'a str),
+}
+
+/// What one successful observation and decision showed for a policy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PolicyGauges {
+    pub backlog: f64,
+    pub desired: u32,
+    pub running: u32,
+    pub pending: u32,
+    /// The desired count the last decision aimed at.
+    pub decided: u32,
+}
+
+/// Every metric the controller exports. Cheap to share behind an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    backlog: Family<PolicyLabel, FloatGauge>,
+    backlog_per_task: Family<PolicyLabel, FloatGauge>,
+    desired: Family<PolicyLabel, Gauge>,
+    running: Family<PolicyLabel, Gauge>,
+    pending: Family<PolicyLabel, Gauge>,
+    decided: Family<PolicyLabel, Gauge>,
+    last_success: Family<PolicyLabel, FloatGauge>,
+    decisions: Family<DecisionLabels, Counter>,
+    api_calls: Family<OperationLabel, Counter>,
+    api_errors: Family<ApiErrorLabels, Counter>,
+    reloads: Family<ReloadLabel, Counter>,
+    evaluation_duration: Family<PolicyLabel, Histogram>,
+    /// Serialises encoding; recording is lock-free.
+    encode_lock: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("backlog_scaler");
+        let backlog = Family::<PolicyLabel, FloatGauge>::default();
+        let backlog_per_task = Family::<PolicyLabel, FloatGauge>::default();
+        let desired = Family::<PolicyLabel, Gauge>::default();
+        let running = Family::<PolicyLabel, Gauge>::default();
+        let pending = Family::<PolicyLabel, Gauge>::default();
+        let decided = Family::<PolicyLabel, Gauge>::default();
+        let last_success = Family::<PolicyLabel, FloatGauge>::default();
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let api_calls = Family::<OperationLabel, Counter>::default();
+        let api_errors = Family::<ApiErrorLabels, Counter>::default();
+        let reloads = Family::<ReloadLabel, Counter>::default();
+        let evaluation_duration =
+            Family::<PolicyLabel, Histogram>::new_with_constructor(evaluation_histogram);
+
+        registry.register(
+            "backlog",
+            "Weighted backlog (messages) the policy counted at its last evaluation",
+            backlog.clone(),
+        );
+        registry.register(
+            "backlog_per_task",
+            "Backlog divided by the desired count (the metric AWS recommends for alarms)",
+            backlog_per_task.clone(),
+        );
+        registry.register(
+            "desired_tasks",
+            "Service desired count as observed",
+            desired.clone(),
+        );
+        registry.register(
+            "running_tasks",
+            "Service running count as observed",
+            running.clone(),
+        );
+        registry.register(
+            "pending_tasks",
+            "Service pending count as observed",
+            pending.clone(),
+        );
+        registry.register(
+            "decided_tasks",
+            "Desired count the last decision aimed at",
+            decided.clone(),
+        );
+        registry.register_with_unit(
+            "last_success_timestamp",
+            "Unix time of the policy's last successful evaluation",
+            Unit::Seconds,
+            last_success.clone(),
+        );
+        registry.register("decisions", "Decisions made, by action", decisions.clone());
+        registry.register(
+            "aws_api_calls",
+            "AWS API calls, by operation",
+            api_calls.clone(),
+        );
+        registry.register(
+            "aws_api_errors",
+            "Failed AWS API calls, by operation and error kind",
+            api_errors.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Policy reloads, by result",
+            reloads.clone(),
+        );
+        registry.register_with_unit(
+            "evaluation_duration",
+            "Time to observe and decide for one policy",
+            Unit::Seconds,
+            evaluation_duration.clone(),
+        );
+
+        Metrics {
+            registry: root,
+            backlog,
+            backlog_per_task,
+            desired,
+            running,
+            pending,
+            decided,
+            last_success,
+            decisions,
+            api_calls,
+            api_errors,
+            reloads,
+            evaluation_duration,
+            encode_lock: Mutex::new(()),
+        }
+    }
+
+    /// Record a successful evaluation's counts and the decision's action.
+    pub fn record_evaluation(
+        &self,
+        policy: &str,
+        gauges: PolicyGauges,
+        action: Action,
+        unix_time: f64,
+    ) {
+        let label = PolicyLabel {
+            policy: policy.to_owned(),
+        };
+        self.backlog.get_or_create(&label).set(gauges.backlog);
+        let per_task = if gauges.desired == 0 {
+            gauges.backlog
+        } else {
+            gauges.backlog / f64::from(gauges.desired)
+        };
+        self.backlog_per_task.get_or_create(&label).set(per_task);
+        self.desired
+            .get_or_create(&label)
+            .set(i64::from(gauges.desired));
+        self.running
+            .get_or_create(&label)
+            .set(i64::from(gauges.running));
+        self.pending
+            .get_or_create(&label)
+            .set(i64::from(gauges.pending));
+        self.decided
+            .get_or_create(&label)
+            .set(i64::from(gauges.decided));
+        self.last_success.get_or_create(&label).set(unix_time);
+        self.record_decision(policy, action);
+    }
+
+    /// Count a decision (a failed evaluation's hold included).
+    pub fn record_decision(&self, policy: &str, action: Action) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                policy: policy.to_owned(),
+                action: action.as_str().to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn record_api_call(&self, operation: &str, outcome: ApiOutcome<'_>) {
+        self.api_calls
+            .get_or_create(&OperationLabel {
+                operation: operation.to_owned(),
+            })
+            .inc();
+        if let ApiOutcome::Error(kind) = outcome {
+            self.api_errors
+                .get_or_create(&ApiErrorLabels {
+                    operation: operation.to_owned(),
+                    kind: kind.to_owned(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads
+            .get_or_create(&ReloadLabel {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn observe_evaluation_seconds(&self, policy: &str, seconds: f64) {
+        self.evaluation_duration
+            .get_or_create(&PolicyLabel {
+                policy: policy.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Forget a policy's gauges after a reload removed it, so dashboards do
+    /// not show a stale service.
+    pub fn forget_policy(&self, policy: &str) {
+        let label = PolicyLabel {
+            policy: policy.to_owned(),
+        };
+        for family in [&self.backlog, &self.backlog_per_task, &self.last_success] {
+            family.remove(&label);
+        }
+        for family in [&self.desired, &self.running, &self.pending, &self.decided] {
+            family.remove(&label);
+        }
+    }
+
+    /// The text exposition format, ready to serve.
+    pub fn encode(&self) -> String {
+        let _guard = self.encode_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn evaluation_histogram() -> Histogram {
+    // 1 ms .. ~16 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let m = Metrics::new();
+        m.record_evaluation(
+            "orders",
+            PolicyGauges {
+                backlog: 120.0,
+                desired: 4,
+                running: 3,
+                pending: 1,
+                decided: 6,
+            },
+            Action::ScaleOut,
+            1_700_000_000.0,
+        );
+        m.record_api_call("GetQueueAttributes", ApiOutcome::Ok);
+        m.record_api_call("UpdateService", ApiOutcome::Error("throttling"));
+        m.record_reload(false);
+        m.observe_evaluation_seconds("orders", 0.02);
+        let text = m.encode();
+        for line in [
+            "backlog_scaler_backlog{policy=\"orders\"} 120.0",
+            "backlog_scaler_backlog_per_task{policy=\"orders\"} 30.0",
+            "backlog_scaler_desired_tasks{policy=\"orders\"} 4",
+            "backlog_scaler_running_tasks{policy=\"orders\"} 3",
+            "backlog_scaler_pending_tasks{policy=\"orders\"} 1",
+            "backlog_scaler_decided_tasks{policy=\"orders\"} 6",
+            "backlog_scaler_decisions_total{policy=\"orders\",action=\"scale_out\"} 1",
+            "backlog_scaler_aws_api_calls_total{operation=\"UpdateService\"} 1",
+            "backlog_scaler_aws_api_errors_total{operation=\"UpdateService\",kind=\"throttling\"} 1",
+            "backlog_scaler_config_reloads_total{result=\"failed\"} 1",
+            "backlog_scaler_evaluation_duration_seconds_count{policy=\"orders\"} 1",
+            "backlog_scaler_last_success_timestamp_seconds{policy=\"orders\"} 1700000000.0",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in\n{text}");
+        }
+        m.forget_policy("orders");
+        assert!(!m
+            .encode()
+            .contains("backlog_scaler_backlog{policy=\"orders\"}"));
+    }
+}
