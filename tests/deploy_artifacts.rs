@@ -227,17 +227,32 @@ fn controller_container(template: &Value) -> Value {
 }
 
 #[test]
-fn the_container_is_read_only_gets_its_policies_from_the_parameter_and_probes_healthz() {
+fn the_container_is_read_only_gets_its_settings_from_the_parameters_and_probes_healthz() {
     let template = template();
     let container = controller_container(&template);
     assert_eq!(container["ReadonlyRootFilesystem"], true);
 
     let environment = container["Environment"].as_array().expect("Environment");
-    let policies = environment
-        .iter()
-        .find(|variable| variable["Name"] == "BACKLOG_SCALER_POLICIES")
-        .expect("BACKLOG_SCALER_POLICIES is set");
-    assert_eq!(policies["Value"], serde_json::json!({"Ref": "Policies"}));
+    let variable = |name: &str| {
+        environment
+            .iter()
+            .find(|variable| variable["Name"] == name)
+            .unwrap_or_else(|| panic!("{name} is set"))["Value"]
+            .clone()
+    };
+    assert_eq!(
+        variable("BACKLOG_SCALER_POLICIES"),
+        serde_json::json!({"Ref": "Policies"})
+    );
+    let publish = task_role_statements(&template)
+        .into_iter()
+        .find(|statement| actions(statement).contains("cloudwatch:putmetricdata"))
+        .expect("the role may publish metrics");
+    assert_eq!(
+        variable("BACKLOG_SCALER_CLOUDWATCH_NAMESPACE"),
+        publish["Condition"]["StringEquals"]["cloudwatch:namespace"],
+        "the controller publishes to the namespace its role allows"
+    );
 
     let probe = string_list(&container["HealthCheck"]["Command"]);
     assert_eq!(

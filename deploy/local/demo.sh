@@ -150,7 +150,7 @@ YAML
 
 echo "==> starting workers ($message_time s per message), load ($pattern) and the controller"
 start workers "$py" "$here/workers.py" --endpoint "$endpoint" --message-time "$message_time" --status "$workdir/workers.json"
-start controller "$bin" run --policies "$workdir/policies" --endpoint-url "$endpoint"
+start controller "$bin" run --policies "$workdir/policies" --endpoint-url "$endpoint" --log-format json
 controller_pid=$!
 start loadgen "$py" "$here/loadgen.py" --endpoint "$endpoint" --pattern "$pattern" --status "$workdir/loadgen.json"
 

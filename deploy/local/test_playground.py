@@ -104,14 +104,25 @@ class PatternTest(unittest.TestCase):
 
 
 class DecisionLineTest(unittest.TestCase):
-    def test_reads_text_and_json_decision_lines(self):
-        text = '2025-01-01T00:00:00Z  INFO backlog_scaler::controller: decision policy=demo action=scale_out desired=4'
-        self.assertEqual(view.decision_text(text), "decision policy=demo action=scale_out desired=4")
-        record = {"level": "INFO", "fields": {"message": "decision", "policy": "demo", "action": "hold"}}
-        self.assertEqual(view.decision_text(json.dumps(record)), "decision policy=demo action=hold")
+    def test_reads_the_message_of_json_decision_lines(self):
+        record = {
+            "timestamp": "2026-01-01T00:00:00Z",
+            "level": "INFO",
+            "message": "set desired 1 -> 4 (backlog 40 / target 10 = 4 tasks)",
+            "policy": "demo-workers",
+            "action": "scale_out",
+            "desired": 4,
+        }
+        self.assertEqual(view.decision_text(json.dumps(record)), record["message"])
+
+    def test_reads_text_decision_lines(self):
+        line = "2026-01-01T00:00:00Z  INFO backlog_scaler::controller::worker: hold at 2 (inside tolerance) policy=demo"
+        self.assertEqual(view.decision_text(line), "hold at 2 (inside tolerance) policy=demo")
 
     def test_ignores_other_lines(self):
-        self.assertIsNone(view.decision_text("2025-01-01T00:00:00Z  INFO backlog_scaler: loaded 1 policy"))
+        starting = {"level": "INFO", "message": "backlog-scaler starting", "policies": 1}
+        self.assertIsNone(view.decision_text(json.dumps(starting)))
+        self.assertIsNone(view.decision_text("2026-01-01T00:00:00Z  INFO backlog_scaler: running 1 policies"))
         self.assertIsNone(view.decision_text("{not json"))
 
 

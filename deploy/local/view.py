@@ -24,13 +24,15 @@ import emulator
 import status
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-DECISION_WORDS = ("scale_out", "scale_in", "hold", "would set", "set desired", "decision")
+DECISION_WORDS = ("set desired", "would set desired", "hold at", "hold (")
 COLUMNS = ["t_s", "phase", "visible", "in_flight", "desired", "running", "workers", "stopping", "sent", "processed", "decision"]
 
 
 def decision_text(line: str) -> str | None:
-    """The decision a controller log line reports, shortened for one screen
-    line, or None when the line is about something else."""
+    """The decision a controller log line reports, or None when the line is
+    about something else. The demo runs the controller with
+    `--log-format json`, where a decision is the line with an `action`
+    field; plain text lines are read by their wording."""
     line = ANSI_ESCAPE.sub("", line).strip()
     if line.startswith("{"):
         try:
@@ -38,13 +40,12 @@ def decision_text(line: str) -> str | None:
         except json.JSONDecodeError:
             return None
         fields = record.get("fields", record)
-        text = " ".join(f"{k}={v}" if k != "message" else str(v) for k, v in fields.items())
-    else:
-        # Drop the timestamp, level and module path a text log line starts with.
-        text = line.split(": ", 1)[-1]
-    if not any(word in text for word in DECISION_WORDS):
-        return None
-    return text
+        if not isinstance(fields, dict) or "action" not in fields:
+            return None
+        return str(fields.get("message", fields["action"]))
+    # Drop the timestamp, level and module path a text log line starts with.
+    text = line.split(": ", 1)[-1]
+    return text if any(word in text for word in DECISION_WORDS) else None
 
 
 class LogTail:
