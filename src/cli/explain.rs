@@ -1,10 +1,170 @@
-//! `backlog-scaler explain`.
+//! `backlog-scaler explain`: the tuning calculator. One decision of the
+//! engine the daemon runs, from a fresh state (as after a restart) at time
+//! zero, for the counts given on the command line, printed with its reason.
+//!
+//! For a policy with several queues the counts given are the weighted sum of
+//! all its queues, so the policy is explained as a copy with one queue of
+//! weight 1 holding that sum.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct ExplainArgs {}
+use anyhow::bail;
+use backlog_scaler::engine::{
+    decide, Decision, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp,
+};
+use backlog_scaler::policy::{check_path, Policy, QueueRef};
 
-pub fn execute(_args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`explain` is not built yet")
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// A policy file, or a directory of policy files.
+    #[arg(long, value_name = "PATH", default_value = "policies")]
+    pub policies: PathBuf,
+    /// The name of the policy to explain.
+    #[arg(long, value_name = "NAME")]
+    pub policy: String,
+    /// Visible messages (ApproximateNumberOfMessages).
+    #[arg(long, value_name = "N")]
+    pub visible: u64,
+    /// In-flight messages (ApproximateNumberOfMessagesNotVisible).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub in_flight: u64,
+    /// Delayed messages (ApproximateNumberOfMessagesDelayed).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub delayed: u64,
+    /// The service's desired count.
+    #[arg(long, value_name = "N")]
+    pub desired: u32,
+    /// Running tasks [default: the desired count].
+    #[arg(long, value_name = "N")]
+    pub running: Option<u32>,
+    /// Pending tasks.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub pending: u32,
+    /// A deployment is rolling out (no scale-in while it does).
+    #[arg(long)]
+    pub deployment_in_progress: bool,
+    /// Print the decision as a JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let policy = find_policy(&args)?;
+    let summed = summed_queues(&policy);
+    let observation = Observation::single(
+        QueueDepth {
+            visible: args.visible,
+            in_flight: args.in_flight,
+            delayed: args.delayed,
+        },
+        ServiceCounts {
+            desired: args.desired,
+            running: args.running.unwrap_or(args.desired),
+            pending: args.pending,
+            deployment_in_progress: args.deployment_in_progress,
+        },
+    );
+    let (decision, _) = decide(
+        &summed,
+        Ok(&observation),
+        &PolicyState::default(),
+        Timestamp::ZERO,
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&as_json(&policy, &decision))?
+        );
+    } else {
+        print_text(&policy, &decision);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The named policy, valid; or why it cannot be explained.
+fn find_policy(args: &ExplainArgs) -> anyhow::Result<Policy> {
+    let report = check_path(&args.policies);
+    if let Some(policy) = report.policies.iter().find(|p| p.name == args.policy) {
+        if !report.is_valid() {
+            eprintln!(
+                "warning: other policies in {} have errors; run `backlog-scaler validate {}`",
+                args.policies.display(),
+                args.policies.display()
+            );
+        }
+        return Ok(policy.clone());
+    }
+    let own_errors: Vec<String> = report
+        .errors()
+        .filter(|d| d.policy.as_deref() == Some(args.policy.as_str()))
+        .map(ToString::to_string)
+        .collect();
+    if !own_errors.is_empty() {
+        bail!(
+            "policy `{}` is not valid:\n{}",
+            args.policy,
+            own_errors.join("\n")
+        );
+    }
+    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
+    if names.is_empty() {
+        bail!(
+            "no valid policy in {}; run `backlog-scaler validate {}`",
+            args.policies.display(),
+            args.policies.display()
+        );
+    }
+    bail!(
+        "no policy named `{}` in {}; the policies are: {}",
+        args.policy,
+        args.policies.display(),
+        names.join(", ")
+    )
+}
+
+/// A copy of `policy` reading one queue of weight 1, which holds the counts
+/// given (already summed over the policy's queues).
+fn summed_queues(policy: &Policy) -> Policy {
+    let queue = policy
+        .queues
+        .iter()
+        .map(|q| q.queue.as_str())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    Policy {
+        queues: vec![QueueRef { queue, weight: 1.0 }],
+        ..policy.clone()
+    }
+}
+
+fn print_text(policy: &Policy, decision: &Decision) {
+    let current = decision.current.unwrap_or_default();
+    let desired = decision.desired.unwrap_or(current);
+    println!("policy: {}", policy.name);
+    if desired == current {
+        println!("action: {} at {current} tasks", decision.action);
+    } else {
+        println!("action: {} {current} -> {desired} tasks", decision.action);
+    }
+    println!("reason: {}", decision.reason);
+    if policy.queues.len() > 1 {
+        println!(
+            "note: the counts given are taken as the weighted sum of the policy's {} queues",
+            policy.queues.len()
+        );
+    }
+}
+
+fn as_json(policy: &Policy, decision: &Decision) -> serde_json::Value {
+    serde_json::json!({
+        "policy": policy.name,
+        "action": decision.action,
+        "current": decision.current,
+        "desired": decision.desired,
+        "backlog": decision.backlog,
+        "recommendation": decision.recommendation,
+        "reason": decision.reason.to_string(),
+        "steps": decision.reason,
+    })
 }

@@ -1,7 +1,8 @@
-//! Problems found in policy files, each with its location.
+//! Problems found in policy files, each with its location, and the report
+//! of a whole load.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Policy;
 
@@ -28,9 +29,58 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+impl Diagnostic {
+    /// An error at `line`:`column` of `file` (line 0: the whole file).
+    pub fn error(file: &Path, line: u64, column: u64, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            file: file.to_path_buf(),
+            line,
+            column,
+            policy: None,
+            key: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A warning at `line`:`column` of `file`.
+    pub fn warning(file: &Path, line: u64, column: u64, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(file, line, column, message)
+        }
+    }
+
+    pub fn with_policy(mut self, policy: Option<&str>) -> Diagnostic {
+        self.policy = policy.map(str::to_owned);
+        self
+    }
+
+    pub fn with_key(mut self, key: impl fmt::Display) -> Diagnostic {
+        let key = key.to_string();
+        self.key = (!key.is_empty()).then_some(key);
+        self
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if self.line == 0 {
+            // The whole file: a position would point nowhere.
+            write!(f, "{}: ", self.file.display())?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        }
         f.write_str(match self.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -72,4 +122,46 @@ impl fmt::Display for PolicyErrors {
 pub struct LoadedPolicies {
     pub policies: Vec<Policy>,
     pub warnings: Vec<Diagnostic>,
+}
+
+/// Everything a load found: the policies that are valid, and every problem.
+///
+/// A policy with an error of its own is left out; where two policies clash
+/// (same name, same service) the one read first is kept and the later one
+/// carries the error. The daemon can run the valid policies while the others
+/// are fixed; `validate` and [`super::load_path`] treat any error as failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyReport {
+    pub policies: Vec<Policy>,
+    /// Errors and warnings, ordered by file, line and column.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl PolicyReport {
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| !d.is_error())
+    }
+
+    /// True when nothing is an error (warnings allowed).
+    pub fn is_valid(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// All the policies with the warnings, or every error.
+    pub fn into_result(self) -> Result<LoadedPolicies, PolicyErrors> {
+        let (errors, warnings): (Vec<_>, Vec<_>) =
+            self.diagnostics.into_iter().partition(Diagnostic::is_error);
+        if errors.is_empty() {
+            Ok(LoadedPolicies {
+                policies: self.policies,
+                warnings,
+            })
+        } else {
+            Err(PolicyErrors { errors })
+        }
+    }
 }

@@ -1,26 +1,194 @@
 //! Reading policies from a file, a directory, or a string in memory.
+//!
+//! A directory is read as its `*.yaml` and `*.yml` files (not its
+//! subdirectories or hidden files), sorted by name; each YAML document in a
+//! file is one policy. Whatever goes wrong with one file (unreadable, too
+//! large, not UTF-8, not YAML) is a diagnostic for that file and the others
+//! are still read, so one report holds every problem.
 
-use std::path::Path;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
-use super::diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, Severity};
+use super::conflicts::conflicts;
+use super::diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, PolicyReport};
+use super::parse::parse;
+use super::validate::{validate, CheckedPolicy};
+
+/// The largest policy file read: 1 MiB, thousands of policies' worth.
+pub const MAX_POLICY_FILE_BYTES: u64 = 1024 * 1024;
 
 /// Load every policy from a file or a directory of `*.yaml`/`*.yml` files.
+/// Fails with every error when any policy is invalid.
 pub fn load_path(path: &Path) -> Result<LoadedPolicies, PolicyErrors> {
-    load_str(path, "")
+    check_path(path).into_result()
 }
 
 /// Load policies from YAML text; `origin` names it in messages.
-pub fn load_str(origin: &Path, _text: &str) -> Result<LoadedPolicies, PolicyErrors> {
-    Err(PolicyErrors {
-        errors: vec![Diagnostic {
-            severity: Severity::Error,
-            file: origin.to_path_buf(),
-            line: 0,
-            column: 0,
-            policy: None,
-            key: None,
-            message: "policy loading is not built yet".into(),
-            hint: None,
-        }],
-    })
+pub fn load_str(origin: &Path, text: &str) -> Result<LoadedPolicies, PolicyErrors> {
+    check_str(origin, text).into_result()
+}
+
+/// Check every policy of a file or directory: the valid policies and every
+/// error and warning. See [`PolicyReport`] for which policies it keeps.
+pub fn check_path(path: &Path) -> PolicyReport {
+    let mut collector = Collector::default();
+    match policy_files(path) {
+        Ok(files) => {
+            for file in files {
+                match read_policy_file(&file) {
+                    Ok(text) => collector.add_text(&file, &text),
+                    Err(problem) => collector.diagnostics.push(*problem),
+                }
+            }
+        }
+        Err(problem) => collector.diagnostics.push(*problem),
+    }
+    collector.finish()
+}
+
+/// [`check_path`] for YAML text in memory; `origin` names it in messages.
+pub fn check_str(origin: &Path, text: &str) -> PolicyReport {
+    let mut collector = Collector::default();
+    collector.add_text(origin, text);
+    collector.finish()
+}
+
+#[derive(Default)]
+struct Collector {
+    checked: Vec<CheckedPolicy>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Collector {
+    fn add_text(&mut self, file: &Path, text: &str) {
+        if text.len() as u64 > MAX_POLICY_FILE_BYTES {
+            self.diagnostics.push(*too_large(file, text.len() as u64));
+            return;
+        }
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let parsed = parse(file, text);
+        self.diagnostics.extend(parsed.diagnostics);
+        for document in parsed.documents {
+            let (checked, diagnostics) = validate(file, document);
+            self.diagnostics.extend(diagnostics);
+            self.checked.extend(checked);
+        }
+    }
+
+    fn finish(mut self) -> PolicyReport {
+        let (clashes, keep) = conflicts(&self.checked);
+        self.diagnostics.extend(clashes);
+        // Files were read in order, so sorting by file keeps that order.
+        self.diagnostics
+            .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        let policies = self
+            .checked
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(checked, keep)| keep.then_some(checked.policy))
+            .collect();
+        PolicyReport {
+            policies,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
+
+/// `path` itself, or the policy files of the directory `path`.
+fn policy_files(path: &Path) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
+    let metadata = fs::metadata(path).map_err(|error| unreadable(path, &error))?;
+    if !metadata.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = fs::read_dir(path).map_err(|error| unreadable(path, &error))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| unreadable(path, &error))?;
+        let file = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let is_yaml = Path::new(name.as_ref())
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml"));
+        // A directory named `x.yaml` is not a policy file; a broken link is
+        // kept so that reading it reports the problem.
+        let is_dir = fs::metadata(&file).is_ok_and(|m| m.is_dir());
+        if is_yaml && !name.starts_with('.') && !is_dir {
+            files.push(file);
+        }
+    }
+    if files.is_empty() {
+        return Err(Box::new(
+            Diagnostic::error(path, 0, 0, "holds no *.yaml or *.yml file")
+                .with_hint("point at a policy file, or a directory of them"),
+        ));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The text of a policy file: at most [`MAX_POLICY_FILE_BYTES`], UTF-8.
+fn read_policy_file(path: &Path) -> Result<String, Box<Diagnostic>> {
+    let file = File::open(path).map_err(|error| unreadable(path, &error))?;
+    let size = file
+        .metadata()
+        .map_err(|error| unreadable(path, &error))?
+        .len();
+    if size > MAX_POLICY_FILE_BYTES {
+        return Err(too_large(path, size));
+    }
+    // The size can change between the check and the read (or lie, for a
+    // special file): never read more than the limit and one byte.
+    let mut bytes = Vec::new();
+    file.take(MAX_POLICY_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| unreadable(path, &error))?;
+    if bytes.len() as u64 > MAX_POLICY_FILE_BYTES {
+        return Err(too_large(path, bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|error| not_utf8(path, error.as_bytes(), error.utf8_error()))
+}
+
+fn unreadable(path: &Path, error: &std::io::Error) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::error(path, 0, 0, format!("cannot be read: {error}"))
+            .with_hint("check that the path exists and is readable"),
+    )
+}
+
+fn too_large(path: &Path, size: u64) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::error(
+            path,
+            0,
+            0,
+            format!(
+                "is {size} bytes, over the {MAX_POLICY_FILE_BYTES}-byte limit for a policy file"
+            ),
+        )
+        .with_hint("policy files are a few kilobytes; check this is the right file"),
+    )
+}
+
+/// Points at the first byte that is not UTF-8, by line and character.
+fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> Box<Diagnostic> {
+    let valid = &bytes[..error.valid_up_to()];
+    let text = String::from_utf8_lossy(valid);
+    let line = text.matches('\n').count() as u64 + 1;
+    let column = text
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count()) as u64
+        + 1;
+    let byte = bytes[error.valid_up_to()];
+    Box::new(
+        Diagnostic::error(
+            path,
+            line,
+            column,
+            format!("is not UTF-8 text: byte 0x{byte:02X}"),
+        )
+        .with_hint("save the file as UTF-8"),
+    )
 }

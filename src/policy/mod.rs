@@ -1,14 +1,33 @@
 //! Policies: the YAML format, its validation, and the validated [`Policy`].
 //!
 //! - `model.rs`: the validated [`Policy`] the engine and controller consume.
-//! - `load.rs`: [`load_path`] / [`load_str`], files and directories to policies.
+//! - `load.rs`: [`load_path`] / [`load_str`] (and the lenient [`check_path`] /
+//!   [`check_str`]), files and directories to policies.
+//! - `parse.rs`: YAML text to raw documents, with every structural problem.
+//! - `outline.rs`: key paths and positions of a YAML text, for messages.
+//! - `raw.rs`: the document as written; `keys.rs`: every key and its type.
+//! - `validate/`: raw to [`Policy`]; `conflicts.rs`: checks across policies.
+//! - `names.rs`: ECS names and ARNs, SQS names and URLs.
 //! - `diagnostic.rs`: every problem with file, line, column, policy and key.
+//! - `schema.rs`: the JSON Schema of a policy document.
 
+mod conflicts;
 mod diagnostic;
 pub mod duration_serde;
+mod keys;
 mod load;
 mod model;
+mod names;
+mod outline;
+mod parse;
+mod raw;
+mod schema;
+mod validate;
 
-pub use diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, Severity};
-pub use load::{load_path, load_str};
+pub use diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, PolicyReport, Severity};
+pub use load::{check_path, check_str, load_path, load_str, MAX_POLICY_FILE_BYTES};
 pub use model::{Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target};
+pub use schema::policy_schema;
+
+#[cfg(test)]
+mod load_tests;

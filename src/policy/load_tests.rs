@@ -1,0 +1,453 @@
+//! Tests of loading from text: parsing, validation and the checks across
+//! policies together, as `check_str` runs them. The corpus of bad files and
+//! the exact command output are tested in `tests/cli_policy.rs`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const FILE: &str = "p.yaml";
+
+fn check(text: &str) -> PolicyReport {
+    check_str(Path::new(FILE), text)
+}
+
+/// Each diagnostic as `line:column key: message`, for compact assertions.
+fn problems(report: &PolicyReport) -> Vec<String> {
+    report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let severity = if d.is_error() { "" } else { "warning " };
+            let key = d
+                .key
+                .as_deref()
+                .map(|k| format!("{k}: "))
+                .unwrap_or_default();
+            format!("{}:{} {severity}{key}{}", d.line, d.column, d.message)
+        })
+        .collect()
+}
+
+const MINIMAL: &str = "\
+name: w
+cluster: c
+service: s
+queues: [q]
+target_backlog_per_task: 50
+max_tasks: 10
+min_tasks: 2
+";
+
+#[test]
+fn a_minimal_policy_gets_every_default_of_the_reference() {
+    let report = check(MINIMAL);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    let policy = &report.policies[0];
+    let mut expected = Policy::with_defaults("w", "c", "s", "q");
+    expected.target = Target::BacklogPerTask(50.0);
+    expected.min_tasks = 2;
+    expected.source = Some(SourceLocation {
+        file: FILE.into(),
+        line: 1,
+        column: 1,
+    });
+    assert_eq!(policy, &expected);
+}
+
+#[test]
+fn every_key_is_read() {
+    let text = "\
+name: full
+cluster: arn:aws:ecs:eu-west-1:123456789012:cluster/prod
+service: arn:aws:ecs:eu-west-1:123456789012:service/prod/worker
+queues:
+  - q1
+  - {queue: 'https://sqs.eu-west-1.amazonaws.com/1/q2', weight: 0.5}
+target_wait: 30s
+message_cost: 300ms
+min_tasks: 0
+max_tasks: 8
+poll_interval: 1m 30s
+count_in_flight: false
+count_delayed: true
+tolerance: 0
+scale_out: {max_step: 150%, cooldown: 45s}
+scale_in: {stabilization_window: 10m, max_step: '2', cooldown: 1m}
+activation_backlog: 5.5
+scale_to_zero_after: 20m
+dry_run: true
+";
+    let report = check(text);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    let policy = &report.policies[0];
+    let expected = Policy {
+        name: "full".into(),
+        cluster: "arn:aws:ecs:eu-west-1:123456789012:cluster/prod".into(),
+        service: "arn:aws:ecs:eu-west-1:123456789012:service/prod/worker".into(),
+        queues: vec![
+            QueueRef {
+                queue: "q1".into(),
+                weight: 1.0,
+            },
+            QueueRef {
+                queue: "https://sqs.eu-west-1.amazonaws.com/1/q2".into(),
+                weight: 0.5,
+            },
+        ],
+        target: Target::Wait {
+            wait: Duration::from_secs(30),
+            message_cost: Duration::from_millis(300),
+        },
+        min_tasks: 0,
+        max_tasks: 8,
+        poll_interval: Duration::from_secs(90),
+        count_in_flight: false,
+        count_delayed: true,
+        tolerance: 0.0,
+        scale_out: ScaleOut {
+            max_step: Some(Step::Percent(150.0)),
+            cooldown: Duration::from_secs(45),
+        },
+        scale_in: ScaleIn {
+            stabilization_window: Duration::from_secs(600),
+            max_step: Some(Step::Tasks(2)),
+            cooldown: Duration::from_secs(60),
+        },
+        activation_backlog: 5.5,
+        scale_to_zero_after: Duration::from_secs(1200),
+        dry_run: true,
+        source: Some(SourceLocation {
+            file: FILE.into(),
+            line: 1,
+            column: 1,
+        }),
+    };
+    assert_eq!(policy, &expected);
+    assert_eq!(policy.target_backlog_per_task(), 100.0);
+}
+
+#[test]
+fn each_document_is_a_policy_with_its_own_source() {
+    let second = MINIMAL
+        .replace("name: w", "name: v")
+        .replace("service: s", "service: t");
+    let report = check(&format!("{MINIMAL}---\n{second}"));
+    assert_eq!(problems(&report), Vec::<String>::new());
+    let found: Vec<(&str, u64)> = report
+        .policies
+        .iter()
+        .map(|p| (p.name.as_str(), p.source.as_ref().map_or(0, |s| s.line)))
+        .collect();
+    assert_eq!(found, vec![("w", 1), ("v", 9)]);
+}
+
+#[test]
+fn every_problem_of_a_document_is_reported_at_once() {
+    let text = "\
+name: w
+cluster: c
+service: s
+queues: [q, {queue: r, weight: 0}]
+target_backlog_per_task: -1
+min_tasks: -1
+max_tasks: 0
+tolerance: 2
+scale_out: {max_step: 0%}
+scale_in: {stabilization_window: forever}
+";
+    assert_eq!(
+        problems(&check(text)),
+        vec![
+            "4:32 queues[1].weight: must be greater than 0, got 0",
+            "5:26 target_backlog_per_task: must be greater than 0, got -1",
+            "6:12 min_tasks: must be 0 or more, got -1",
+            "7:12 max_tasks: must be at least 1",
+            "8:12 tolerance: must be at least 0 and below 1, got 2",
+            "9:23 scale_out.max_step: must be more than 0%",
+            "10:34 scale_in.stabilization_window: `forever` is not a duration: expected number at 0",
+        ]
+    );
+}
+
+#[test]
+fn every_unknown_key_is_reported_with_a_suggestion() {
+    let text = "\
+name: w
+clustr: c
+scale_in:
+  cooldwn: 1m
+queues:
+  - {queue: q, wieght: 2}
+";
+    let report = check(text);
+    let hints: Vec<(String, Option<String>)> = report
+        .diagnostics
+        .iter()
+        .map(|d| {
+            (
+                format!(
+                    "{}:{} {}",
+                    d.line,
+                    d.column,
+                    d.key.clone().unwrap_or_default()
+                ),
+                d.hint.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hints,
+        vec![
+            ("2:1 clustr".into(), Some("did you mean `cluster`?".into())),
+            (
+                "4:3 scale_in.cooldwn".into(),
+                Some("did you mean `cooldown`?".into())
+            ),
+            (
+                "6:16 queues[0].wieght".into(),
+                Some("did you mean `weight`?".into())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn one_broken_document_does_not_hide_the_next() {
+    let broken = "name: broken\nmin_tasks: [1]\n";
+    let report = check(&format!("{broken}---\n{MINIMAL}"));
+    assert_eq!(
+        problems(&report),
+        vec!["2:12 min_tasks: expected a whole number, found a list"]
+    );
+    assert_eq!(report.policies.len(), 1);
+    assert_eq!(report.policies[0].name, "w");
+    assert_eq!(report.diagnostics[0].policy.as_deref(), Some("broken"));
+}
+
+#[test]
+fn warnings_do_not_fail_a_load() {
+    let text = MINIMAL.replace(
+        "min_tasks: 2",
+        "min_tasks: 1\nactivation_backlog: 3\npoll_interval: 500ms",
+    );
+    let report = check(&text);
+    assert_eq!(
+        problems(&report),
+        vec![
+            "7:12 warning min_tasks: one task is a single point of failure",
+            "8:21 warning activation_backlog: has no effect unless min_tasks is 0",
+            "9:16 warning poll_interval: polls SQS and ECS more than once a second",
+        ]
+    );
+    let loaded = load_str(Path::new(FILE), &text).expect("warnings only");
+    assert_eq!(loaded.policies.len(), 1);
+    assert_eq!(loaded.warnings.len(), 3);
+}
+
+#[test]
+fn the_single_point_of_failure_warning_needs_room_for_two() {
+    let one_of_one = MINIMAL
+        .replace("min_tasks: 2", "min_tasks: 1")
+        .replace("max_tasks: 10", "max_tasks: 1");
+    assert_eq!(problems(&check(&one_of_one)), Vec::<String>::new());
+    // Left out, min_tasks is 1: the warning points at the document.
+    let default_min = MINIMAL.replace("min_tasks: 2\n", "");
+    assert_eq!(
+        problems(&check(&default_min)),
+        vec!["1:1 warning min_tasks: one task is a single point of failure"]
+    );
+}
+
+#[test]
+fn an_unreachable_wait_target_and_an_oversized_scale_in_step_warn() {
+    let text = MINIMAL.replace(
+        "target_backlog_per_task: 50",
+        "target_wait: 1s\nmessage_cost: 2s\nscale_in: {max_step: 150%}",
+    );
+    assert_eq!(
+        problems(&check(&text)),
+        vec![
+            "5:14 warning target_wait: is shorter than message_cost 2s, so no number of tasks can meet it",
+            "7:22 warning scale_in.max_step: 150% removes no more than 100% would",
+        ]
+    );
+}
+
+#[test]
+fn an_error_fails_the_whole_load_with_every_error() {
+    let text = MINIMAL.replace("max_tasks: 10", "max_tasks: 1");
+    let errors = load_str(Path::new(FILE), &text).expect_err("min > max");
+    assert_eq!(
+        errors.to_string(),
+        "p.yaml:7:12: error: policy 'w': min_tasks: 2 is greater than max_tasks 1 (hint: lower min_tasks or raise max_tasks)"
+    );
+}
+
+#[test]
+fn names_and_arns_of_one_service_clash() {
+    let arn = MINIMAL.replace("name: w", "name: v").replace(
+        "cluster: c\nservice: s",
+        "cluster: arn:aws:ecs:us-east-1:1:cluster/c\nservice: arn:aws:ecs:us-east-1:1:service/s",
+    );
+    let report = check(&format!("{MINIMAL}---\n{arn}"));
+    assert_eq!(
+        problems(&report),
+        vec!["11:10 service: service `s` in cluster `c` is already driven by policy `w` at p.yaml:3:10"]
+    );
+    // The first policy read is kept; the later one is left out.
+    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, vec!["w"]);
+}
+
+#[test]
+fn one_service_name_in_two_clusters_is_two_services() {
+    let other = MINIMAL
+        .replace("name: w", "name: v")
+        .replace("cluster: c", "cluster: d");
+    let report = check(&format!("{MINIMAL}---\n{other}"));
+    assert_eq!(problems(&report), Vec::<String>::new());
+    assert_eq!(report.policies.len(), 2);
+}
+
+#[test]
+fn a_file_without_a_policy_is_an_error() {
+    for text in ["", "# just a comment\n", "---\n", "~\n"] {
+        assert_eq!(
+            problems(&check(text)),
+            vec!["0:0 holds no policy"],
+            "{text:?}"
+        );
+    }
+}
+
+#[test]
+fn text_over_the_size_limit_is_not_parsed() {
+    let text = format!("# {}\n", "x".repeat(MAX_POLICY_FILE_BYTES as usize));
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["0:0 is 1048579 bytes, over the 1048576-byte limit for a policy file"]
+    );
+}
+
+#[test]
+fn merge_keys_are_followed_and_not_unknown() {
+    let text = MINIMAL.to_owned()
+        + "scale_in: &calm {cooldown: 1m}\nscale_out:\n  <<: *calm\n  max_step: 4\n";
+    let report = check(&text);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    let scale_out = &report.policies[0].scale_out;
+    assert_eq!(scale_out.cooldown, Duration::from_secs(60));
+    assert_eq!(scale_out.max_step, Some(Step::Tasks(4)));
+}
+
+#[test]
+fn a_key_brought_in_by_an_alias_is_still_checked() {
+    let text =
+        MINIMAL.to_owned() + "scale_in: &calm {stabilization_window: 1m}\nscale_out: *calm\n";
+    let report = check(&text);
+    assert_eq!(
+        problems(&report),
+        vec!["9:12 scale_out.stabilization_window: unknown key"]
+    );
+    assert_eq!(
+        report.diagnostics[0].hint.as_deref(),
+        Some("`stabilization_window` belongs under `scale_in`")
+    );
+}
+
+#[test]
+fn a_step_is_a_whole_number_or_a_percent() {
+    let step = |value: &str| {
+        let text = MINIMAL.to_owned() + &format!("scale_out:\n  max_step: {value}\n");
+        let report = check(&text);
+        (
+            report.policies.first().and_then(|p| p.scale_out.max_step),
+            problems(&report),
+        )
+    };
+    assert_eq!(step("3"), (Some(Step::Tasks(3)), vec![]));
+    assert_eq!(step("'3'"), (Some(Step::Tasks(3)), vec![]));
+    assert_eq!(step("12.5%"), (Some(Step::Percent(12.5)), vec![]));
+    assert_eq!(
+        step("2.5"),
+        (
+            None,
+            vec!["9:13 scale_out.max_step: must be a whole number of tasks, got 2.5".to_owned()]
+        )
+    );
+    assert_eq!(
+        step("-1"),
+        (
+            None,
+            vec!["9:13 scale_out.max_step: must be at least 1, got -1".to_owned()]
+        )
+    );
+    assert_eq!(
+        step("x%"),
+        (
+            None,
+            vec!["9:13 scale_out.max_step: `x%` is not a percent".to_owned()]
+        )
+    );
+}
+
+#[test]
+fn names_must_be_usable_in_logs_and_on_the_command_line() {
+    let text = MINIMAL.replace("name: w", "name: 'two words'");
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["1:7 name: `two words` is not a valid policy name"]
+    );
+}
+
+#[test]
+fn file_text_in_a_message_stays_on_one_line() {
+    let text = MINIMAL.replace("name: w", "name: \"two\\nlines\"");
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["1:7 name: `two\\nlines` is not a valid policy name"]
+    );
+}
+
+#[test]
+fn queue_entries_must_name_a_queue() {
+    let text = MINIMAL.replace("queues: [q]", "queues:\n  - {weight: 2}\n  - 'no spaces'");
+    assert_eq!(
+        problems(&check(&text)),
+        vec![
+            "5:5 queues[0].queue: is required",
+            "6:5 queues[1]: `no spaces` is not an SQS queue name or URL",
+        ]
+    );
+}
+
+#[test]
+fn an_alias_bomb_is_stopped_before_it_expands() {
+    // Eight levels of ten aliases: 10^8 queues once expanded.
+    let mut queues = String::from("queues:\n  - &a [q, q, q, q, q, q, q, q, q, q]\n");
+    let mut previous = 'a';
+    for name in 'b'..='h' {
+        let aliases = vec![format!("*{previous}"); 10].join(", ");
+        queues.push_str(&format!("  - &{name} [{aliases}]\n"));
+        previous = name;
+    }
+    let text = MINIMAL.replace("queues: [q]\n", &queues);
+    let report = check(&text);
+    // Up to `&d` the document holds 1243 nodes; each `*c` adds 1111.
+    assert_eq!(
+        problems(&report),
+        vec!["8:37 aliases expand this document past 10000 nodes"]
+    );
+    assert!(report.policies.is_empty());
+}
+
+#[test]
+fn a_duration_needs_its_unit() {
+    let text = MINIMAL.to_owned() + "poll_interval: 15\n";
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["8:16 poll_interval: `15` is not a duration: time unit needed, for example 15sec or 15ms"]
+    );
+}

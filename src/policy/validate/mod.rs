@@ -1,0 +1,186 @@
+//! From a raw document to a validated [`Policy`]: every check of one policy
+//! on its own, each problem a [`Diagnostic`] at the value it is about, all
+//! of them collected rather than stopping at the first.
+//!
+//! - `identity.rs`: what the policy drives (name, cluster, service, queues);
+//! - `sizing.rs`: how many tasks (target, bounds, tolerance, from zero);
+//! - `pacing.rs`: how fast (poll interval, steps, cooldowns, windows).
+//!
+//! Checks that compare policies (names, services) are in `conflicts.rs`.
+
+mod identity;
+mod pacing;
+mod sizing;
+
+use std::path::Path;
+
+use serde_saphyr::Spanned;
+
+use super::diagnostic::Diagnostic;
+use super::model::{Policy, SourceLocation};
+use super::outline::Position;
+use super::raw::RawPolicy;
+
+/// A valid policy, with where the keys that can clash with another policy
+/// were written.
+#[derive(Debug, Clone)]
+pub(crate) struct CheckedPolicy {
+    pub policy: Policy,
+    pub name_at: Position,
+    pub service_at: Position,
+}
+
+fn at<T>(value: &Spanned<T>) -> Position {
+    Position {
+        line: value.referenced.line(),
+        column: value.referenced.column(),
+    }
+}
+
+/// Check one policy document; the policy is `None` when anything is wrong.
+pub(crate) fn validate(
+    file: &Path,
+    raw: Spanned<RawPolicy>,
+) -> (Option<CheckedPolicy>, Vec<Diagnostic>) {
+    let start = at(&raw);
+    let raw = raw.value;
+    let mut check = Checker {
+        file,
+        policy: raw.name.as_ref().map(|n| n.value.clone()),
+        start,
+        diagnostics: Vec::new(),
+    };
+    let name = check.name(raw.name.as_ref());
+    let cluster = check.cluster(raw.cluster.as_ref());
+    let service = check.service(raw.service.as_ref(), cluster.map(|(_, name)| name));
+    let queues = check.queues(raw.queues.as_ref());
+    let target = check.target(&raw);
+    let bounds = check.bounds(&raw);
+    let poll_interval = check.poll_interval(raw.poll_interval.as_ref());
+    let tolerance = check.tolerance(raw.tolerance.as_ref());
+    let scale_out = check.scale_out(raw.scale_out.as_ref());
+    let scale_in = check.scale_in(raw.scale_in.as_ref());
+    let activation_backlog = check.activation_backlog(raw.activation_backlog.as_ref());
+    let scale_to_zero_after = check.scale_to_zero_after(raw.scale_to_zero_after.as_ref());
+    if let Some((min_tasks, _)) = bounds {
+        check.zero_only_keys(&raw, min_tasks);
+    }
+
+    let diagnostics = std::mem::take(&mut check.diagnostics);
+    if diagnostics.iter().any(Diagnostic::is_error) {
+        return (None, diagnostics);
+    }
+    let (
+        Some(name),
+        Some(cluster),
+        Some(service),
+        Some(queues),
+        Some(target),
+        Some((min_tasks, max_tasks)),
+        Some(poll_interval),
+        Some(tolerance),
+        Some(scale_out),
+        Some(scale_in),
+        Some(activation_backlog),
+        Some(scale_to_zero_after),
+    ) = (
+        name,
+        cluster,
+        service,
+        queues,
+        target,
+        bounds,
+        poll_interval,
+        tolerance,
+        scale_out,
+        scale_in,
+        activation_backlog,
+        scale_to_zero_after,
+    )
+    else {
+        // Unreachable: every `None` above came with an error.
+        return (None, diagnostics);
+    };
+    let policy = Policy {
+        name: name.value.clone(),
+        cluster: cluster.0.value.clone(),
+        service: service.value.clone(),
+        queues,
+        target,
+        min_tasks,
+        max_tasks,
+        poll_interval,
+        count_in_flight: raw.count_in_flight.is_none_or(|v| v.value),
+        count_delayed: raw.count_delayed.is_some_and(|v| v.value),
+        tolerance,
+        scale_out,
+        scale_in,
+        activation_backlog,
+        scale_to_zero_after,
+        dry_run: raw.dry_run.is_some_and(|v| v.value),
+        source: Some(SourceLocation {
+            file: file.to_path_buf(),
+            line: start.line,
+            column: start.column,
+        }),
+    };
+    let checked = CheckedPolicy {
+        policy,
+        name_at: at(name),
+        service_at: at(service),
+    };
+    (Some(checked), diagnostics)
+}
+
+/// Collects the diagnostics of one policy.
+struct Checker<'a> {
+    file: &'a Path,
+    policy: Option<String>,
+    /// Where the document starts: the place for a missing key.
+    start: Position,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, at: Position, key: &str, message: impl Into<String>, hint: &str) {
+        let diagnostic = Diagnostic::error(self.file, at.line, at.column, message);
+        self.push(diagnostic, key, hint);
+    }
+
+    fn warning(&mut self, at: Position, key: &str, message: impl Into<String>, hint: &str) {
+        let diagnostic = Diagnostic::warning(self.file, at.line, at.column, message);
+        self.push(diagnostic, key, hint);
+    }
+
+    fn push(&mut self, diagnostic: Diagnostic, key: &str, hint: &str) {
+        let diagnostic = diagnostic
+            .with_policy(self.policy.as_deref().filter(|n| !n.is_empty()))
+            .with_key(key)
+            .with_hint(hint);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// `value`, or an error at the document's start when it is missing.
+    fn required<'v, T>(
+        &mut self,
+        value: Option<&'v Spanned<T>>,
+        key: &str,
+        hint: &str,
+    ) -> Option<&'v Spanned<T>> {
+        self.required_in(self.start, value, key, hint)
+    }
+
+    /// `value`, or an error at `owner` (the mapping that lacks it).
+    fn required_in<'v, T>(
+        &mut self,
+        owner: Position,
+        value: Option<&'v Spanned<T>>,
+        key: &str,
+        hint: &str,
+    ) -> Option<&'v Spanned<T>> {
+        if value.is_none() {
+            self.error(owner, key, "is required", hint);
+        }
+        value
+    }
+}

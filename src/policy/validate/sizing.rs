@@ -1,0 +1,207 @@
+//! Checks of how many tasks a policy asks for: its target, its bounds, its
+//! tolerance band, and the keys that act from or towards zero tasks.
+
+use std::time::Duration;
+
+use serde_saphyr::Spanned;
+
+use super::{at, Checker};
+use crate::policy::model::Target;
+use crate::policy::raw::RawPolicy;
+
+impl Checker<'_> {
+    pub(super) fn target(&mut self, raw: &RawPolicy) -> Option<Target> {
+        let both_hint =
+            "keep `target_backlog_per_task`, or `target_wait` with `message_cost`, not both";
+        match (
+            raw.target_backlog_per_task.as_ref(),
+            raw.target_wait.as_ref(),
+            raw.message_cost.as_ref(),
+        ) {
+            (Some(_), Some(other), _) => {
+                let message = "cannot be used with target_backlog_per_task";
+                self.error(at(other), "target_wait", message, both_hint);
+                None
+            }
+            (Some(_), None, Some(other)) => {
+                let message = "cannot be used with target_backlog_per_task";
+                self.error(at(other), "message_cost", message, both_hint);
+                None
+            }
+            (Some(direct), None, None) => {
+                if direct.value > 0.0 && direct.value.is_finite() {
+                    Some(Target::BacklogPerTask(direct.value))
+                } else {
+                    self.error(
+                        at(direct),
+                        "target_backlog_per_task",
+                        format!("must be greater than 0, got {}", direct.value),
+                        "give the number of waiting messages one task should have, e.g. `100`",
+                    );
+                    None
+                }
+            }
+            (None, Some(wait), Some(cost)) => {
+                let wait_value = self.positive_duration(wait, "target_wait");
+                let cost_value = self.positive_duration(cost, "message_cost");
+                let (wait_value, cost_value) = (wait_value?, cost_value?);
+                if wait_value < cost_value {
+                    self.warning(
+                        at(wait),
+                        "target_wait",
+                        format!(
+                            "is shorter than message_cost {}, so no number of tasks can meet it",
+                            humantime::format_duration(cost_value)
+                        ),
+                        "a message waits at least as long as one task takes for it; raise target_wait",
+                    );
+                }
+                Some(Target::Wait {
+                    wait: wait_value,
+                    message_cost: cost_value,
+                })
+            }
+            (None, Some(wait), None) => {
+                let hint = "add `message_cost`: the time one task spends on one message";
+                self.error(at(wait), "target_wait", "needs message_cost", hint);
+                None
+            }
+            (None, None, Some(cost)) => {
+                let hint = "add `target_wait`: how long a message may wait";
+                self.error(at(cost), "message_cost", "needs target_wait", hint);
+                None
+            }
+            (None, None, None) => {
+                self.error(
+                    self.start,
+                    "",
+                    "no target is given",
+                    "add `target_backlog_per_task`, or `target_wait` and `message_cost`",
+                );
+                None
+            }
+        }
+    }
+
+    /// A task count: a whole number from 0 to `u32::MAX`.
+    pub(super) fn count(&mut self, value: &Spanned<i64>, key: &str) -> Option<u32> {
+        match u32::try_from(value.value) {
+            Ok(count) => Some(count),
+            Err(_) if value.value < 0 => {
+                let message = format!("must be 0 or more, got {}", value.value);
+                self.error(at(value), key, message, "give a number of tasks");
+                None
+            }
+            Err(_) => {
+                let message = format!("must be at most {}, got {}", u32::MAX, value.value);
+                self.error(at(value), key, message, "give a number of tasks");
+                None
+            }
+        }
+    }
+
+    pub(super) fn bounds(&mut self, raw: &RawPolicy) -> Option<(u32, u32)> {
+        let min = match raw.min_tasks.as_ref() {
+            None => Some(1),
+            Some(value) => self.count(value, "min_tasks"),
+        };
+        let hint = "add `max_tasks`: the most tasks the service may run";
+        let max_value = self.required(raw.max_tasks.as_ref(), "max_tasks", hint);
+        let max = max_value.and_then(|value| self.count(value, "max_tasks"));
+        if let (Some(0), Some(value)) = (max, max_value) {
+            self.error(
+                at(value),
+                "max_tasks",
+                "must be at least 1",
+                "a service that may never run a task needs no policy; remove it",
+            );
+            return None;
+        }
+        let (min, max) = (min?, max?);
+        let min_at = raw.min_tasks.as_ref().map_or(self.start, at);
+        if min > max {
+            self.error(
+                min_at,
+                "min_tasks",
+                format!("{min} is greater than max_tasks {max}"),
+                "lower min_tasks or raise max_tasks",
+            );
+            return None;
+        }
+        if min == 1 && max >= 2 {
+            self.warning(
+                min_at,
+                "min_tasks",
+                "one task is a single point of failure",
+                "set `min_tasks: 2` so one failing task or host does not stop consumption",
+            );
+        }
+        Some((min, max))
+    }
+
+    pub(super) fn tolerance(&mut self, value: Option<&Spanned<f64>>) -> Option<f64> {
+        let Some(value) = value else {
+            return Some(0.1);
+        };
+        if (0.0..1.0).contains(&value.value) {
+            return Some(value.value);
+        }
+        self.error(
+            at(value),
+            "tolerance",
+            format!("must be at least 0 and below 1, got {}", value.value),
+            "0.1 holds still while the backlog per task is within 10% of the target",
+        );
+        None
+    }
+
+    pub(super) fn activation_backlog(&mut self, value: Option<&Spanned<f64>>) -> Option<f64> {
+        let Some(value) = value else {
+            return Some(0.0);
+        };
+        if value.value >= 0.0 && value.value.is_finite() {
+            return Some(value.value);
+        }
+        self.error(
+            at(value),
+            "activation_backlog",
+            format!("must be 0 or more, got {}", value.value),
+            "give the backlog, in messages, that starts the first task",
+        );
+        None
+    }
+
+    pub(super) fn scale_to_zero_after(
+        &mut self,
+        value: Option<&Spanned<String>>,
+    ) -> Option<Duration> {
+        match value {
+            None => Some(Duration::from_secs(300)),
+            Some(value) => self.duration(value, "scale_to_zero_after"),
+        }
+    }
+
+    /// Keys that only act from or towards zero tasks.
+    pub(super) fn zero_only_keys(&mut self, raw: &RawPolicy, min_tasks: u32) {
+        if min_tasks == 0 {
+            return;
+        }
+        let hint = "remove it, or set `min_tasks: 0` to let the service scale to zero";
+        if let Some(value) = &raw.activation_backlog {
+            self.warning(
+                at(value),
+                "activation_backlog",
+                "has no effect unless min_tasks is 0",
+                hint,
+            );
+        }
+        if let Some(value) = &raw.scale_to_zero_after {
+            self.warning(
+                at(value),
+                "scale_to_zero_after",
+                "has no effect unless min_tasks is 0",
+                hint,
+            );
+        }
+    }
+}
