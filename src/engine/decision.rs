@@ -151,7 +151,10 @@ impl fmt::Display for Because {
                 backlog: _,
                 target,
                 tasks,
-            } => write!(f, "/ target {} = {tasks} tasks", fmt_count(*target)),
+            } => {
+                let plural = if *tasks == 1 { "" } else { "s" };
+                write!(f, "/ target {} = {tasks} task{plural}", fmt_count(*target))
+            }
             Because::InsideTolerance { ratio, tolerance } => write!(
                 f,
                 "backlog per task is {:.0}% of target, inside the ±{:.0}% tolerance",
