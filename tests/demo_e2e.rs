@@ -127,7 +127,6 @@ fn demo_output(path: &Path) -> String {
 }
 
 #[test]
-#[ignore = "needs `backlog-scaler run`, which lands with the live controller (branch aws)"]
 fn the_playground_drains_a_burst_by_scaling_out_and_back_in() {
     let workdir = tempfile::tempdir().expect("a temp dir");
     let output = workdir.path().join("demo.out");
