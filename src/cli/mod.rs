@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod aws_args;
 mod explain;
+mod logging;
 mod plan;
 mod run;
 mod schema;
