@@ -1,5 +1,6 @@
 //! Hand-computed runs checked to the message, closed forms for static
-//! fleets, and the simulator's decisions replayed through a daemon-style loop.
+//! fleets, and the simulator's observations replayed through the engine and
+//! through the daemon's own evaluation (`controller::evaluate`).
 
 use std::time::Duration;
 
@@ -276,4 +277,113 @@ fn a_daemon_loop_fed_the_same_observations_decides_the_same() {
         assert_eq!(decision.action, row.action, "at {} s", row.time_s);
         assert_eq!(decision.reason.to_string(), row.reason);
     }
+}
+
+/// The world as the daemon's ports see it, replaying the observations the
+/// simulator made, poll by poll, and recording what the daemon writes.
+struct ReplayedWorld {
+    row: std::sync::Mutex<TimelineRow>,
+    written: std::sync::Mutex<Vec<u32>>,
+}
+
+impl crate::ports::QueueDepthReader for ReplayedWorld {
+    fn queue_depth<'a>(&'a self, _queue: &'a str) -> crate::ports::PortFuture<'a, QueueDepth> {
+        let row = self.row.lock().unwrap().clone();
+        Box::pin(async move {
+            Ok(QueueDepth {
+                visible: row.visible,
+                in_flight: row.in_flight,
+                delayed: 0,
+            })
+        })
+    }
+}
+
+impl crate::ports::ServiceStateReader for ReplayedWorld {
+    fn service_state<'a>(
+        &'a self,
+        _cluster: &'a str,
+        _service: &'a str,
+    ) -> crate::ports::PortFuture<'a, ServiceCounts> {
+        let row = self.row.lock().unwrap().clone();
+        Box::pin(async move {
+            Ok(ServiceCounts {
+                desired: row.observed_desired,
+                running: row.running,
+                pending: row.pending,
+                deployment_in_progress: false,
+            })
+        })
+    }
+}
+
+impl crate::ports::DesiredCountWriter for ReplayedWorld {
+    fn set_desired<'a>(
+        &'a self,
+        _cluster: &'a str,
+        _service: &'a str,
+        desired: u32,
+    ) -> crate::ports::PortFuture<'a, ()> {
+        self.written.lock().unwrap().push(desired);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// The daemon's own evaluation (`controller::evaluate`: observe through the
+/// ports, decide, write), fed what the simulator observed, writes exactly
+/// the desired counts the simulator applied, at the same polls.
+#[tokio::test]
+async fn the_daemons_evaluation_writes_what_the_simulator_applied() {
+    use std::sync::Arc;
+
+    use crate::controller::{evaluate, Deadlines, Memory};
+    use crate::ports::Ports;
+
+    let mut policy = policy(5.0, 1, 40, 15.0);
+    policy.tolerance = 0.1;
+    policy.scale_in.stabilization_window = Duration::from_secs(120);
+    policy.scale_in.max_step = Some(crate::policy::Step::Percent(50.0));
+    policy.scale_out.lookahead = Duration::from_secs(45);
+    let counts: Vec<u64> = (0..3600u64)
+        .map(|t| (t / 300 % 4) * 3 + (t % 7 == 0) as u64)
+        .collect();
+    let result = run(
+        &policy,
+        &counts,
+        &config(Duration::from_secs(2), Duration::from_secs(45)),
+    );
+    assert!(result.summary.scale_actions > 5, "the scenario scales");
+
+    let world = Arc::new(ReplayedWorld {
+        row: std::sync::Mutex::new(result.timeline[0].clone()),
+        written: std::sync::Mutex::new(Vec::new()),
+    });
+    let ports = Ports {
+        queues: world.clone(),
+        services: world.clone(),
+        scaler: world.clone(),
+        metrics: None,
+    };
+    let mut memory = Memory::default();
+    for row in &result.timeline {
+        *world.row.lock().unwrap() = row.clone();
+        let now = Timestamp::from_secs_f64(row.time_s);
+        let (evaluation, next) =
+            evaluate(&policy, false, &ports, &memory, now, Deadlines::default()).await;
+        memory = next;
+        assert_eq!(
+            evaluation.desired_after(),
+            Some(row.desired),
+            "at {} s",
+            row.time_s
+        );
+        assert_eq!(evaluation.decision.reason.to_string(), row.reason);
+    }
+    let applied: Vec<u32> = result
+        .timeline
+        .iter()
+        .filter(|row| row.desired != row.observed_desired)
+        .map(|row| row.desired)
+        .collect();
+    assert_eq!(*world.written.lock().unwrap(), applied);
 }
