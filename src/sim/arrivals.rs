@@ -21,6 +21,26 @@ fn cumulative(arrivals: u64, scale: f64, seconds: u64, k: u64) -> u64 {
     }
 }
 
+/// A second `k` at or before the first one whose cumulative delivery
+/// (`floor((k+1)*A*s/B)`) reaches `count`.
+fn first_second_reaching(arrivals: u64, scale: f64, seconds: u64, count: u64) -> u64 {
+    if arrivals == 0 || scale == 0.0 {
+        return seconds;
+    }
+    if scale == 1.0 {
+        // (k+1)*A >= count*B  <=>  k+1 >= ceil(count*B/A).
+        let k1 = (u128::from(count) * u128::from(seconds)).div_ceil(u128::from(arrivals));
+        return u64::try_from(k1).unwrap_or(u64::MAX).saturating_sub(1);
+    }
+    // Floating point: stay two seconds early; the caller checks each second.
+    let k1 = (count as f64 * seconds as f64 / (arrivals as f64 * scale)).floor();
+    if k1.is_finite() && k1 > 2.0 {
+        (k1 as u64).saturating_sub(3)
+    } else {
+        0
+    }
+}
+
 /// Every second with at least one arrival, in time order: `(second, count)`.
 pub struct Arrivals<'a> {
     buckets: std::slice::Iter<'a, Bucket>,
@@ -63,6 +83,17 @@ impl Iterator for Arrivals<'_> {
                     bucket
                 }
             };
+            // Jump to the first second that can deliver the next message, so
+            // a sparse bucket costs nothing per empty second.
+            self.k = self.k.max(first_second_reaching(
+                bucket.arrivals,
+                self.scale,
+                bucket.seconds,
+                self.delivered + 1,
+            ));
+            if self.k >= bucket.seconds {
+                continue;
+            }
             let second = self.k;
             self.k += 1;
             let through = cumulative(bucket.arrivals, self.scale, bucket.seconds, self.k);
@@ -125,6 +156,35 @@ mod tests {
             spread("t_seconds,arrivals\n10,3\n11,0\n12,4\n", 1.0),
             vec![(0, 3), (2, 4)]
         );
+    }
+
+    #[test]
+    fn sparse_buckets_are_skipped_to_their_arrivals() {
+        // Two messages over a billion seconds: at 499999999 and 999999999.
+        let text = "t_seconds,arrivals\n0,2\n1000000000,0\n";
+        assert_eq!(spread(text, 1.0), vec![(499_999_999, 1), (999_999_999, 1)]);
+        assert_eq!(
+            spread(text, 1.5),
+            vec![(333_333_333, 1), (666_666_666, 1), (999_999_999, 1)]
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skipping_matches_the_rule_second_by_second(
+            arrivals in 0u64..50,
+            seconds in 1u64..200,
+            scale in proptest::prop_oneof![proptest::strategy::Just(1.0), 0.1f64..3.0],
+        ) {
+            let bucket = Bucket { start: 0, seconds, arrivals };
+            let expected: Vec<(u64, u64)> = (0..seconds)
+                .map(|k| (k, cumulative(arrivals, scale, seconds, k + 1) - cumulative(arrivals, scale, seconds, k)))
+                .filter(|&(_, n)| n > 0)
+                .collect();
+            let trace = Trace { buckets: vec![bucket] };
+            let got: Vec<(u64, u64)> = Arrivals::new(&trace, scale).collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 
     #[test]
