@@ -11,6 +11,7 @@ mod aws_args;
 mod explain;
 mod logging;
 mod plan;
+mod policy_source;
 mod run;
 mod schema;
 mod simulate;
