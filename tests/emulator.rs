@@ -1101,6 +1101,10 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
 
     let health = get(address, "/healthz");
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    // The container's probe: asked on loopback when given 0.0.0.0.
+    let probe = healthcheck(&format!("0.0.0.0:{}", address.port()), &[]);
+    assert_eq!(probe.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&probe.stdout), "ok\n");
 
     // Not ready before the missing queue's policy has ever succeeded.
     let first = get(address, "/readyz");
@@ -1135,6 +1139,12 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
         "{failing}"
     );
     assert_eq!(failing["policies"], 2);
+    let probe = healthcheck(&address.to_string(), &["--ready"]);
+    assert_eq!(probe.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("\"failing\""));
+    assert!(String::from_utf8_lossy(&probe.stderr).contains(&format!(
+        "unhealthy: GET http://{address}/readyz: HTTP/1.1 503"
+    )));
 
     // Metrics, once orders has held at least once at its new count (so
     // the running count observed is the new one).
@@ -1229,6 +1239,12 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
     let ready = get(address, "/readyz").json();
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["not_ready"], serde_json::json!([]));
+    assert_eq!(
+        healthcheck(&address.to_string(), &["--ready"])
+            .status
+            .code(),
+        Some(0)
+    );
 
     // Reloads, by result: SIGHUP with the same files, then a broken file.
     let reloads = |result: &str| {
@@ -1256,6 +1272,18 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
     assert!(asked.elapsed() < Duration::from_secs(5));
     drop(idle);
     assert!(http::get(address, "/healthz").is_err(), "no longer served");
+    let probe = healthcheck(&address.to_string(), &[]);
+    assert_eq!(probe.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&probe.stderr).contains("cannot connect"));
+}
+
+/// `backlog-scaler healthcheck --listen LISTEN ARGS...`, run to its end.
+fn healthcheck(listen: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+        .args(["healthcheck", "--listen", listen])
+        .args(args)
+        .output()
+        .expect("healthcheck runs")
 }
 
 #[tokio::test]
