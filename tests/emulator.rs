@@ -1286,8 +1286,8 @@ fn healthcheck(listen: &str, args: &[&str]) -> std::process::Output {
         .expect("healthcheck runs")
 }
 
-#[tokio::test]
-async fn a_listen_address_that_cannot_be_bound_exits_1() {
+#[test]
+fn a_listen_address_that_cannot_be_bound_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("orders.yaml");
     write(&file, &policy_yaml("orders", "orders", "orders", ""));
