@@ -1,7 +1,10 @@
 //! The controller against a real AWS API emulator (moto): every test starts
 //! its own `moto_server`, creates queues, a cluster, a task definition and
 //! services through the SDK, runs the real loop (in process) or the real
-//! binary against it, and asserts on the emulator's state through the SDK.
+//! binary against it, and asserts on the emulator's state through the SDK
+//! and on the binary's `/healthz`, `/readyz` and `/metrics` over HTTP. The
+//! binary is also run as a container runs it: policies from
+//! `BACKLOG_SCALER_POLICIES`, on a read-only root file system.
 //!
 //! Waiting on the emulator or the binary is always "poll a condition until a
 //! deadline", never a fixed sleep used as an assertion.

@@ -21,6 +21,7 @@ use backlog_scaler::controller::{
     spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
 };
 use backlog_scaler::http;
+use backlog_scaler::ports::error_chain;
 use backlog_scaler::telemetry::Telemetry;
 use tokio::sync::oneshot;
 
@@ -119,7 +120,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         let server = tokio::spawn(async move {
             if let Err(error) = serve.await {
-                tracing::error!("the HTTP endpoints stopped: {error:#}");
+                tracing::error!("the HTTP endpoints stopped: {}", error_chain(&error));
             }
         });
 
