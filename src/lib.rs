@@ -10,6 +10,8 @@
 //! - [`ports`]: the small traits the controller sees the world through.
 //! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
 //! - [`controller`]: the daemon's loop: every policy on its own schedule.
+//! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
+//!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
 //! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
 pub mod aws;
