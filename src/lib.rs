@@ -10,10 +10,12 @@
 //! - [`ports`]: the small traits the controller sees the world through.
 //! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
 //! - [`controller`]: the daemon's loop: every policy on its own schedule.
+//! - [`lease`]: leader election between replicas through a DynamoDB lease.
 pub mod aws;
 pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod lease;
 pub mod policy;
 pub mod ports;
 pub mod telemetry;

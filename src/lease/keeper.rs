@@ -1,0 +1,137 @@
+//! The task that keeps the lease: every renewal period it asks the store to
+//! acquire or renew, feeds the answer to the [`Lease`] machine, and opens or
+//! closes the [`WriteGate`]. On shutdown it closes the gate and releases the
+//! lease so the other replica takes over at once rather than at expiry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::gate::{wall_now_ms, WriteGate};
+use super::machine::{Lease, LeaseEvent, LeaseTiming, Role, StoreOutcome};
+use super::store::LeaseStore;
+
+/// The lease options of `run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSettings {
+    pub table: String,
+    pub name: String,
+    pub replica: String,
+    pub timing: LeaseTiming,
+}
+
+/// Keeps one replica's lease; see the module docs.
+pub struct LeaseKeeper {
+    store: Arc<dyn LeaseStore>,
+    gate: WriteGate,
+    lease: Lease,
+}
+
+impl LeaseKeeper {
+    pub fn new(store: Arc<dyn LeaseStore>, replica: impl Into<String>, timing: LeaseTiming) -> Self {
+        LeaseKeeper {
+            store,
+            gate: WriteGate::new(replica),
+            lease: Lease::new(timing),
+        }
+    }
+
+    /// The gate the controller checks before writing.
+    pub fn gate(&self) -> WriteGate {
+        self.gate.clone()
+    }
+
+    /// One round: acquire or renew, then update the gate.
+    pub async fn step(&mut self) {
+        let timing = self.lease.timing();
+        let replica = self.gate.replica().to_owned();
+        let attempt = self.lease.attempt(wall_now_ms());
+        // A call that outlasts a renewal period is as good as failed; the
+        // next round tries again.
+        let outcome = match tokio::time::timeout(
+            timing.renew_every,
+            self.store.attempt(&replica, attempt),
+        )
+        .await
+        {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(error)) => StoreOutcome::Failed(crate::ports::error_chain(&error)),
+            Err(_) => StoreOutcome::Failed(format!(
+                "no answer within {}",
+                humantime::format_duration(timing.renew_every)
+            )),
+        };
+        if let StoreOutcome::Failed(reason) = &outcome {
+            tracing::warn!(replica = %replica, "lease table unreachable: {reason}");
+        }
+        let events = self.lease.apply(attempt, outcome, wall_now_ms());
+        self.gate.allow_until(self.lease.writable_until_ms());
+        let holder = match self.lease.role() {
+            Role::Holder { .. } => Some(replica.clone()),
+            Role::Standby { holder } => holder.clone(),
+        };
+        self.gate.set_holder(holder.clone());
+        let holder = holder.unwrap_or_else(|| "unknown".into());
+        for event in events {
+            match event {
+                LeaseEvent::Acquired => tracing::info!(
+                    replica = %replica,
+                    holder = %holder,
+                    "lease acquired: this replica now writes desired counts"
+                ),
+                LeaseEvent::Lost { .. } => tracing::warn!(
+                    replica = %replica,
+                    holder = %holder,
+                    "lease lost to {holder}: standby, no more writes"
+                ),
+                LeaseEvent::Suspended { reason } => tracing::warn!(
+                    replica = %replica,
+                    holder = %holder,
+                    "lease about to expire and not renewed ({reason}): writes stopped"
+                ),
+                LeaseEvent::HolderChanged { .. } => tracing::info!(
+                    replica = %replica,
+                    holder = %holder,
+                    "standby: lease held by {holder}; observing without writing"
+                ),
+            }
+        }
+    }
+
+    /// Keep the lease until `stop` says so (or its sender is gone), then
+    /// close the gate and release the lease.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let renew_every = self.lease.timing().renew_every;
+        loop {
+            self.step().await;
+            tokio::select! {
+                _ = stop.wait_for(|&stop| stop) => break,
+                _ = tokio::time::sleep(renew_every) => {}
+            }
+        }
+        self.release().await;
+    }
+
+    /// Close the gate, then give the lease up if this replica holds it.
+    pub async fn release(&mut self) {
+        self.gate.allow_until(0);
+        if !matches!(self.lease.role(), Role::Holder { .. }) {
+            return;
+        }
+        let replica = self.gate.replica().to_owned();
+        let call = self.store.release(&replica);
+        match tokio::time::timeout(Duration::from_secs(2), call).await {
+            Ok(Ok(())) => tracing::info!(replica = %replica, "lease released"),
+            Ok(Err(error)) => tracing::warn!(
+                replica = %replica,
+                "could not release the lease; it expires by itself: {}",
+                crate::ports::error_chain(&error)
+            ),
+            Err(_) => tracing::warn!(
+                replica = %replica,
+                "no answer releasing the lease; it expires by itself"
+            ),
+        }
+    }
+}
