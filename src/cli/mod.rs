@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod aws_args;
 mod explain;
+mod lease_args;
 mod logging;
 mod plan;
 mod run;

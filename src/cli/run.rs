@@ -15,6 +15,7 @@ use backlog_scaler::controller::{spawn_reloader, Controller, ControllerConfig};
 use backlog_scaler::policy::load_path;
 
 use super::aws_args::{self, AwsArgs};
+use super::lease_args::{self, LeaseArgs};
 use super::logging::{self, LogArgs};
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +42,8 @@ pub struct RunArgs {
     pub max_concurrency: u32,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -76,10 +79,12 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         let shutdown = termination()?;
         let sdk_config = aws_args::load_config(&args.aws).await?;
         let aws = AwsPorts::new(&sdk_config, args.cloudwatch_namespace.clone());
+        let lease = lease_args::start(&args.lease, &sdk_config).await?;
         let reloads = spawn_reloader(args.policies.clone());
         let config = ControllerConfig {
             dry_run: args.dry_run,
             max_concurrency: args.max_concurrency as usize,
+            write_gate: lease.as_ref().map(lease_args::RunningLease::gate),
             ..ControllerConfig::default()
         };
         tracing::info!(
@@ -92,6 +97,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         Controller::new(config, aws.ports())
             .run(loaded.policies, reloads, shutdown)
             .await;
+        lease_args::stop(lease).await;
         anyhow::Ok(())
     });
     // Do not wait on anything left behind (a file watcher, an abandoned

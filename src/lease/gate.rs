@@ -96,7 +96,11 @@ impl WriteGate {
     pub fn report(&self) -> LeaseReport {
         LeaseReport {
             replica: self.replica().to_owned(),
-            role: if self.may_write() { "holder" } else { "standby" },
+            role: if self.may_write() {
+                "holder"
+            } else {
+                "standby"
+            },
             holder: self.holder(),
         }
     }

@@ -29,7 +29,11 @@ pub struct LeaseKeeper {
 }
 
 impl LeaseKeeper {
-    pub fn new(store: Arc<dyn LeaseStore>, replica: impl Into<String>, timing: LeaseTiming) -> Self {
+    pub fn new(
+        store: Arc<dyn LeaseStore>,
+        replica: impl Into<String>,
+        timing: LeaseTiming,
+    ) -> Self {
         LeaseKeeper {
             store,
             gate: WriteGate::new(replica),
@@ -49,19 +53,17 @@ impl LeaseKeeper {
         let attempt = self.lease.attempt(wall_now_ms());
         // A call that outlasts a renewal period is as good as failed; the
         // next round tries again.
-        let outcome = match tokio::time::timeout(
-            timing.renew_every,
-            self.store.attempt(&replica, attempt),
-        )
-        .await
-        {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(error)) => StoreOutcome::Failed(crate::ports::error_chain(&error)),
-            Err(_) => StoreOutcome::Failed(format!(
-                "no answer within {}",
-                humantime::format_duration(timing.renew_every)
-            )),
-        };
+        let outcome =
+            match tokio::time::timeout(timing.renew_every, self.store.attempt(&replica, attempt))
+                .await
+            {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(error)) => StoreOutcome::Failed(crate::ports::error_chain(&error)),
+                Err(_) => StoreOutcome::Failed(format!(
+                    "no answer within {}",
+                    humantime::format_duration(timing.renew_every)
+                )),
+            };
         if let StoreOutcome::Failed(reason) = &outcome {
             tracing::warn!(replica = %replica, "lease table unreachable: {reason}");
         }

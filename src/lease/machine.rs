@@ -84,10 +84,16 @@ pub enum StoreOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseEvent {
     Acquired,
-    Lost { holder: Option<String> },
+    Lost {
+        holder: Option<String>,
+    },
     /// Still holding on paper, but too close to expiry to keep writing.
-    Suspended { reason: String },
-    HolderChanged { holder: Option<String> },
+    Suspended {
+        reason: String,
+    },
+    HolderChanged {
+        holder: Option<String>,
+    },
 }
 
 /// One replica's view of the lease.
@@ -148,7 +154,12 @@ impl Lease {
 
     /// Apply the store's answer to `attempt`; `now_ms` is when the answer
     /// came. Returns what changed.
-    pub fn apply(&mut self, attempt: Attempt, outcome: StoreOutcome, now_ms: u64) -> Vec<LeaseEvent> {
+    pub fn apply(
+        &mut self,
+        attempt: Attempt,
+        outcome: StoreOutcome,
+        now_ms: u64,
+    ) -> Vec<LeaseEvent> {
         let was_writing = self.may_write(now_ms);
         let mut events = Vec::new();
         match (attempt, outcome) {

@@ -4,7 +4,9 @@
 /// The identity to write into the lease when `--replica-id` is not given.
 pub fn default_replica_id() -> String {
     from_env(
-        std::env::var("ECS_CONTAINER_METADATA_URI_V4").ok().as_deref(),
+        std::env::var("ECS_CONTAINER_METADATA_URI_V4")
+            .ok()
+            .as_deref(),
         std::env::var("HOSTNAME").ok().as_deref(),
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()

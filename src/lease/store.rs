@@ -95,7 +95,12 @@ impl DynamoLeaseStore {
         }
     }
 
-    async fn acquire(&self, replica: &str, now_ms: u64, expires_at_ms: u64) -> Result<StoreOutcome, LeaseStoreError> {
+    async fn acquire(
+        &self,
+        replica: &str,
+        now_ms: u64,
+        expires_at_ms: u64,
+    ) -> Result<StoreOutcome, LeaseStoreError> {
         let result = self
             .client
             .put_item()
@@ -104,7 +109,9 @@ impl DynamoLeaseStore {
             .item("holder", AttributeValue::S(replica.to_owned()))
             .item("expires_at_ms", number(expires_at_ms))
             .item("version", number(now_ms))
-            .condition_expression("attribute_not_exists(#lease) OR #expires < :now OR #holder = :me")
+            .condition_expression(
+                "attribute_not_exists(#lease) OR #expires < :now OR #holder = :me",
+            )
             .expression_attribute_names("#lease", KEY)
             .expression_attribute_names("#expires", "expires_at_ms")
             .expression_attribute_names("#holder", "holder")
@@ -114,14 +121,18 @@ impl DynamoLeaseStore {
             .await;
         match result {
             Ok(_) => Ok(StoreOutcome::Won),
-            Err(error) if condition_failed(&error) => {
-                Ok(StoreOutcome::HeldBy(self.read().await.ok().flatten().map(|r| r.holder)))
-            }
+            Err(error) if condition_failed(&error) => Ok(StoreOutcome::HeldBy(
+                self.read().await.ok().flatten().map(|r| r.holder),
+            )),
             Err(error) => Err(self.error("PutItem", error)),
         }
     }
 
-    async fn renew(&self, replica: &str, expires_at_ms: u64) -> Result<StoreOutcome, LeaseStoreError> {
+    async fn renew(
+        &self,
+        replica: &str,
+        expires_at_ms: u64,
+    ) -> Result<StoreOutcome, LeaseStoreError> {
         let result = self
             .client
             .update_item()
@@ -139,9 +150,9 @@ impl DynamoLeaseStore {
             .await;
         match result {
             Ok(_) => Ok(StoreOutcome::Won),
-            Err(error) if condition_failed(&error) => {
-                Ok(StoreOutcome::HeldBy(self.read().await.ok().flatten().map(|r| r.holder)))
-            }
+            Err(error) if condition_failed(&error) => Ok(StoreOutcome::HeldBy(
+                self.read().await.ok().flatten().map(|r| r.holder),
+            )),
             Err(error) => Err(self.error("UpdateItem", error)),
         }
     }
@@ -158,7 +169,10 @@ fn condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool 
         == Some("ConditionalCheckFailedException")
 }
 
-fn parse_number(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<u64> {
+fn parse_number(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    name: &str,
+) -> Option<u64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
