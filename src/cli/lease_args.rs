@@ -31,15 +31,16 @@ pub struct LeaseArgs {
     /// How long a lease lasts without renewal: how long the other replica
     /// waits to take over from one that died.
     #[arg(long, value_name = "DURATION", default_value = "15s",
+          env = "BACKLOG_SCALER_LEASE_DURATION",
           value_parser = humantime::parse_duration, requires = "lease_table")]
     pub lease_duration: Duration,
     /// How often the holder renews the lease and a standby tries to take
     /// it. Also the safety margin: a holder that cannot renew stops writing
     /// this long before its lease expires. Must be less than half the
-    /// lease duration.
-    #[arg(long, value_name = "DURATION", default_value = "5s",
+    /// lease duration [default: a third of the lease duration].
+    #[arg(long, value_name = "DURATION",
           value_parser = humantime::parse_duration, requires = "lease_table")]
-    pub lease_renew_every: Duration,
+    pub lease_renew_every: Option<Duration>,
     /// This replica's name in the lease and the logs [default: the ECS
     /// task's container id, else hostname-pid].
     #[arg(
@@ -77,7 +78,7 @@ pub async fn start(
     };
     let timing = LeaseTiming {
         duration: args.lease_duration,
-        renew_every: args.lease_renew_every,
+        renew_every: args.lease_renew_every.unwrap_or(args.lease_duration / 3),
     };
     timing
         .validate()
