@@ -101,6 +101,9 @@ pub enum LeaseEvent {
 pub struct Lease {
     timing: LeaseTiming,
     role: Role,
+    /// Whether the last answer left this replica writing, to report the
+    /// moment that stops.
+    writing: bool,
 }
 
 impl Lease {
@@ -108,6 +111,7 @@ impl Lease {
         Lease {
             timing,
             role: Role::Standby { holder: None },
+            writing: false,
         }
     }
 
@@ -160,7 +164,7 @@ impl Lease {
         outcome: StoreOutcome,
         now_ms: u64,
     ) -> Vec<LeaseEvent> {
-        let was_writing = self.may_write(now_ms);
+        let was_writing = self.writing;
         let mut events = Vec::new();
         match (attempt, outcome) {
             (
@@ -191,13 +195,15 @@ impl Lease {
             (_, StoreOutcome::Failed(reason)) => {
                 // Keep the role: a holder keeps writing until its margin
                 // runs out, a standby keeps waiting.
-                if was_writing && !self.may_write(now_ms) {
+                self.writing = self.may_write(now_ms);
+                if was_writing && !self.writing {
                     events.push(LeaseEvent::Suspended { reason });
                 }
                 return events;
             }
         }
-        if was_writing && !self.may_write(now_ms) && events.is_empty() {
+        self.writing = self.may_write(now_ms);
+        if was_writing && !self.writing && events.is_empty() {
             events.push(LeaseEvent::Suspended {
                 reason: "the renewed lease is already within its safety margin".into(),
             });
