@@ -137,3 +137,123 @@ impl LeaseKeeper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::lease::machine::Attempt;
+    use crate::lease::store::{LeaseRecord, LeaseStoreError, StoreFuture};
+
+    /// The store's conditions over one in-memory item; `down` makes every
+    /// call fail.
+    #[derive(Default)]
+    struct MemoryStore {
+        item: Mutex<Option<LeaseRecord>>,
+        down: Mutex<bool>,
+    }
+
+    impl MemoryStore {
+        fn check_up(&self) -> Result<(), LeaseStoreError> {
+            if *self.down.lock().unwrap() {
+                return Err(LeaseStoreError {
+                    operation: "PutItem",
+                    table: "t".into(),
+                    message: "unreachable".into(),
+                    source: None,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    impl LeaseStore for MemoryStore {
+        fn attempt<'a>(
+            &'a self,
+            replica: &'a str,
+            attempt: Attempt,
+        ) -> StoreFuture<'a, StoreOutcome> {
+            Box::pin(async move {
+                self.check_up()?;
+                let mut item = self.item.lock().unwrap();
+                let won = match (attempt, item.as_ref()) {
+                    (Attempt::Acquire { now_ms, .. }, Some(held)) => {
+                        held.expires_at_ms < now_ms || held.holder == replica
+                    }
+                    (Attempt::Acquire { .. }, None) => true,
+                    (Attempt::Renew { .. }, held) => held.is_some_and(|h| h.holder == replica),
+                };
+                if !won {
+                    return Ok(StoreOutcome::HeldBy(
+                        item.as_ref().map(|h| h.holder.clone()),
+                    ));
+                }
+                let (Attempt::Acquire { expires_at_ms, .. } | Attempt::Renew { expires_at_ms, .. }) =
+                    attempt;
+                *item = Some(LeaseRecord {
+                    holder: replica.into(),
+                    expires_at_ms,
+                    version: 0,
+                });
+                Ok(StoreOutcome::Won)
+            })
+        }
+
+        fn release<'a>(&'a self, replica: &'a str) -> StoreFuture<'a, ()> {
+            Box::pin(async move {
+                self.check_up()?;
+                let mut item = self.item.lock().unwrap();
+                if item.as_ref().is_some_and(|h| h.holder == replica) {
+                    *item = None;
+                }
+                Ok(())
+            })
+        }
+
+        fn read(&self) -> StoreFuture<'_, Option<LeaseRecord>> {
+            Box::pin(async move { Ok(self.item.lock().unwrap().clone()) })
+        }
+    }
+
+    fn timing() -> LeaseTiming {
+        LeaseTiming {
+            duration: Duration::from_secs(30),
+            renew_every: Duration::from_secs(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_keeper_opens_its_gate_the_other_learns_the_holder() {
+        let store = Arc::new(MemoryStore::default());
+        let mut a = LeaseKeeper::new(store.clone(), "a", timing());
+        let mut b = LeaseKeeper::new(store.clone(), "b", timing());
+        a.step().await;
+        b.step().await;
+        assert!(a.gate().may_write());
+        assert!(!b.gate().may_write());
+        assert_eq!(b.gate().holder().as_deref(), Some("a"));
+        assert_eq!(a.gate().report().role, "holder");
+
+        // The store goes away: a keeps writing (its lease has 20 s of
+        // writable time left), b stays a standby.
+        *store.down.lock().unwrap() = true;
+        a.step().await;
+        b.step().await;
+        assert!(a.gate().may_write());
+        assert!(!b.gate().may_write());
+        *store.down.lock().unwrap() = false;
+
+        // a shuts down: its gate closes and the lease is free for b.
+        a.release().await;
+        assert!(!a.gate().may_write());
+        assert_eq!(store.item.lock().unwrap().clone(), None);
+        b.step().await;
+        assert!(b.gate().may_write());
+        assert_eq!(b.gate().holder().as_deref(), Some("b"));
+        // a, back, finds b holding it.
+        a.step().await;
+        assert!(!a.gate().may_write());
+        assert_eq!(a.gate().holder().as_deref(), Some("b"));
+    }
+}
