@@ -447,3 +447,50 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
     assert_eq!(restarted.writes(), 0, "nothing to change");
     assert_eq!(aws.desired("orders").await, 10);
 }
+
+#[test]
+fn lease_settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.yaml"),
+        format!(
+            "name: orders\ncluster: {CLUSTER}\nservice: orders\nqueues: [orders]\n\
+             target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 20\n"
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+            .env_remove("RUST_LOG")
+            .env_remove("BACKLOG_SCALER_LEASE_TABLE")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("run")
+            .args(extra)
+            .arg("--policies")
+            .arg(dir.path())
+            .output()
+            .expect("the binary runs")
+    };
+    // Renewing every 2 s leaves no room in a 3 s lease.
+    let output = run(&[
+        "--lease-table",
+        TABLE,
+        "--lease-duration",
+        "3s",
+        "--lease-renew-every",
+        "2s",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("more than twice the renewal period"),
+        "{stderr}"
+    );
+    // Lease options without a table are a usage error.
+    let output = run(&["--lease-duration", "30s"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--lease-table"));
+}
