@@ -26,6 +26,9 @@ pub struct LeaseKeeper {
     store: Arc<dyn LeaseStore>,
     gate: WriteGate,
     lease: Lease,
+    /// The store's last failure, logged once per change rather than at
+    /// every renewal period.
+    failing: Option<String>,
 }
 
 impl LeaseKeeper {
@@ -38,6 +41,7 @@ impl LeaseKeeper {
             store,
             gate: WriteGate::new(replica),
             lease: Lease::new(timing),
+            failing: None,
         }
     }
 
@@ -64,8 +68,17 @@ impl LeaseKeeper {
                     humantime::format_duration(timing.renew_every)
                 )),
             };
-        if let StoreOutcome::Failed(reason) = &outcome {
-            tracing::warn!(replica = %replica, "lease table unreachable: {reason}");
+        match (&outcome, &self.failing) {
+            (StoreOutcome::Failed(reason), last) if last.as_ref() != Some(reason) => {
+                tracing::warn!(replica = %replica, "cannot reach the lease: {reason}");
+                self.failing = Some(reason.clone());
+            }
+            (StoreOutcome::Failed(_), _) => {}
+            (_, Some(_)) => {
+                tracing::info!(replica = %replica, "the lease is reachable again");
+                self.failing = None;
+            }
+            (_, None) => {}
         }
         let events = self.lease.apply(attempt, outcome, wall_now_ms());
         self.gate.allow_until(self.lease.writable_until_ms());
