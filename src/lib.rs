@@ -10,6 +10,8 @@
 //! - [`ports`]: the small traits the controller sees the world through.
 //! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
 //! - [`controller`]: the daemon's loop: every policy on its own schedule.
+//! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
+//!   fed by the controller; [`http`] serves them.
 //! - [`lease`]: leader election between replicas through a DynamoDB lease.
 pub mod aws;
 pub mod controller;

@@ -1,7 +1,10 @@
 //! The controller against a real AWS API emulator (moto): every test starts
 //! its own `moto_server`, creates queues, a cluster, a task definition and
 //! services through the SDK, runs the real loop (in process) or the real
-//! binary against it, and asserts on the emulator's state through the SDK.
+//! binary against it, and asserts on the emulator's state through the SDK
+//! and on the binary's `/healthz`, `/readyz` and `/metrics` over HTTP. The
+//! binary is also run as a container runs it: policies from
+//! `BACKLOG_SCALER_POLICIES`, on a read-only root file system.
 //!
 //! Waiting on the emulator or the binary is always "poll a condition until a
 //! deadline", never a fixed sleep used as an assertion.
@@ -11,12 +14,15 @@
 //! engine's pending-task and deployment rules are therefore tested with
 //! fakes (`src/controller/tests/`).
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/moto.rs"]
 mod moto;
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -673,7 +679,12 @@ struct Binary {
 impl Binary {
     fn command(moto: &Moto) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
-        command.envs(moto.env()).env_remove("RUST_LOG");
+        command
+            .envs(moto.env())
+            .env_remove("RUST_LOG")
+            .env_remove("BACKLOG_SCALER_POLICIES")
+            // Tests run side by side: never the fixed default port.
+            .env("BACKLOG_SCALER_LISTEN", "127.0.0.1:0");
         command
     }
 
@@ -1015,4 +1026,582 @@ async fn sigterm_exits_zero_promptly() {
     assert_eq!(decision["desired"], 3);
     assert_eq!(decision["dry_run"], false);
     assert!(stderr.contains("SIGTERM received"));
+}
+
+// ---------------------------------------------------------------------------
+// The endpoints, and the binary's side of the container
+// ---------------------------------------------------------------------------
+
+impl Binary {
+    /// The address `run` logged it serves the endpoints on.
+    async fn endpoints_address(&self) -> SocketAddr {
+        let marker = "and /metrics on http://";
+        self.wait_for_log(marker, Duration::from_secs(20)).await;
+        let stderr = self.stderr();
+        let start = stderr.find(marker).unwrap() + marker.len();
+        let address = stderr[start..].split_whitespace().next().unwrap();
+        address.parse().expect("a socket address")
+    }
+}
+
+/// One sample of `/metrics`: the value of the series `series` (a name and
+/// its labels exactly as exposed), if present.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.split(' ').next()?.parse().ok()
+    })
+}
+
+/// `GET path` on the binary's endpoints.
+fn get(address: SocketAddr, path: &str) -> http::Response {
+    http::get(address, path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// The policies not ready, from a `/readyz` body: (policy, state, failures).
+fn not_ready(body: &serde_json::Value) -> Vec<(String, String, u64)> {
+    body["not_ready"]
+        .as_array()
+        .expect("a not_ready list")
+        .iter()
+        .map(|p| {
+            (
+                p["policy"].as_str().unwrap().to_owned(),
+                p["state"].as_str().unwrap().to_owned(),
+                p["consecutive_failures"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_report_health_readiness_and_metrics_over_http() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster().await;
+    aws.seed("orders", 45, "orders", 1).await;
+    aws.create_service("ghost", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("orders.yaml"),
+        &policy_yaml("orders", "orders", "orders", ""),
+    );
+    // Its queue is missing until the test creates it. Every 2 s, so its
+    // third failure (when it turns `failing`) comes some 6 s after start:
+    // time enough to see it not evaluated yet.
+    write(
+        &dir.path().join("ghost.yaml"),
+        &policy_yaml_every("2s", "ghost", "ghost-jobs", "ghost", ""),
+    );
+    let started = SystemTime::now();
+
+    let mut command = Binary::command(&moto);
+    command
+        .args(["run", "--listen", "127.0.0.1:0", "--policies"])
+        .arg(dir.path());
+    let mut binary = Binary::spawn(command);
+    let address = binary.endpoints_address().await;
+
+    let health = get(address, "/healthz");
+    assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+    // The container's probe: asked on loopback when given 0.0.0.0.
+    let probe = healthcheck(&format!("0.0.0.0:{}", address.port()), &[]);
+    assert_eq!(probe.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&probe.stdout), "ok\n");
+
+    // Not ready before the missing queue's policy has ever succeeded.
+    let first = get(address, "/readyz");
+    assert_eq!(first.status, 503, "{}", first.body);
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    let ghost = not_ready(&first.json())
+        .into_iter()
+        .find(|(policy, ..)| policy == "ghost")
+        .expect("ghost is named");
+    assert_eq!(ghost.1, "not_evaluated_yet", "{}", first.body);
+    assert!(ghost.2 < 3);
+
+    // Three failures in a row: failing, with the cause; orders is ready.
+    wait_for_desired(&aws, "orders", 5, Duration::from_secs(20)).await;
+    let mut failing = serde_json::Value::Null;
+    eventually(Duration::from_secs(30), "ghost failing", || {
+        let readyz = get(address, "/readyz");
+        assert_eq!(readyz.status, 503, "{}", readyz.body);
+        failing = readyz.json();
+        let states = not_ready(&failing);
+        std::future::ready(states.len() == 1 && states[0].1 == "failing")
+    })
+    .await;
+    let entry = &failing["not_ready"][0];
+    assert_eq!(entry["policy"], "ghost");
+    assert!(entry["consecutive_failures"].as_u64().unwrap() >= 3);
+    assert!(
+        entry["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("queue ghost-jobs does not exist"),
+        "{failing}"
+    );
+    assert_eq!(failing["policies"], 2);
+    let probe = healthcheck(&address.to_string(), &["--ready"]);
+    assert_eq!(probe.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("\"failing\""));
+    assert!(String::from_utf8_lossy(&probe.stderr).contains(&format!(
+        "unhealthy: GET http://{address}/readyz: HTTP/1.1 503"
+    )));
+
+    // Metrics, once orders has held at least once at its new count (so
+    // the running count observed is the new one).
+    let mut metrics = String::new();
+    eventually(Duration::from_secs(20), "a hold at 5", || {
+        let response = get(address, "/metrics");
+        assert_eq!(response.status, 200);
+        assert!(response
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text"));
+        metrics = response.body;
+        let holds = sample(
+            &metrics,
+            r#"backlog_scaler_decisions_total{policy="orders",action="hold"}"#,
+        );
+        std::future::ready(holds.is_some_and(|n| n >= 1.0))
+    })
+    .await;
+    let value = |series: &str| {
+        sample(&metrics, series).unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    for (series, expected) in [
+        (r#"backlog_scaler_backlog{policy="orders"}"#, 45.0),
+        (r#"backlog_scaler_backlog_per_task{policy="orders"}"#, 9.0),
+        (r#"backlog_scaler_desired_tasks{policy="orders"}"#, 5.0),
+        (r#"backlog_scaler_running_tasks{policy="orders"}"#, 5.0),
+        (r#"backlog_scaler_pending_tasks{policy="orders"}"#, 0.0),
+        (r#"backlog_scaler_decided_tasks{policy="orders"}"#, 5.0),
+        (
+            r#"backlog_scaler_decisions_total{policy="orders",action="scale_out"}"#,
+            1.0,
+        ),
+        (
+            r#"backlog_scaler_aws_api_calls_total{operation="UpdateService"}"#,
+            1.0,
+        ),
+        (r#"backlog_scaler_config_reloads_total{result="ok"}"#, 0.0),
+        (
+            r#"backlog_scaler_config_reloads_total{result="failed"}"#,
+            0.0,
+        ),
+    ] {
+        assert_eq!(value(series), expected, "{series}");
+    }
+    // Every evaluation of orders read its queue once, and each of ghost's
+    // failed to resolve its missing queue. A scrape can fall while an
+    // evaluation is between its calls and its report: one more call than
+    // evaluations, never fewer.
+    let orders_evaluations =
+        value(r#"backlog_scaler_evaluation_duration_seconds_count{policy="orders"}"#);
+    let ghost_evaluations =
+        value(r#"backlog_scaler_evaluation_duration_seconds_count{policy="ghost"}"#);
+    assert!(orders_evaluations >= 2.0);
+    assert!(ghost_evaluations >= 3.0);
+    let about = |series: &str, evaluations: f64| {
+        let calls = value(series);
+        assert!(
+            (evaluations..=evaluations + 1.0).contains(&calls),
+            "{series} {calls} for {evaluations} evaluations"
+        );
+    };
+    about(
+        r#"backlog_scaler_aws_api_calls_total{operation="GetQueueAttributes"}"#,
+        orders_evaluations,
+    );
+    about(
+        r#"backlog_scaler_aws_api_errors_total{operation="GetQueueUrl",kind="queue_not_found"}"#,
+        ghost_evaluations,
+    );
+    assert!(value(r#"backlog_scaler_aws_api_calls_total{operation="DescribeServices"}"#) >= 2.0);
+    let ghost_holds = value(r#"backlog_scaler_decisions_total{policy="ghost",action="hold"}"#);
+    assert!((ghost_evaluations - 1.0..=ghost_evaluations + 1.0).contains(&ghost_holds));
+    assert_eq!(
+        sample(&metrics, r#"backlog_scaler_backlog{policy="ghost"}"#),
+        None,
+        "no figures for a policy that could not be observed"
+    );
+    let since_epoch = |t: SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let last_success = value(r#"backlog_scaler_last_success_timestamp_seconds{policy="orders"}"#);
+    assert!(last_success >= since_epoch(started).as_secs_f64().floor());
+    assert!(last_success <= since_epoch(SystemTime::now()).as_secs_f64());
+    assert!(metrics.contains("# TYPE backlog_scaler_evaluation_duration_seconds histogram"));
+    assert!(metrics.ends_with("# EOF\n"));
+
+    // The queue appears: ghost recovers and the controller is ready.
+    aws.create_queue("ghost-jobs").await;
+    eventually(Duration::from_secs(20), "ready", || {
+        std::future::ready(get(address, "/readyz").status == 200)
+    })
+    .await;
+    let ready = get(address, "/readyz").json();
+    assert_eq!(ready["ready"], true);
+    assert_eq!(ready["not_ready"], serde_json::json!([]));
+    assert_eq!(
+        healthcheck(&address.to_string(), &["--ready"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // Reloads, by result: SIGHUP with the same files, then a broken file.
+    let reloads = |result: &str| {
+        let series = format!(r#"backlog_scaler_config_reloads_total{{result="{result}"}}"#);
+        sample(&get(address, "/metrics").body, &series)
+    };
+    binary.signal("HUP");
+    eventually(Duration::from_secs(10), "an ok reload", || {
+        std::future::ready(reloads("ok") == Some(1.0))
+    })
+    .await;
+    write(&dir.path().join("broken.yaml"), "name: [\n");
+    eventually(Duration::from_secs(10), "a failed reload", || {
+        std::future::ready(reloads("failed") == Some(1.0))
+    })
+    .await;
+    assert_eq!(reloads("ok"), Some(1.0));
+
+    // An idle client connection does not hold up SIGTERM.
+    let idle = std::net::TcpStream::connect(address).unwrap();
+    let asked = Instant::now();
+    binary.signal("TERM");
+    let status = binary.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}\n{}", binary.stderr());
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    drop(idle);
+    assert!(http::get(address, "/healthz").is_err(), "no longer served");
+    let probe = healthcheck(&address.to_string(), &[]);
+    assert_eq!(probe.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&probe.stderr).contains("cannot connect"));
+}
+
+/// `backlog-scaler healthcheck --listen LISTEN ARGS...`, run to its end.
+fn healthcheck(listen: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+        .args(["healthcheck", "--listen", listen])
+        .args(args)
+        .output()
+        .expect("healthcheck runs")
+}
+
+#[test]
+fn a_listen_address_that_cannot_be_bound_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.yaml");
+    write(&file, &policy_yaml("orders", "orders", "orders", ""));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().map(|a| (a, taken)).unwrap();
+    let run = |listen: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+            .args(["run", "--listen", listen, "--policies"])
+            .arg(&file)
+            // Never reached: binding comes before any AWS call.
+            .env("AWS_REGION", REGION)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env_remove("BACKLOG_SCALER_LISTEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run starts");
+        // Should it bind after all, it would run until killed.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+
+    let in_use = run(&taken.0.to_string());
+    let stderr = String::from_utf8_lossy(&in_use.stderr);
+    assert_eq!(in_use.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: --listen: cannot serve /healthz, /readyz and /metrics: cannot listen on {}: ",
+            taken.0
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("in use"), "{stderr}");
+
+    // An address of no interface of this host (TEST-NET-1).
+    let foreign = run("192.0.2.1:9090");
+    let stderr = String::from_utf8_lossy(&foreign.stderr);
+    assert_eq!(foreign.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot listen on 192.0.2.1:9090"),
+        "{stderr}"
+    );
+
+    // Not an address at all: a usage error, as for every malformed flag.
+    let garbage = run("localhost");
+    let stderr = String::from_utf8_lossy(&garbage.stderr);
+    assert_eq!(garbage.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+/// Remounts, in a private mount namespace, every writable mount read-only
+/// (but `/proc`, `/sys` and `/dev`, as a container runtime leaves them),
+/// then runs the command: what `docker run --read-only` gives the binary.
+const READ_ONLY_ROOT: &str = r#"set -e
+while read -r _ target _ options _; do
+  case "$target" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue ;; esac
+  case "$options" in rw|rw,*) mount -o remount,bind,ro "$target" ;; esac
+done < /proc/self/mounts
+exec "$@""#;
+
+/// `command` wrapped to run on a read-only root file system, where this
+/// machine allows private mount namespaces (root, or CAP_SYS_ADMIN); `None`
+/// where it does not.
+fn on_read_only_root(command: &Command) -> Option<Command> {
+    let probe = Command::new("unshare")
+        .args(["-m", "sh", "-c", READ_ONLY_ROOT, "sh", "sh", "-c"])
+        .arg("! touch /.backlog-scaler-probe 2>/dev/null")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|status| status.success()) {
+        return None;
+    }
+    let mut wrapped = Command::new("unshare");
+    wrapped
+        .args(["-m", "sh", "-c", READ_ONLY_ROOT, "sh"])
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(name, value),
+            None => wrapped.env_remove(name),
+        };
+    }
+    if let Some(dir) = command.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    Some(wrapped)
+}
+
+/// Every path under `root`, for "nothing was written here".
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut paths = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path.clone());
+            }
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, dir_mode: u32, file_mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if path.is_dir() { dir_mode } else { file_mode };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A read-only world for the binary: its working directory, `HOME` and
+/// `TMPDIR` are read-only directories (0555, files 0444) of one temporary
+/// root, so a write relative to any of them would show up there, even for
+/// root, who ignores the mode bits; and the whole root file system is
+/// read-only where the machine allows it.
+#[cfg(unix)]
+struct ReadOnlyWorld {
+    root: tempfile::TempDir,
+}
+
+#[cfg(unix)]
+impl ReadOnlyWorld {
+    fn new() -> ReadOnlyWorld {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["cwd", "home", "tmp"] {
+            std::fs::create_dir(root.path().join(dir)).unwrap();
+        }
+        ReadOnlyWorld { root }
+    }
+
+    fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// Makes everything under the root read-only and returns the command
+    /// for `args`, and whether it runs on a read-only root file system.
+    fn command(&self, moto: &Moto, args: &[&str]) -> (Command, bool) {
+        for path in tree(self.path()) {
+            set_mode(&path, 0o555, 0o444);
+        }
+        set_mode(self.path(), 0o555, 0o444);
+        let mut command = Binary::command(moto);
+        command
+            .args(args)
+            .current_dir(self.path().join("cwd"))
+            .env("HOME", self.path().join("home"))
+            .env("TMPDIR", self.path().join("tmp"));
+        match on_read_only_root(&command) {
+            Some(wrapped) => (wrapped, true),
+            None => {
+                eprintln!(
+                    "note: no private mount namespace here; checking the read-only \
+                     directories only, not a read-only root"
+                );
+                (command, false)
+            }
+        }
+    }
+}
+
+/// Writable again, so that a user who is not root can remove it.
+#[cfg(unix)]
+impl Drop for ReadOnlyWorld {
+    fn drop(&mut self) {
+        set_mode(self.path(), 0o755, 0o644);
+        for path in tree(self.path()) {
+            set_mode(&path, 0o755, 0o644);
+        }
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_from_a_read_only_policy_directory_on_a_read_only_root() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster().await;
+    aws.seed("orders", 30, "orders", 1).await;
+    let world = ReadOnlyWorld::new();
+    let policies = world.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    write(
+        &policies.join("orders.yaml"),
+        &policy_yaml("orders", "orders", "orders", ""),
+    );
+    let policies_arg = policies.to_str().unwrap().to_owned();
+    let (command, _) = world.command(
+        &moto,
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--policies",
+            &policies_arg,
+        ],
+    );
+    let before = tree(world.path());
+
+    let mut binary = Binary::spawn(command);
+    let address = binary.endpoints_address().await;
+    wait_for_desired(&aws, "orders", 3, Duration::from_secs(20)).await;
+    eventually(Duration::from_secs(20), "ready", || {
+        std::future::ready(get(address, "/readyz").status == 200)
+    })
+    .await;
+    // SIGHUP reloads from the read-only directory.
+    binary.signal("HUP");
+    binary
+        .wait_for_log("unchanged=1", Duration::from_secs(10))
+        .await;
+    binary.signal("TERM");
+    let status = binary.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}\n{}", binary.stderr());
+
+    let stderr = binary.stderr();
+    assert!(!stderr.contains("Read-only file system"), "{stderr}");
+    assert!(!stderr.contains(" ERROR "), "{stderr}");
+    assert_eq!(tree(world.path()), before, "nothing written");
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_from_the_environment_variable() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster().await;
+    aws.seed("orders", 30, "orders", 1).await;
+    aws.seed("billing", 40, "billing", 1).await;
+    let yaml = [
+        policy_yaml("orders", "orders", "orders", ""),
+        policy_yaml("billing", "billing", "billing", ""),
+    ]
+    .join("---\n");
+
+    // `plan` reads the variable.
+    let plan = Binary::command(&moto)
+        .env("BACKLOG_SCALER_POLICIES", &yaml)
+        .args(["plan", "--json"])
+        .output()
+        .expect("plan runs");
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let names: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["orders", "billing"]);
+    assert_eq!(rows[0]["proposed"], 3);
+
+    // `run` too, from a read-only working directory that has no
+    // `policies` directory: the variable is all there is.
+    let world = ReadOnlyWorld::new();
+    let (mut command, _) = world.command(&moto, &["run", "--listen", "127.0.0.1:0"]);
+    command.env("BACKLOG_SCALER_POLICIES", &yaml);
+    let before = tree(world.path());
+    let mut binary = Binary::spawn(command);
+    let address = binary.endpoints_address().await;
+    wait_for_desired(&aws, "orders", 3, Duration::from_secs(20)).await;
+    wait_for_desired(&aws, "billing", 4, Duration::from_secs(20)).await;
+    assert!(binary.stderr().contains("source=$BACKLOG_SCALER_POLICIES"));
+
+    // Nothing to reload from: SIGHUP says to restart, and changes nothing.
+    binary.signal("HUP");
+    binary
+        .wait_for_log("restart it to apply new policies", Duration::from_secs(10))
+        .await;
+    let health = get(address, "/healthz");
+    assert_eq!(health.status, 200, "still running");
+    let metrics = get(address, "/metrics").body;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"backlog_scaler_config_reloads_total{result="ok"}"#
+        ),
+        Some(0.0)
+    );
+    binary.signal("TERM");
+    let status = binary.wait_exit(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}\n{}", binary.stderr());
+    assert_eq!(tree(world.path()), before, "nothing written");
+
+    // An invalid variable: exit 1, every error located in the variable.
+    let invalid = Binary::command(&moto)
+        .env("BACKLOG_SCALER_POLICIES", "name: orders\nmax_taks: 3\n")
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("run runs");
+    let stderr = String::from_utf8_lossy(&invalid.stderr);
+    assert_eq!(invalid.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("$BACKLOG_SCALER_POLICIES:2:1: error: policy 'orders': max_taks"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: $BACKLOG_SCALER_POLICIES has "),
+        "{stderr}"
+    );
 }

@@ -3,6 +3,8 @@
 //! processes sharing one lease table. Waiting is always "poll a condition
 //! until a deadline"; the deadlines are the bounds the lease promises.
 
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/moto.rs"]
 mod moto;
 
@@ -273,7 +275,7 @@ impl Replica {
             .env_remove("RUST_LOG")
             .args(["run", "--log-format", "json", "--lease-table", TABLE])
             .args(["--lease-duration", "3s", "--lease-renew-every", "1s"])
-            .args(["--replica-id", id, "--policies"])
+            .args(["--listen", "127.0.0.1:0", "--replica-id", id, "--policies"])
             .arg(policies)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -300,6 +302,20 @@ impl Replica {
     /// How many desired counts this replica wrote (not "would set").
     fn writes(&self) -> usize {
         self.log().matches("\"message\":\"set desired").count()
+    }
+
+    /// The address its endpoints listen on, from its log.
+    fn address(&self) -> std::net::SocketAddr {
+        let log = self.log();
+        let start = log
+            .find("on http://")
+            .expect("the endpoints' address is logged")
+            + 10;
+        let end = start
+            + log[start..]
+                .find(|c: char| c == '"' || c == '\\' || c.is_whitespace())
+                .unwrap();
+        log[start..end].parse().expect("an address")
     }
 
     fn has(&self, needle: &str) -> bool {
@@ -372,6 +388,17 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
         "{}",
         standby.log()
     );
+    // /readyz says who is who.
+    for (replica, role) in [(&holder, "holder"), (&standby, "standby")] {
+        let body = http::get(replica.address(), "/readyz")
+            .expect("/readyz answers")
+            .json();
+        assert_eq!(
+            body["lease"],
+            serde_json::json!({"replica": replica.id, "role": role, "holder": holder.id}),
+            "{body}"
+        );
+    }
 
     // The holder scales; the standby decides too but never writes.
     eventually(Duration::from_secs(20), "desired 5", || async {
@@ -467,7 +494,7 @@ fn lease_settings_that_cannot_work_are_refused_at_start() {
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .arg("run")
+            .args(["run", "--listen", "127.0.0.1:0"])
             .args(extra)
             .arg("--policies")
             .arg(dir.path())

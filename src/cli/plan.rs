@@ -14,22 +14,22 @@ use anyhow::Context;
 use backlog_scaler::aws::AwsPorts;
 use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory};
 use backlog_scaler::engine::{Action, Reason, Timestamp};
-use backlog_scaler::policy::{load_path, Policy};
+use backlog_scaler::policy::Policy;
 use backlog_scaler::ports::{error_chain, Ports};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::aws_args::{self, AwsArgs};
 use super::logging::{self, LogArgs};
+use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
 
 /// Policies observed at the same moment.
 const CONCURRENCY: usize = 16;
 
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// A policy file, or a directory of `*.yaml` / `*.yml` policy files.
-    #[arg(long, value_name = "PATH", default_value = "policies")]
-    pub policies: PathBuf,
+    #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
+    pub policies: Option<PathBuf>,
     /// Print a JSON array, one object per policy, instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -87,7 +87,11 @@ impl Row {
 
 pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log)?;
-    let loaded = match load_path(&args.policies) {
+    let source = PolicySource::resolve(args.policies.clone())?;
+    if source.shadows_env() {
+        tracing::warn!("--policies {source} is given, so {POLICIES_ENV} is ignored");
+    }
+    let loaded = match source.load() {
         Ok(loaded) => loaded,
         Err(errors) => {
             for error in &errors.errors {

@@ -35,6 +35,6 @@ pub use evaluate::{evaluate, Deadlines, Evaluation, ExternalChange, Memory, Writ
 pub use health::{Health, Transition};
 pub use observe::observe;
 pub use observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
-pub use reload::spawn_reloader;
+pub use reload::{spawn_fixed_policies, spawn_reloader};
 pub use schedule::{error_backoff, first_delay, jittered, DEFAULT_JITTER, MAX_BACKOFF_INTERVALS};
 pub use supervisor::{Controller, ControllerConfig, PolicyUpdate};

@@ -1,4 +1,7 @@
 //! Reloading policies: on SIGHUP, or when a policy file changes.
+//! Policies given in memory (an environment variable) cannot change while
+//! the process runs: [`spawn_fixed_policies`] only answers SIGHUP with a
+//! log line saying so.
 //!
 //! File changes come from `notify` (inotify, FSEvents, ...), watching the
 //! policy directory (or a single file's directory, so editors that save by
@@ -55,6 +58,27 @@ pub fn spawn_reloader(path: PathBuf) -> mpsc::Receiver<PolicyUpdate> {
             if updates.send(update).await.is_err() {
                 return;
             }
+        }
+    });
+    receiver
+}
+
+/// For policies that cannot change while the process runs (`origin` names
+/// where they came from): nothing to watch, and SIGHUP logs that a restart
+/// is needed instead of ending the process (its default action). The
+/// receiver never yields an update. Must be called inside a tokio runtime.
+pub fn spawn_fixed_policies(origin: String) -> mpsc::Receiver<PolicyUpdate> {
+    let (updates, receiver) = mpsc::channel(1);
+    let mut hangups = hangup_signals();
+    tokio::spawn(async move {
+        // Nothing is ever sent; the sender just lives as long as the task.
+        let _updates = updates;
+        loop {
+            next_hangup(&mut hangups).await;
+            tracing::warn!(
+                "SIGHUP: the policies come from {origin}, which cannot change while the \
+                 process runs; restart it to apply new policies"
+            );
         }
     });
     receiver
