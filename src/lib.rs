@@ -14,10 +14,12 @@
 //!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
 //! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
+//! - [`lease`]: leader election between replicas through a DynamoDB lease.
 pub mod aws;
 pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod lease;
 pub mod policy;
 pub mod ports;
 pub mod sim;

@@ -119,6 +119,17 @@ fn arn_form_for_parameter(parameter: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// What the ARN of a resource the template creates must look like in the
+/// standalone policy.
+fn arn_form_for_resource(template: &Value, resource: &str) -> (&'static str, &'static str) {
+    match template["Resources"][resource]["Type"].as_str() {
+        Some("AWS::DynamoDB::Table") => ("arn:aws:dynamodb:", ":table/"),
+        other => {
+            panic!("no standalone ARN form known for {resource} of type {other:?}: add it here")
+        }
+    }
+}
+
 #[test]
 fn iam_policy_json_grants_exactly_what_the_task_role_grants() {
     let template = template();
@@ -167,6 +178,20 @@ fn iam_policy_json_grants_exactly_what_the_task_role_grants() {
                     );
                 }
             }
+            Value::Object(attribute) if attribute.contains_key("Fn::GetAtt") => {
+                let resource = attribute["Fn::GetAtt"][0]
+                    .as_str()
+                    .expect("Fn::GetAtt names a resource");
+                let (prefix, contains) = arn_form_for_resource(&template, resource);
+                let arns = string_list(&documented["Resource"]);
+                assert!(!arns.is_empty(), "{sid}: {IAM_POLICY} names no resource");
+                for arn in arns {
+                    assert!(
+                        arn.starts_with(prefix) && arn.contains(contains),
+                        "{sid}: {arn} in {IAM_POLICY} is not the ARN of the template's {resource}"
+                    );
+                }
+            }
             other => panic!(
                 "{sid}: the template's Resource {other} has a form this test does not compare"
             ),
@@ -206,11 +231,43 @@ fn no_grant_uses_wildcard_actions_or_unconditioned_wildcard_resources() {
 }
 
 #[test]
-fn the_stack_runs_exactly_one_controller_even_during_deployments() {
-    let service = &template()["Resources"]["Service"]["Properties"];
+fn the_stack_runs_one_controller_or_two_that_share_a_lease() {
+    let template = template();
+    let service = &template["Resources"]["Service"]["Properties"];
     assert_eq!(
-        service["DesiredCount"], 1,
-        "one controller per account and region"
+        service["DesiredCount"],
+        serde_json::json!({"Ref": "Replicas"})
+    );
+    let replicas = &template["Parameters"]["Replicas"];
+    assert_eq!(replicas["Default"], "1", "one controller unless asked");
+    assert_eq!(replicas["AllowedValues"], serde_json::json!(["1", "2"]));
+    // Two replicas get the lease table; the role may keep a lease in that
+    // table and no other.
+    let environment =
+        serde_json::to_string(&controller_container(&template)["Environment"]).unwrap();
+    assert!(
+        environment.contains(
+            r#"{"Fn::If":["TwoReplicas",{"Name":"BACKLOG_SCALER_LEASE_TABLE","Value":{"Ref":"LeaseTable"}}"#
+        ),
+        "{environment}"
+    );
+    assert_eq!(
+        template["Conditions"]["TwoReplicas"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "Replicas"}, "2"]})
+    );
+    let table = &template["Resources"]["LeaseTable"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(
+        table["Properties"]["KeySchema"],
+        serde_json::json!([{"AttributeName": "lease", "KeyType": "HASH"}])
+    );
+    let lease = task_role_statements(&template)
+        .into_iter()
+        .find(|statement| statement["Sid"] == "KeepLease")
+        .expect("a KeepLease statement");
+    assert_eq!(
+        lease["Resource"],
+        serde_json::json!({"Fn::GetAtt": ["LeaseTable", "Arn"]})
     );
     assert_eq!(
         service["DeploymentConfiguration"]["MaximumPercent"], 100,

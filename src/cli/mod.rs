@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod aws_args;
 mod explain;
 mod healthcheck;
+mod lease_args;
 mod logging;
 mod plan;
 mod policy_source;

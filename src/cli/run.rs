@@ -26,6 +26,7 @@ use backlog_scaler::telemetry::Telemetry;
 use tokio::sync::oneshot;
 
 use super::aws_args::{self, AwsArgs};
+use super::lease_args::{self, LeaseArgs};
 use super::logging::{self, LogArgs};
 use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
 
@@ -65,6 +66,8 @@ pub struct RunArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub log: LogArgs,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -131,9 +134,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             PolicySource::Path(path) => spawn_reloader(path.clone()),
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
         };
+        let lease = lease_args::start(&args.lease, &sdk_config).await?;
+        if let Some(lease) = &lease {
+            telemetry.readiness.set_lease(lease.gate());
+        }
         let config = ControllerConfig {
             dry_run: args.dry_run,
             max_concurrency: args.max_concurrency as usize,
+            write_gate: lease.as_ref().map(lease_args::RunningLease::gate),
             ..ControllerConfig::default()
         };
         tracing::info!(
@@ -148,6 +156,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_observer(Arc::new(telemetry.observer()))
             .run(loaded.policies, reloads, shutdown)
             .await;
+        lease_args::stop(lease).await;
 
         // The endpoints answer until the controller has finished, so probes
         // see it alive while it drains.

@@ -13,6 +13,7 @@
 //! - `reload.rs`: SIGHUP and file changes to policy updates.
 //! - `observer.rs`: a hook for endpoints and metrics to see evaluations.
 //! - `clock.rs`: engine time from tokio's clock.
+//! - `write_gate.rs`: the lease check right before each `UpdateService`.
 
 mod clock;
 mod evaluate;
@@ -24,6 +25,7 @@ mod reload;
 mod schedule;
 mod supervisor;
 mod worker;
+mod write_gate;
 
 #[cfg(test)]
 mod tests;

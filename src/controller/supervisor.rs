@@ -20,6 +20,8 @@ use super::metrics_buffer::{run_flusher, MetricsBuffer};
 use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 use super::schedule::DEFAULT_JITTER;
 use super::worker::{Worker, WorkerContext};
+use super::write_gate::GatedWriter;
+use crate::lease::WriteGate;
 use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
 use crate::ports::Ports;
 
@@ -43,6 +45,10 @@ pub struct ControllerConfig {
     pub jitter: f64,
     /// Seeds the jitter, for reproducible tests; `None` draws from the OS.
     pub seed: Option<u64>,
+    /// With two replicas: writes only while this gate is open (this
+    /// replica holds the lease); otherwise every policy runs as in dry-run.
+    /// `None` writes always.
+    pub write_gate: Option<WriteGate>,
 }
 
 impl Default for ControllerConfig {
@@ -55,6 +61,7 @@ impl Default for ControllerConfig {
             metrics_flush_interval: Duration::from_secs(15),
             jitter: DEFAULT_JITTER,
             seed: None,
+            write_gate: None,
         }
     }
 }
@@ -104,8 +111,15 @@ impl Controller {
             .metrics
             .as_ref()
             .map(|_| Arc::new(MetricsBuffer::default()));
+        let mut ports = self.ports.clone();
+        if let Some(gate) = &config.write_gate {
+            // The last check, right before UpdateService: a lease lost
+            // during an evaluation still stops its write.
+            ports.scaler = Arc::new(GatedWriter::new(ports.scaler, gate.clone()));
+        }
         let context = Arc::new(WorkerContext {
-            ports: self.ports.clone(),
+            ports,
+            write_gate: config.write_gate.clone(),
             clock: Clock::start(),
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             deadlines: config.deadlines,

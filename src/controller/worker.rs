@@ -16,6 +16,7 @@ use super::metrics_buffer::MetricsBuffer;
 use super::observer::Observer;
 use super::schedule::{error_backoff, first_delay, jittered};
 use crate::engine::Action;
+use crate::lease::WriteGate;
 use crate::policy::Policy;
 use crate::ports::{error_chain, Ports};
 
@@ -28,6 +29,8 @@ pub(crate) struct WorkerContext {
     pub jitter: f64,
     pub observer: Arc<dyn Observer>,
     pub metrics: Option<Arc<MetricsBuffer>>,
+    /// Open while this replica holds the lease; `None` without a lease.
+    pub write_gate: Option<WriteGate>,
 }
 
 pub(crate) struct Worker {
@@ -48,6 +51,7 @@ impl Worker {
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let interval = self.policy.poll_interval;
         let mut memory = Memory::default();
+        let mut was_standby = false;
         let mut health = Health::default();
         let mut next = Instant::now() + first_delay(interval, self.context.jitter, &mut self.rng);
         loop {
@@ -66,9 +70,21 @@ impl Worker {
 
             let started = Instant::now();
             let now = self.context.clock.at(started);
+            let standby = self
+                .context
+                .write_gate
+                .as_ref()
+                .is_some_and(|gate| !gate.may_write());
+            if was_standby && !standby {
+                // Taking over: forget the shadow and the cooldowns it
+                // implied, and start from what is observed now, as a fresh
+                // controller would.
+                memory = Memory::default();
+            }
+            was_standby = standby;
             let (evaluation, next_memory) = evaluate(
                 &self.policy,
-                self.dry_run,
+                self.dry_run || standby,
                 &self.context.ports,
                 &memory,
                 now,
@@ -81,7 +97,7 @@ impl Worker {
             let transition = health.update(evaluation.error());
             let wait = error_backoff(interval, health.consecutive_failures());
             let wait = jittered(wait, self.context.jitter, &mut self.rng);
-            self.log(&evaluation, &transition, wait);
+            self.log(&evaluation, &transition, wait, standby);
             if let (Some(buffer), Some(sample)) =
                 (&self.context.metrics, evaluation.metric_sample())
             {
@@ -94,7 +110,13 @@ impl Worker {
         }
     }
 
-    fn log(&self, evaluation: &Evaluation, transition: &Transition, wait: std::time::Duration) {
+    fn log(
+        &self,
+        evaluation: &Evaluation,
+        transition: &Transition,
+        wait: std::time::Duration,
+        standby: bool,
+    ) {
         let policy = &self.policy;
         let retry_in =
             humantime::format_duration(std::time::Duration::from_secs(wait.as_secs())).to_string();
@@ -129,12 +151,13 @@ impl Worker {
                 change.found
             );
         }
-        log_decision(policy, evaluation);
+        log_decision(policy, evaluation, standby);
     }
 }
 
-/// The one structured line per decision.
-fn log_decision(policy: &Policy, evaluation: &Evaluation) {
+/// The one structured line per decision. A standby replica's lines say so:
+/// its decisions are shadows, like dry-run's.
+fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool) {
     let decision = &evaluation.decision;
     let reason = &decision.reason;
     let (running, pending) = match &evaluation.observation {
@@ -157,12 +180,17 @@ fn log_decision(policy: &Policy, evaluation: &Evaluation) {
                 running,
                 pending,
                 dry_run = evaluation.dry_run,
+                standby,
                 $($message)+
             )
         };
     }
     match &evaluation.write {
         WriteOutcome::Applied { from, to } => line!(info, "set desired {from} -> {to} ({reason})"),
+        WriteOutcome::DryRun { from, to } if standby => line!(
+            info,
+            "standby (not the lease holder): would set desired {from} -> {to} ({reason})"
+        ),
         WriteOutcome::DryRun { from, to } => {
             line!(info, "would set desired {from} -> {to} ({reason})")
         }

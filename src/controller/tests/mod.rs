@@ -5,6 +5,7 @@
 mod decisions;
 mod failures;
 mod fakes;
+mod lease;
 mod reload;
 mod schedule;
 
