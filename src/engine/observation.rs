@@ -23,7 +23,7 @@ impl Timestamp {
     }
 
     pub fn from_secs_f64(secs: f64) -> Timestamp {
-        Timestamp(Duration::from_secs_f64(secs.max(0.0)))
+        Timestamp(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
     }
 
     pub fn as_secs_f64(&self) -> f64 {

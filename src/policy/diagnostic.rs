@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use super::outline::shown;
 use super::Policy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +53,11 @@ impl Diagnostic {
         }
     }
 
+    /// Name the policy. A name as written may be anything (a megabyte, a
+    /// newline): it is kept to one line and to the 64 characters a valid
+    /// name can have.
     pub fn with_policy(mut self, policy: Option<&str>) -> Diagnostic {
-        self.policy = policy.map(str::to_owned);
+        self.policy = policy.map(|name| shown(name, 64));
         self
     }
 

@@ -5,6 +5,9 @@
 //! [`super::outline::KeyPath::pattern`]. A unit test keeps this table in
 //! step with the raw types (and so with the JSON Schema).
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 const DURATION: (&str, &str) = (
     "a duration such as `30s`, `5m` or `300ms`",
     "write a duration such as `30s`, `5m` or `300ms`",
@@ -91,23 +94,23 @@ pub(crate) fn expected_value(pattern: &str) -> Option<(&'static str, &'static st
         .map(|(_, expected)| *expected)
 }
 
-fn child_key<'a>(path: &'a str, parent: &str) -> Option<&'a str> {
-    let rest = if parent.is_empty() {
-        path
-    } else {
-        path.strip_prefix(parent)?.strip_prefix('.')?
-    };
-    (!rest.is_empty() && !rest.contains(['.', '['])).then_some(rest)
-}
-
 /// The keys a mapping at `parent` may hold; `None` when the format has no
 /// mapping there (so its keys are not ours to judge).
 pub(crate) fn keys_under(parent: &str) -> Option<Vec<&'static str>> {
-    let keys: Vec<&'static str> = KEY_TABLE
-        .iter()
-        .filter_map(|(path, _)| child_key(path, parent))
-        .collect();
-    (!keys.is_empty()).then_some(keys)
+    // Asked once per key of every document read: built once, not per call.
+    static CHILDREN: OnceLock<HashMap<&'static str, Vec<&'static str>>> = OnceLock::new();
+    let children = CHILDREN.get_or_init(|| {
+        let mut children: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        for (path, _) in KEY_TABLE {
+            let (owner, key) = path.rsplit_once('.').unwrap_or(("", path));
+            // `queues[]` is a list entry, not a key.
+            if !key.is_empty() && !key.contains('[') {
+                children.entry(owner).or_default().push(key);
+            }
+        }
+        children
+    });
+    children.get(parent).cloned()
 }
 
 /// A one-line hint for an unknown `key` in the mapping at `parent`.

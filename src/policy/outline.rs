@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde_saphyr::granit_parser::{Event, Parser, ScalarStyle};
+use serde_saphyr::granit_parser::{ErrorKind, Event, Parser, ScalarStyle};
 
 /// A 1-based line and column, the convention of every message we print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,11 +83,22 @@ impl fmt::Display for KeyPath {
 /// Text from a policy file as a message shows it: in backticks, control
 /// characters escaped, cut short after 40 characters.
 pub(crate) fn quoted(text: &str) -> String {
-    let mut shown: String = text.chars().take(40).flat_map(char::escape_debug).collect();
-    if text.chars().nth(40).is_some() {
+    format!("`{}`", shown(text, 40))
+}
+
+/// `text` on one line (control characters escaped), cut short with `…`
+/// after `limit` characters, so a message stays one readable line whatever
+/// the file holds.
+pub(crate) fn shown(text: &str, limit: usize) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(limit)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(limit).is_some() {
         shown.push('…');
     }
-    format!("`{shown}`")
+    shown
 }
 
 /// What kind of node was written.
@@ -126,7 +137,7 @@ pub(crate) struct Node {
     pub at: Position,
 }
 
-/// More nodes than this once aliases are expanded is an alias bomb: a real
+/// More nodes than this repeated by aliases is an alias bomb: a real
 /// policy has a few dozen.
 pub(crate) const MAX_EXPANDED_NODES: u64 = 10_000;
 
@@ -135,11 +146,15 @@ pub(crate) struct DocumentOutline {
     pub start: Position,
     /// In the order they were written.
     pub nodes: Vec<Node>,
-    /// The alias at which the document, aliases expanded, passed
+    /// The alias at which the nodes repeated by aliases passed
     /// [`MAX_EXPANDED_NODES`].
     pub alias_bomb_at: Option<Position>,
     /// Node count with every alias expanded.
     expanded: u64,
+    /// Nodes that aliases repeat. Only these make a bomb: a long list
+    /// written out is merely large, and the reader's node budget refuses it
+    /// as that.
+    replayed: u64,
     /// Expanded size of each anchored node, by the parser's anchor id.
     anchor_sizes: HashMap<usize, u64>,
 }
@@ -178,12 +193,18 @@ pub(crate) struct Outline {
     pub documents: Vec<DocumentOutline>,
     /// The first syntax error; the outline stops there, as the parser does.
     pub syntax_error: Option<(Position, String)>,
+    /// The syntax error is the reader's nesting limit: the text is well
+    /// formed as far as it was read, only too deep.
+    pub too_deep: bool,
 }
 
 impl Outline {
     /// The document that holds `at`.
     pub fn document_at(&self, at: Position) -> Option<&DocumentOutline> {
-        self.documents.iter().rev().find(|doc| doc.start <= at)
+        // Documents are in the order they start: a binary search keeps a
+        // file of many broken documents linear rather than quadratic.
+        let after = self.documents.partition_point(|doc| doc.start <= at);
+        after.checked_sub(1).map(|i| &self.documents[i])
     }
 }
 
@@ -208,9 +229,14 @@ struct Frame {
 }
 
 impl DocumentOutline {
-    fn count(&mut self, nodes: u64, at: Position) {
+    fn count(&mut self, nodes: u64) {
         self.expanded = self.expanded.saturating_add(nodes);
-        if self.expanded > MAX_EXPANDED_NODES && self.alias_bomb_at.is_none() {
+    }
+
+    fn count_alias(&mut self, nodes: u64, at: Position) {
+        self.count(nodes);
+        self.replayed = self.replayed.saturating_add(nodes);
+        if self.replayed > MAX_EXPANDED_NODES && self.alias_bomb_at.is_none() {
             self.alias_bomb_at = Some(at);
         }
     }
@@ -229,6 +255,7 @@ pub(crate) fn outline(text: &str) -> Outline {
                     column: error.marker().col() as u64 + 1,
                 };
                 result.syntax_error = Some((at, error.info()));
+                result.too_deep = matches!(error.kind(), ErrorKind::RecursionLimitExceeded);
                 break;
             }
         };
@@ -243,6 +270,7 @@ pub(crate) fn outline(text: &str) -> Outline {
                 nodes: Vec::new(),
                 alias_bomb_at: None,
                 expanded: 0,
+                replayed: 0,
                 anchor_sizes: HashMap::new(),
             });
             continue;
@@ -271,7 +299,7 @@ pub(crate) fn outline(text: &str) -> Outline {
             Event::SequenceStart(_, anchor, _) => (Shape::Sequence, anchor),
             Event::Alias(id) => {
                 let size = document.anchor_sizes.get(&id).copied().unwrap_or(1);
-                document.count(size, at);
+                document.count_alias(size, at);
                 (Shape::Alias, 0)
             }
             _ => continue,
@@ -291,13 +319,13 @@ pub(crate) fn outline(text: &str) -> Outline {
                     anchor,
                     expanded_before,
                 });
-                document.count(1, at);
+                document.count(1);
             }
             Shape::Scalar { .. } => {
                 if anchor != 0 {
                     document.anchor_sizes.insert(anchor, 1);
                 }
-                document.count(1, at);
+                document.count(1);
             }
             Shape::Alias => {}
         }
@@ -415,9 +443,20 @@ mod tests {
             text.push_str(&format!("{name}: &{name} [{aliases}]\n"));
         }
         let outline = outline(&text);
-        // Up to `d:` the document holds 1239 nodes; each `*c` adds 1111, so
-        // the eighth passes 10000.
+        // Before `d:` aliases have repeated 1220 nodes (`b`: 10 x 11, `c`:
+        // 10 x 111); each `*c` repeats 1111, so the eighth passes 10000.
         let at = outline.documents[0].alias_bomb_at.expect("a bomb");
         assert_eq!((at.line, at.column), (4, 36));
+    }
+
+    #[test]
+    fn a_long_list_without_aliases_is_no_alias_bomb() {
+        let items = vec!["q"; 20_000].join(", ");
+        let plain = outline(&format!("queues: [{items}]\n"));
+        assert_eq!(plain.documents[0].alias_bomb_at, None);
+        // The same list repeated by an alias: the alias is the bomb.
+        let repeated = outline(&format!("queues: &q [{items}]\nagain: *q\n"));
+        let at = repeated.documents[0].alias_bomb_at.expect("a bomb");
+        assert_eq!((at.line, at.column), (2, 8));
     }
 }

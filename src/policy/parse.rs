@@ -38,6 +38,9 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
+const TOO_LARGE_HINT: &str =
+    "a policy needs a few dozen keys and no aliases; check this is the right file";
+
 /// Read every policy document of `text`, which came from `file`.
 pub(crate) fn parse(file: &Path, text: &str) -> Parsed {
     let outline = outline(text);
@@ -78,10 +81,13 @@ fn outline_problems(file: &Path, outline: &Outline) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     if let Some((at, message)) = &outline.syntax_error {
         let doc = outline.document_at(*at);
-        found.push(
+        found.push(if outline.too_deep {
+            error_at(file, *at, doc, format!("too deep for a policy: {message}"))
+                .with_hint(TOO_LARGE_HINT)
+        } else {
             error_at(file, *at, doc, format!("not valid YAML: {message}"))
-                .with_hint("check the indentation, quotes and brackets here"),
-        );
+                .with_hint("check the indentation, quotes and brackets here")
+        });
     }
     for doc in &outline.documents {
         for key in doc.keys().filter(|node| is_unknown(node)) {
@@ -180,9 +186,7 @@ fn serde_problem(file: &Path, outline: &Outline, error: &Error) -> Option<Diagno
                 doc,
                 format!("too large or too deep for a policy: {message}"),
             )
-            .with_hint(
-                "a policy needs a few dozen keys and no aliases; check this is the right file",
-            )
+            .with_hint(TOO_LARGE_HINT)
         }
         _ => match node.and_then(|n| keys::expected_value(&n.path.pattern()).map(|e| (n, e))) {
             Some((node, (expected, hint))) => {
