@@ -266,6 +266,26 @@ fn geometric_sweeps_run_every_value_and_null_best_when_none_meets() {
 }
 
 #[test]
+fn a_broken_policy_beside_it_does_not_stop_a_simulation() {
+    let files = Files::new();
+    let mixed =
+        format!("{POLICY}---\nname: broken\ncluster: c\nservice: s3\nqueues: [q]\nmax_tasks: 2\n");
+    std::fs::write(files.path("policies.yaml"), mixed).unwrap();
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,3\n1,0\n2,0\n3,0\n");
+    files
+        .simulate("one", &trace)
+        .arg("--json")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("warning: other policies in"));
+    files
+        .simulate("broken", &trace)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("policy `broken` is not valid"));
+}
+
+#[test]
 fn bad_input_is_an_error_with_its_location() {
     let files = Files::new();
     let trace = files.trace("bad.csv", "t_seconds,arrivals\n0,1\n60,many\n");
@@ -281,8 +301,8 @@ fn bad_input_is_an_error_with_its_location() {
         .simulate("nobody", &good)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no policy named 'nobody'"))
-        .stderr(predicate::str::contains("found: one, scaler"));
+        .stderr(predicate::str::contains("no policy named `nobody` in "))
+        .stderr(predicate::str::contains("the policies are: one, scaler"));
     files
         .simulate("one", &good)
         .args(["--sweep", "colour=1,2"])

@@ -10,15 +10,16 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use backlog_scaler::policy::{self, Policy};
+use backlog_scaler::policy::Policy;
 use backlog_scaler::sim::sweep::{self, SweepOutcome, SweepSpec};
 use backlog_scaler::sim::{self, SimConfig, SimResult, Summary, Trace};
 
+use super::policy_source::{PolicySource, POLICIES_HELP};
+
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
-    /// Policy file or directory.
-    #[arg(long, value_name = "PATH")]
-    policies: PathBuf,
+    #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
+    policies: Option<PathBuf>,
     /// Name of the policy to replay.
     #[arg(long, value_name = "NAME")]
     policy: String,
@@ -58,7 +59,7 @@ pub struct SimulateArgs {
 }
 
 pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let policy = find_policy(&args.policies, &args.policy)?;
+    let policy = find_policy(args.policies.clone(), &args.policy)?;
     let trace = Trace::from_path(&args.trace)?;
     let config = SimConfig {
         service_time: args.service_time,
@@ -108,21 +109,38 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn find_policy(path: &Path, name: &str) -> anyhow::Result<Policy> {
-    let loaded = policy::load_path(path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-    let names: Vec<_> = loaded.policies.iter().map(|p| p.name.clone()).collect();
-    match loaded.policies.into_iter().find(|p| p.name == name) {
-        Some(policy) => Ok(policy),
-        None => bail!(
-            "no policy named '{name}' in {} (found: {})",
-            path.display(),
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        ),
+/// The named policy, valid; other policies' errors do not stop it.
+fn find_policy(flag: Option<PathBuf>, name: &str) -> anyhow::Result<Policy> {
+    let source = PolicySource::resolve(flag)?;
+    let report = source.check();
+    if let Some(policy) = report.policies.iter().find(|p| p.name == name) {
+        if !report.is_valid() {
+            eprintln!(
+                "warning: other policies in {source} have errors; run `{}`",
+                source.validate_command()
+            );
+        }
+        return Ok(policy.clone());
     }
+    let own_errors: Vec<String> = report
+        .errors()
+        .filter(|d| d.policy.as_deref() == Some(name))
+        .map(ToString::to_string)
+        .collect();
+    if !own_errors.is_empty() {
+        bail!("policy `{name}` is not valid:\n{}", own_errors.join("\n"));
+    }
+    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
+    if names.is_empty() {
+        bail!(
+            "no valid policy in {source}; run `{}`",
+            source.validate_command()
+        );
+    }
+    bail!(
+        "no policy named `{name}` in {source}; the policies are: {}",
+        names.join(", ")
+    )
 }
 
 fn bar(length: u64, show: bool, template: &str) -> ProgressBar {
