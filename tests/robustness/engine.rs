@@ -96,7 +96,7 @@ fn queues() -> BoxedStrategy<Vec<QueueRef>> {
         weight,
     });
     prop_oneof![
-        4 => vec(queue.clone(), 1..4),
+        9 => vec(queue.clone(), 1..4),
         1 => vec(queue, 1000..1001),
     ]
     .boxed()
@@ -322,7 +322,7 @@ fn a_reloaded_policy_keeps_its_own_bounds_over_the_old_state() {
         let n = old.queues.len().max(new.queues.len());
         (Just(old), Just(new), history(n), history(n))
     });
-    run(2, input, |(old, new, before, after)| {
+    run(4, input, |(old, new, before, after)| {
         let mut state = PolicyState::default();
         let mut now = Timestamp::ZERO;
         for (policy, evaluations) in [(&old, &before), (&new, &after)] {
