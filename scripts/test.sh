@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION="5.2.5"
-if [ ! -x .venv/bin/moto_server ] || ! .venv/bin/pip show moto 2>/dev/null | grep -q "^Version: ${MOTO_VERSION}$"; then
+installed_moto="$(.venv/bin/pip show moto 2>/dev/null || true)"
+if [ ! -x .venv/bin/moto_server ] || ! grep -qx "Version: ${MOTO_VERSION}" <<<"$installed_moto"; then
   echo "==> installing moto[server]==${MOTO_VERSION} into .venv"
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"

@@ -7,7 +7,21 @@
 //!   errors, and the validated [`policy::Policy`] everything else consumes.
 //! - [`engine`]: the pure decision engine, `(policy, observation, state, now)
 //!   -> (decision, state)`. No I/O, no clock.
+//! - [`ports`]: the small traits the controller sees the world through.
+//! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
+//! - [`controller`]: the daemon's loop: every policy on its own schedule.
+//! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
+//!   fed by the controller; [`http`] serves them.
+//! - [`sim`]: the simulator that replays a traffic trace through the engine.
+//! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
+//! - [`lease`]: leader election between replicas through a DynamoDB lease.
+pub mod aws;
+pub mod controller;
 pub mod engine;
 pub mod http;
+pub mod lease;
 pub mod policy;
+pub mod ports;
+pub mod sim;
 pub mod telemetry;
+pub mod trace_export;

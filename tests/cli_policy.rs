@@ -1,5 +1,6 @@
 //! The policy commands run as a user runs them: `validate`, `explain` and
-//! `schema`, with their exit codes and exact output.
+//! `schema`, with their exit codes and exact output, reading policies from
+//! files or from the `BACKLOG_SCALER_POLICIES` environment variable.
 //!
 //! `tests/bad-policies/` holds one invalid policy file per problem; each is
 //! validated on its own and its whole output asserted. The file over the
@@ -16,7 +17,9 @@ use assert_cmd::Command;
 /// The binary, run from the package root so relative paths are stable.
 fn cli() -> Command {
     let mut command = cargo_bin_cmd!("backlog-scaler");
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("BACKLOG_SCALER_POLICIES");
     command
 }
 
@@ -356,6 +359,123 @@ fn validate_reads_policies_by_default() {
     assert_eq!(output.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&output.stdout).starts_with("OK: 3 valid policies in policies (")
+    );
+}
+
+#[test]
+fn validate_reads_the_environment_variable_when_no_path_is_given() {
+    let yaml = fs::read_to_string("policies/orders-worker.yaml").expect("an example policy");
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", &yaml)
+        .arg("validate")
+        .output()
+        .expect("runs");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "OK: 1 valid policy in $BACKLOG_SCALER_POLICIES (orders-worker), 0 warnings\n"
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stderr.is_empty());
+
+    // A path given explicitly wins, with a note.
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", &yaml)
+        .args(["validate", "policies"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("OK: 3 valid policies in policies (")
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "note: policies is given, so BACKLOG_SCALER_POLICIES is ignored\n"
+    );
+
+    // Empty is unset, as for every variable clap reads.
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", "")
+        .arg("validate")
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("OK: 3 valid policies in policies (")
+    );
+}
+
+#[test]
+fn errors_in_the_environment_variable_are_located_in_it() {
+    let yaml = "name: a\ncluster: prod\nqueues: [q]\ntarget_backlog_per_task: 10\n\
+                min_tasks: 2\nmax_tasks: 4\nmax_taks: 3\n";
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", yaml)
+        .arg("validate")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("$BACKLOG_SCALER_POLICIES:7:1: error: policy 'a': max_taks: "),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"$BACKLOG_SCALER_POLICIES: 1 error, 0 warnings"),
+        "{stdout}"
+    );
+    assert_eq!(output.status.code(), Some(1));
+
+    // `run` refuses to start on them, before any AWS call.
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", yaml)
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(lines[0]), "{stderr}");
+    assert!(
+        stderr.contains("error: $BACKLOG_SCALER_POLICIES has 1 problem(s); not starting"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn explain_reads_the_environment_variable() {
+    let yaml = fs::read_to_string("policies/orders-worker.yaml").expect("an example policy");
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", &yaml)
+        .args([
+            "explain",
+            "--policy",
+            "orders-worker",
+            "--visible",
+            "1200",
+            "--desired",
+            "4",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout)
+        .starts_with("policy: orders-worker\naction: scale_out 4 -> 8 tasks\n"));
+
+    let output = cli()
+        .env("BACKLOG_SCALER_POLICIES", &yaml)
+        .args([
+            "explain",
+            "--policy",
+            "billing",
+            "--visible",
+            "1",
+            "--desired",
+            "1",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: no policy named `billing` in $BACKLOG_SCALER_POLICIES; the policies are: orders-worker\n"
     );
 }
 

@@ -13,13 +13,14 @@ use anyhow::bail;
 use backlog_scaler::engine::{
     decide, Decision, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp,
 };
-use backlog_scaler::policy::{check_path, Policy, QueueRef};
+use backlog_scaler::policy::{Policy, QueueRef};
+
+use super::policy_source::{PolicySource, POLICIES_HELP};
 
 #[derive(Debug, clap::Args)]
 pub struct ExplainArgs {
-    /// A policy file, or a directory of policy files.
-    #[arg(long, value_name = "PATH", default_value = "policies")]
-    pub policies: PathBuf,
+    #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
+    pub policies: Option<PathBuf>,
     /// The name of the policy to explain.
     #[arg(long, value_name = "NAME")]
     pub policy: String,
@@ -84,13 +85,13 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
 
 /// The named policy, valid; or why it cannot be explained.
 fn find_policy(args: &ExplainArgs) -> anyhow::Result<Policy> {
-    let report = check_path(&args.policies);
+    let source = PolicySource::resolve(args.policies.clone())?;
+    let report = source.check();
     if let Some(policy) = report.policies.iter().find(|p| p.name == args.policy) {
         if !report.is_valid() {
             eprintln!(
-                "warning: other policies in {} have errors; run `backlog-scaler validate {}`",
-                args.policies.display(),
-                args.policies.display()
+                "warning: other policies in {source} have errors; run `{}`",
+                source.validate_command()
             );
         }
         return Ok(policy.clone());
@@ -110,15 +111,13 @@ fn find_policy(args: &ExplainArgs) -> anyhow::Result<Policy> {
     let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
     if names.is_empty() {
         bail!(
-            "no valid policy in {}; run `backlog-scaler validate {}`",
-            args.policies.display(),
-            args.policies.display()
+            "no valid policy in {source}; run `{}`",
+            source.validate_command()
         );
     }
     bail!(
-        "no policy named `{}` in {}; the policies are: {}",
+        "no policy named `{}` in {source}; the policies are: {}",
         args.policy,
-        args.policies.display(),
         names.join(", ")
     )
 }

@@ -7,8 +7,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod aws_args;
 mod explain;
+mod healthcheck;
+mod lease_args;
+mod logging;
 mod plan;
+mod policy_source;
 mod run;
 mod schema;
 mod simulate;
@@ -39,6 +44,8 @@ enum Command {
     Plan(plan::PlanArgs),
     /// Run the controller.
     Run(run::RunArgs),
+    /// Ask a running controller's /healthz (or /readyz); exit 0 if healthy.
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Replay a traffic trace through a policy.
     Simulate(simulate::SimulateArgs),
     /// Work with traffic traces.
@@ -54,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Schema(args) => schema::execute(args),
         Command::Plan(args) => plan::execute(args),
         Command::Run(args) => run::execute(args),
+        Command::Healthcheck(args) => healthcheck::execute(args),
         Command::Simulate(args) => simulate::execute(args),
         Command::Trace(command) => trace::execute(command),
     };

@@ -1,10 +1,219 @@
-//! `backlog-scaler plan`.
+//! `backlog-scaler plan`: observe every policy once and show what the
+//! controller would do, without writing anything.
+//!
+//! Each policy is evaluated exactly as the daemon's first evaluation after a
+//! start would be (same engine, fresh state), in dry-run, so nothing is ever
+//! written. A policy that cannot be observed gets a row saying why; that is
+//! not a failure of `plan`. Invalid policy files are (exit code 1).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use backlog_scaler::aws::AwsPorts;
+use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory};
+use backlog_scaler::engine::{Action, Reason, Timestamp};
+use backlog_scaler::policy::Policy;
+use backlog_scaler::ports::{error_chain, Ports};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use super::aws_args::{self, AwsArgs};
+use super::logging::{self, LogArgs};
+use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
+
+/// Policies observed at the same moment.
+const CONCURRENCY: usize = 16;
 
 #[derive(Debug, clap::Args)]
-pub struct PlanArgs {}
+pub struct PlanArgs {
+    #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
+    pub policies: Option<PathBuf>,
+    /// Print a JSON array, one object per policy, instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
-pub fn execute(_args: PlanArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`plan` is not built yet")
+/// One policy's line of the plan.
+#[derive(Debug, Serialize)]
+struct Row {
+    policy: String,
+    cluster: String,
+    service: String,
+    queues: Vec<String>,
+    backlog: Option<f64>,
+    desired: Option<u32>,
+    running: Option<u32>,
+    pending: Option<u32>,
+    proposed: Option<u32>,
+    action: Action,
+    /// The reason as one sentence.
+    reason: String,
+    /// The reason's steps, as the engine gave them.
+    reason_steps: Reason,
+    /// Why the policy could not be observed, if it could not.
+    error: Option<String>,
+    error_kind: Option<&'static str>,
+}
+
+impl Row {
+    fn new(policy: &Policy, evaluation: Evaluation) -> Row {
+        let service = evaluation.observation.as_ref().ok().map(|o| o.service);
+        let error = evaluation.observation.as_ref().err();
+        let decision = evaluation.decision;
+        Row {
+            policy: policy.name.clone(),
+            cluster: policy.cluster.clone(),
+            service: policy.service.clone(),
+            queues: policy.queues.iter().map(|q| q.queue.clone()).collect(),
+            backlog: decision.backlog,
+            desired: service.map(|s| s.desired),
+            running: service.map(|s| s.running),
+            pending: service.map(|s| s.pending),
+            proposed: decision.desired,
+            action: decision.action,
+            reason: decision.reason.to_string(),
+            reason_steps: decision.reason,
+            error: error.map(|e| error_chain(e)),
+            error_kind: error.map(|e| e.kind().as_str()),
+        }
+    }
+}
+
+pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    logging::init(&args.log)?;
+    let source = PolicySource::resolve(args.policies.clone())?;
+    if source.shadows_env() {
+        tracing::warn!("--policies {source} is given, so {POLICIES_ENV} is ignored");
+    }
+    let loaded = match source.load() {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for error in &errors.errors {
+                eprintln!("{error}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    for warning in &loaded.warnings {
+        eprintln!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let rows = runtime.block_on(async {
+        let sdk_config = aws_args::load_config(&args.aws).await?;
+        let ports = AwsPorts::new(&sdk_config, None).ports();
+        anyhow::Ok(plan_all(loaded.policies, ports).await)
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", table(&rows));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Evaluate every policy once, in dry-run, from a fresh state.
+async fn plan_all(policies: Vec<Policy>, ports: Ports) -> Vec<Row> {
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut tasks = Vec::new();
+    for policy in policies {
+        let ports = ports.clone();
+        let permits = permits.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let (evaluation, _) = evaluate(
+                &policy,
+                true,
+                &ports,
+                &Memory::default(),
+                Timestamp::ZERO,
+                Deadlines::default(),
+            )
+            .await;
+            Row::new(&policy, evaluation)
+        }));
+    }
+    let mut rows = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(row) = task.await {
+            rows.push(row);
+        }
+    }
+    rows
+}
+
+fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn format_backlog(backlog: Option<f64>) -> String {
+    match backlog {
+        Some(b) if b.fract() == 0.0 => format!("{b:.0}"),
+        Some(b) => format!("{b:.2}"),
+        None => "-".to_owned(),
+    }
+}
+
+/// The plan as an aligned text table.
+fn table(rows: &[Row]) -> String {
+    let header = [
+        "POLICY",
+        "QUEUES",
+        "BACKLOG",
+        "DESIRED/RUNNING/PENDING",
+        "PROPOSED",
+        "ACTION",
+        "REASON",
+    ];
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|row| {
+            let counts = match (row.desired, row.running, row.pending) {
+                (Some(d), Some(r), Some(p)) => format!("{d}/{r}/{p}"),
+                _ => "-".to_owned(),
+            };
+            [
+                row.policy.clone(),
+                row.queues.join(","),
+                format_backlog(row.backlog),
+                counts,
+                or_dash(row.proposed),
+                row.action.to_string(),
+                row.reason.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for line in &cells {
+        for (width, cell) in widths.iter_mut().zip(line) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut push_line = |line: &[String]| {
+        let last = line.len() - 1;
+        for (i, cell) in line.iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        out.push('\n');
+    };
+    push_line(&header.map(str::to_owned));
+    for line in &cells {
+        push_line(line);
+    }
+    out
 }

@@ -1,10 +1,200 @@
-//! `backlog-scaler run`.
+//! `backlog-scaler run`: the controller daemon.
+//!
+//! Loads the policies (refusing to start on invalid ones), starts serving
+//! `/healthz`, `/readyz` and `/metrics`, connects to AWS, and runs every
+//! policy until SIGTERM or SIGINT, reloading on SIGHUP or when the policy
+//! files change.
+//!
+//! It writes nothing to disk (logs go to stderr, state lives in memory), so
+//! it runs on a read-only root file system.
 
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use backlog_scaler::aws::{ApiCalls, AwsPorts};
+use backlog_scaler::controller::{
+    spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
+};
+use backlog_scaler::http;
+use backlog_scaler::ports::error_chain;
+use backlog_scaler::telemetry::Telemetry;
+use tokio::sync::oneshot;
+
+use super::aws_args::{self, AwsArgs};
+use super::lease_args::{self, LeaseArgs};
+use super::logging::{self, LogArgs};
+use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
+
+/// After the controller has stopped, how long open HTTP connections may
+/// take to finish before the process exits anyway.
+const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
+    pub policies: Option<PathBuf>,
+    /// Decide and log for every policy, but never change a desired count.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Publish Backlog, BacklogPerTask, DesiredTasks and RunningTasks per
+    /// policy to this CloudWatch namespace.
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "BACKLOG_SCALER_CLOUDWATCH_NAMESPACE"
+    )]
+    pub cloudwatch_namespace: Option<String>,
+    /// Most policies evaluated at the same moment.
+    #[arg(long, value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrency: u32,
+    /// Serve /healthz, /readyz and /metrics on this address; port 0 picks a
+    /// free port (the address is logged). In a container, use 0.0.0.0:9090.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9090",
+        env = "BACKLOG_SCALER_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
 
-pub fn execute(_args: RunArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`run` is not built yet")
+pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
+    logging::init(&args.log)?;
+    let source = PolicySource::resolve(args.policies.clone())?;
+    if source.shadows_env() {
+        tracing::warn!("--policies {source} is given, so {POLICIES_ENV} is ignored");
+    }
+    let loaded = match source.load() {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            for error in &errors.errors {
+                eprintln!("{error}");
+            }
+            eprintln!(
+                "error: {source} has {} problem(s); not starting",
+                errors.errors.len()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    if loaded.policies.is_empty() {
+        tracing::warn!(policies = %source, "no policies found; waiting for a reload");
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(async move {
+        // Signal handlers first: a SIGTERM during start-up must not kill us
+        // with the default action.
+        let shutdown = termination()?;
+
+        // Readiness knows the policies before the endpoints answer, so
+        // `/readyz` never reports ready before a first evaluation.
+        let telemetry = Telemetry::default();
+        telemetry
+            .readiness
+            .set_policies(loaded.policies.iter().map(|p| p.name.as_str()));
+        let (stop_server, server_stopped) = oneshot::channel::<()>();
+        let (address, serve) = http::bind(args.listen, telemetry.clone(), async {
+            let _ = server_stopped.await;
+        })
+        .await
+        .context("--listen: cannot serve /healthz, /readyz and /metrics")?;
+        tracing::info!(
+            address = %address,
+            "serving /healthz, /readyz and /metrics on http://{address}"
+        );
+        let server = tokio::spawn(async move {
+            if let Err(error) = serve.await {
+                tracing::error!("the HTTP endpoints stopped: {}", error_chain(&error));
+            }
+        });
+
+        let sdk_config = aws_args::load_config(&args.aws).await?;
+        let calls = Arc::new(ApiCalls::with_listener(telemetry.call_listener()));
+        let aws = AwsPorts::with_calls(&sdk_config, args.cloudwatch_namespace.clone(), calls);
+        let reloads = match &source {
+            PolicySource::Path(path) => spawn_reloader(path.clone()),
+            PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
+        };
+        let lease = lease_args::start(&args.lease, &sdk_config).await?;
+        if let Some(lease) = &lease {
+            telemetry.readiness.set_lease(lease.gate());
+        }
+        let config = ControllerConfig {
+            dry_run: args.dry_run,
+            max_concurrency: args.max_concurrency as usize,
+            write_gate: lease.as_ref().map(lease_args::RunningLease::gate),
+            ..ControllerConfig::default()
+        };
+        tracing::info!(
+            policies = loaded.policies.len(),
+            source = %source,
+            dry_run = args.dry_run,
+            region = sdk_config.region().map(|r| r.as_ref()).unwrap_or_default(),
+            cloudwatch_namespace = args.cloudwatch_namespace.as_deref(),
+            "backlog-scaler starting"
+        );
+        Controller::new(config, aws.ports())
+            .with_observer(Arc::new(telemetry.observer()))
+            .run(loaded.policies, reloads, shutdown)
+            .await;
+        lease_args::stop(lease).await;
+
+        // The endpoints answer until the controller has finished, so probes
+        // see it alive while it drains.
+        let _ = stop_server.send(());
+        if tokio::time::timeout(HTTP_SHUTDOWN_GRACE, server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("HTTP connections still open at exit; closing them");
+        }
+        anyhow::Ok(())
+    });
+    // Do not wait on anything left behind (a file watcher, an abandoned
+    // call): the controller has already finished what it had to.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+#[cfg(unix)]
+fn termination() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!("{name} received");
+    })
+}
+
+#[cfg(not(unix))]
+fn termination() -> anyhow::Result<impl Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C received");
+    })
 }

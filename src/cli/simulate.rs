@@ -1,10 +1,304 @@
-//! `backlog-scaler simulate`.
+//! `backlog-scaler simulate`: replay a trace through one policy, or sweep a
+//! policy key, and print or write what it would have cost.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use backlog_scaler::policy::{self, Policy};
+use backlog_scaler::sim::sweep::{self, SweepOutcome, SweepSpec};
+use backlog_scaler::sim::{self, SimConfig, SimResult, Summary, Trace};
 
 #[derive(Debug, clap::Args)]
-pub struct SimulateArgs {}
+pub struct SimulateArgs {
+    /// Policy file or directory.
+    #[arg(long, value_name = "PATH")]
+    policies: PathBuf,
+    /// Name of the policy to replay.
+    #[arg(long, value_name = "NAME")]
+    policy: String,
+    /// Arrival trace: CSV with header `t_seconds,arrivals`.
+    #[arg(long, value_name = "FILE.csv")]
+    trace: PathBuf,
+    /// Time one message occupies one slot: decimal seconds (5.263158) or a
+    /// duration (300ms).
+    #[arg(long, default_value = "1s", value_parser = sim::parse_duration)]
+    service_time: Duration,
+    /// Messages one task serves at once.
+    #[arg(long, default_value_t = 1)]
+    concurrency: u32,
+    /// How long a launched task is PENDING before it serves.
+    #[arg(long, default_value = "60s", value_parser = sim::parse_duration)]
+    startup: Duration,
+    /// Multiplies the trace's arrivals.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Tasks RUNNING at time 0 (default: the policy's min_tasks).
+    #[arg(long, value_name = "N")]
+    initial_tasks: Option<u32>,
+    /// The p99 wait a run must not exceed to meet the target.
+    #[arg(long, default_value = "60s", value_parser = sim::parse_duration)]
+    wait_target: Duration,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write summary.json, timeline.csv and chart.svg here (with --sweep:
+    /// sweep.json, and those three files for the best value).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Run once per value of a numeric policy key: KEY=V1,V2,... or
+    /// KEY=A..B:N (N values from A to B, log-spaced, both ends included).
+    #[arg(long, value_name = "KEY=VALUES")]
+    sweep: Option<String>,
+}
 
-pub fn execute(_args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`simulate` is not built yet")
+pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let policy = find_policy(&args.policies, &args.policy)?;
+    let trace = Trace::from_path(&args.trace)?;
+    let config = SimConfig {
+        service_time: args.service_time,
+        concurrency: args.concurrency,
+        startup: args.startup,
+        scale: args.scale,
+        initial_tasks: args.initial_tasks,
+        wait_target: args.wait_target,
+        record_timeline: args.out.is_some(),
+    };
+    config.check()?;
+    let show_progress = !args.json || std::io::stderr().is_terminal();
+    match &args.sweep {
+        None => {
+            let result = run_with_progress(&policy, &trace, &config, show_progress)?;
+            if let Some(dir) = &args.out {
+                write_run(dir, &result, &config)?;
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&result.summary)?);
+            } else {
+                print_summary(&policy, &result.summary, &config);
+            }
+        }
+        Some(spec) => {
+            let spec = SweepSpec::parse(spec)?;
+            let outcome = sweep_with_progress(&policy, &trace, &config, &spec, show_progress)?;
+            if let Some(dir) = &args.out {
+                create_dir(dir)?;
+                write_file(
+                    &dir.join("sweep.json"),
+                    &serde_json::to_string_pretty(&outcome)?,
+                )?;
+                if let Some(best) = outcome.best {
+                    let best_policy = sweep::with_value(&policy, &spec.key, best)?;
+                    let result = sim::simulate(&best_policy, &trace, &config, None)?;
+                    write_run(dir, &result, &config)?;
+                }
+            }
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print_sweep(&spec, &outcome, &config);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn find_policy(path: &Path, name: &str) -> anyhow::Result<Policy> {
+    let loaded = policy::load_path(path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let names: Vec<_> = loaded.policies.iter().map(|p| p.name.clone()).collect();
+    match loaded.policies.into_iter().find(|p| p.name == name) {
+        Some(policy) => Ok(policy),
+        None => bail!(
+            "no policy named '{name}' in {} (found: {})",
+            path.display(),
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        ),
+    }
+}
+
+fn bar(length: u64, show: bool, template: &str) -> ProgressBar {
+    let target = if show {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(length), target);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn run_with_progress(
+    policy: &Policy,
+    trace: &Trace,
+    config: &SimConfig,
+    show: bool,
+) -> anyhow::Result<SimResult> {
+    // Progress is simulated seconds over the (at most) two passes.
+    let total = 2 * trace.end_seconds();
+    let bar = bar(total, show, "simulating {bar:40} {percent}% ({elapsed})");
+    let progress = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let result = sim::simulate(policy, trace, config, Some(&progress));
+            done.store(true, Ordering::Release);
+            result
+        });
+        while !done.load(Ordering::Acquire) {
+            bar.set_position(progress.load(Ordering::Relaxed) / 1_000_000_000);
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        worker.join().expect("the simulation does not panic")
+    });
+    bar.finish_and_clear();
+    Ok(result?)
+}
+
+fn sweep_with_progress(
+    policy: &Policy,
+    trace: &Trace,
+    config: &SimConfig,
+    spec: &SweepSpec,
+    show: bool,
+) -> anyhow::Result<SweepOutcome> {
+    let bar = bar(
+        spec.values.len() as u64,
+        show,
+        "sweeping {bar:40} {pos}/{len} runs ({elapsed})",
+    );
+    let finished = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let outcome = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let outcome = sweep::run_sweep(policy, trace, config, spec, threads, Some(&finished));
+            done.store(true, Ordering::Release);
+            outcome
+        });
+        while !done.load(Ordering::Acquire) {
+            bar.set_position(finished.load(Ordering::Relaxed));
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        worker.join().expect("the sweep does not panic")
+    });
+    bar.finish_and_clear();
+    Ok(outcome?)
+}
+
+fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_run(dir: &Path, result: &SimResult, config: &SimConfig) -> anyhow::Result<()> {
+    create_dir(dir)?;
+    write_file(
+        &dir.join("summary.json"),
+        &serde_json::to_string_pretty(&result.summary)?,
+    )?;
+    let mut csv = Vec::new();
+    sim::write_timeline_csv(&result.timeline, &mut csv)?;
+    write_file(&dir.join("timeline.csv"), &String::from_utf8(csv)?)?;
+    let svg = sim::chart::render(
+        &result.timeline,
+        &result.summary,
+        config.wait_target.as_secs_f64(),
+        result.end_s,
+    );
+    write_file(&dir.join("chart.svg"), &svg)
+}
+
+fn cost(summary: &Summary) -> String {
+    summary
+        .cost_ratio
+        .map_or("n/a".to_owned(), |ratio| format!("{ratio:.3}x"))
+}
+
+fn print_summary(policy: &Policy, s: &Summary, config: &SimConfig) {
+    let target = config.wait_target.as_secs_f64();
+    let verdict = if s.meets_wait_target {
+        "meets"
+    } else {
+        "MISSES"
+    };
+    println!(
+        "policy {}: {verdict} the {target} s p99 wait target",
+        policy.name
+    );
+    let rows = [
+        ("messages", s.messages.to_string()),
+        ("served", s.served.to_string()),
+        ("wait p50", format!("{:.3} s", s.wait_p50_s)),
+        ("wait p90", format!("{:.3} s", s.wait_p90_s)),
+        ("wait p99", format!("{:.3} s", s.wait_p99_s)),
+        ("wait max", format!("{:.3} s", s.wait_max_s)),
+        ("task seconds", format!("{:.1}", s.task_seconds)),
+        ("work seconds", format!("{:.1}", s.work_seconds)),
+        ("cost ratio", cost(s)),
+        ("scale actions", s.scale_actions.to_string()),
+        ("max visible", s.max_visible.to_string()),
+        ("peak tasks", s.peak_tasks.to_string()),
+        ("mean tasks", format!("{:.2}", s.mean_tasks)),
+    ];
+    for (label, value) in rows {
+        println!("  {label:<14} {value}");
+    }
+}
+
+fn print_sweep(spec: &SweepSpec, outcome: &SweepOutcome, config: &SimConfig) {
+    let target = config.wait_target.as_secs_f64();
+    let width = spec.key.len().max(12);
+    println!(
+        "{:>width$}  {:>10}  {:>14}  {:>11}  meets {target} s",
+        spec.key, "cost", "task seconds", "p99 wait s"
+    );
+    for run in &outcome.runs {
+        let best = if outcome.best == Some(run.value) {
+            "  <- best"
+        } else {
+            ""
+        };
+        println!(
+            "{:>width$}  {:>10}  {:>14.1}  {:>11.3}  {:<5}{best}",
+            format_value(run.value),
+            cost(&run.summary),
+            run.summary.task_seconds,
+            run.summary.wait_p99_s,
+            if run.summary.meets_wait_target {
+                "yes"
+            } else {
+                "no"
+            },
+        );
+    }
+    match outcome.best {
+        Some(best) => println!(
+            "best: {} = {} (cheapest run whose p99 wait is at most {target} s)",
+            spec.key,
+            format_value(best)
+        ),
+        None => println!("best: none of the values meets the {target} s p99 wait target"),
+    }
+}
+
+fn format_value(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e12 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.4}")
+    }
 }

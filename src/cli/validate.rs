@@ -1,39 +1,38 @@
-//! `backlog-scaler validate [PATH]`: check policy files and print every
-//! problem, one per line as `file:line:column: severity: ...`, then a
-//! summary. Exit 0 when every policy is valid (warnings allowed), 1 if not.
+//! `backlog-scaler validate [PATH]`: check policy files (or the YAML in
+//! `BACKLOG_SCALER_POLICIES`) and print every problem, one per line as
+//! `file:line:column: severity: ...`, then a summary. Exit 0 when every
+//! policy is valid (warnings allowed), 1 if not.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use backlog_scaler::policy::check_path;
+use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
 
 #[derive(Debug, clap::Args)]
 pub struct ValidateArgs {
-    /// A policy file, or a directory of `*.yaml` / `*.yml` policy files.
-    #[arg(default_value = "policies")]
-    pub path: PathBuf,
+    #[arg(value_name = "PATH", help = POLICIES_HELP)]
+    pub path: Option<PathBuf>,
 }
 
 pub fn execute(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let report = check_path(&args.path);
+    let source = PolicySource::resolve(args.path)?;
+    if source.shadows_env() {
+        eprintln!("note: {source} is given, so {POLICIES_ENV} is ignored");
+    }
+    let report = source.check();
     for diagnostic in &report.diagnostics {
         println!("{diagnostic}");
     }
     let errors = report.errors().count();
     let warnings = plural(report.warnings().count(), "warning");
     if errors > 0 {
-        println!(
-            "{}: {}, {warnings}",
-            args.path.display(),
-            plural(errors, "error")
-        );
+        println!("{source}: {}, {warnings}", plural(errors, "error"));
         return Ok(ExitCode::from(1));
     }
     let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
     println!(
-        "OK: {} in {} ({}), {warnings}",
+        "OK: {} in {source} ({}), {warnings}",
         plural(names.len(), "valid policy"),
-        args.path.display(),
         names.join(", ")
     );
     Ok(ExitCode::SUCCESS)

@@ -66,8 +66,11 @@ pub fn decide(
         state.idle_since = None;
     }
     state.previous_backlog = Some((now, sums.backlog));
+    let growth = growth_per_second(state.previous_work, now, sums.all_work);
+    state.previous_work = Some((now, sums.all_work));
 
-    let recommendation = recommend(policy, current, sums.backlog, &state, now, &mut reason);
+    let needed = tasks_needed(policy, &sums, growth, &mut reason);
+    let recommendation = recommend(policy, current, needed, &state, now, &mut reason);
     if !window.is_zero() {
         state.recommendations.push_back((now, recommendation));
     }
@@ -134,6 +137,8 @@ struct BacklogSums {
     backlog: f64,
     /// Weighted visible + in-flight + delayed (if counted): zero means idle.
     all_work: f64,
+    /// Weighted in-flight messages, counted or not.
+    in_flight_work: f64,
     visible: u64,
     in_flight: u64,
     delayed: u64,
@@ -143,6 +148,7 @@ fn sum_backlog(policy: &Policy, observation: &Observation) -> BacklogSums {
     let mut sums = BacklogSums {
         backlog: 0.0,
         all_work: 0.0,
+        in_flight_work: 0.0,
         visible: 0,
         in_flight: 0,
         delayed: 0,
@@ -160,6 +166,7 @@ fn sum_backlog(policy: &Policy, observation: &Observation) -> BacklogSums {
         counted += delayed;
         sums.backlog += queue.weight * counted;
         sums.all_work += queue.weight * (depth.visible as f64 + depth.in_flight as f64 + delayed);
+        sums.in_flight_work += queue.weight * depth.in_flight as f64;
         sums.visible = sums.visible.saturating_add(depth.visible);
         sums.in_flight = sums.in_flight.saturating_add(depth.in_flight);
         sums.delayed = sums.delayed.saturating_add(depth.delayed);
@@ -178,28 +185,114 @@ fn tasks_for(x: f64) -> u32 {
     }
 }
 
+/// How the work translates into tasks, before bounds and damping.
+struct Needed {
+    /// Tasks, fractional: `ceil` of it is the raw recommendation.
+    tasks: f64,
+    /// The work that counts toward activation from zero.
+    backlog: f64,
+    /// `Some((busy tasks, waiting messages))` when in-flight messages count
+    /// as busy tasks (`in_flight_per_task`).
+    busy_and_waiting: Option<(f64, f64)>,
+}
+
+impl Needed {
+    /// Backlog per task relative to the target (1 is on target).
+    fn ratio(&self, target: f64, current: u32) -> f64 {
+        match self.busy_and_waiting {
+            None => self.backlog / (target * f64::from(current)),
+            Some(_) => self.tasks / f64::from(current),
+        }
+    }
+
+    fn because(&self, target: f64, tasks: u32) -> Because {
+        match self.busy_and_waiting {
+            None => Because::Recommendation {
+                backlog: self.backlog,
+                target,
+                tasks,
+            },
+            Some((busy, waiting)) => Because::BusyPlusWaiting {
+                busy,
+                waiting,
+                target,
+                tasks,
+            },
+        }
+    }
+}
+
+/// Growth of the total work per second since the previous observation;
+/// zero when shrinking or unknown.
+fn growth_per_second(previous: Option<(Timestamp, f64)>, now: Timestamp, work: f64) -> f64 {
+    match previous {
+        Some((then, before)) if now > then => {
+            ((work - before) / now.since(then).as_secs_f64()).max(0.0)
+        }
+        _ => 0.0,
+    }
+}
+
+fn tasks_needed(policy: &Policy, sums: &BacklogSums, growth: f64, reason: &mut Reason) -> Needed {
+    let target = policy.target_backlog_per_task();
+    let lookahead = policy.scale_out.lookahead;
+    let expected = growth * lookahead.as_secs_f64();
+    let Some(per_task) = policy.in_flight_per_task else {
+        let backlog = sums.backlog + expected;
+        if !lookahead.is_zero() {
+            reason.push(Because::Lookahead {
+                per_second: growth,
+                lookahead,
+                expected,
+            });
+        }
+        return Needed {
+            tasks: backlog / target,
+            backlog,
+            busy_and_waiting: None,
+        };
+    };
+    let busy = sums.in_flight_work / per_task;
+    let waiting = sums.backlog
+        - if policy.count_in_flight {
+            sums.in_flight_work
+        } else {
+            0.0
+        };
+    let waiting = waiting.max(0.0) + expected;
+    if !lookahead.is_zero() {
+        reason.push(Because::Lookahead {
+            per_second: growth,
+            lookahead,
+            expected,
+        });
+    }
+    Needed {
+        tasks: busy + waiting / target,
+        backlog: sums.in_flight_work + waiting,
+        busy_and_waiting: Some((busy, waiting)),
+    }
+}
+
 /// The bounded recommendation, before cooldowns, windows and steps.
 fn recommend(
     policy: &Policy,
     current: u32,
-    backlog: f64,
+    needed: Needed,
     state: &PolicyState,
     now: Timestamp,
     reason: &mut Reason,
 ) -> u32 {
     let target = policy.target_backlog_per_task();
-    let raw = tasks_for(backlog / target);
+    let backlog = needed.backlog;
+    let raw = tasks_for(needed.tasks);
     let mut tasks;
     if current == 0 {
         // From zero there is no tolerance band: any work is infinitely many
         // messages per task.
         if backlog > policy.activation_backlog {
             tasks = raw.max(1);
-            reason.push(Because::Recommendation {
-                backlog,
-                target,
-                tasks,
-            });
+            reason.push(needed.because(target, tasks));
         } else {
             tasks = 0;
             reason.push(Because::BelowActivation {
@@ -208,9 +301,7 @@ fn recommend(
             });
         }
     } else {
-        let ratio = backlog / (target * f64::from(current));
-        // The epsilon keeps the band's edges inside it despite rounding
-        // (110 / 100 - 1 is 0.10000000000000009 in floating point).
+        let ratio = needed.ratio(target, current);
         if (ratio - 1.0).abs() <= policy.tolerance + 1e-9 {
             tasks = current;
             reason.push(Because::InsideTolerance {
@@ -219,11 +310,7 @@ fn recommend(
             });
         } else {
             tasks = raw;
-            reason.push(Because::Recommendation {
-                backlog,
-                target,
-                tasks,
-            });
+            reason.push(needed.because(target, tasks));
             if tasks == 0 && policy.min_tasks == 0 {
                 tasks = scale_to_zero(policy, state, now, reason);
             }

@@ -53,6 +53,20 @@ pub enum Because {
         target: f64,
         tasks: u32,
     },
+    /// `in_flight_per_task`: busy tasks plus waiting messages over the target.
+    BusyPlusWaiting {
+        busy: f64,
+        waiting: f64,
+        target: f64,
+        tasks: u32,
+    },
+    /// `scale_out.lookahead`: the work expected from the recent growth.
+    Lookahead {
+        per_second: f64,
+        #[serde(with = "secs")]
+        lookahead: Duration,
+        expected: f64,
+    },
     /// The backlog per task is within the tolerance band of the target.
     InsideTolerance { ratio: f64, tolerance: f64 },
     /// From zero tasks, the backlog has not passed `activation_backlog`.
@@ -155,6 +169,30 @@ impl fmt::Display for Because {
                 let plural = if *tasks == 1 { "" } else { "s" };
                 write!(f, "/ target {} = {tasks} task{plural}", fmt_count(*target))
             }
+            Because::BusyPlusWaiting {
+                busy,
+                waiting,
+                target,
+                tasks,
+            } => write!(
+                f,
+                "{} busy tasks + waiting {} / target {} = {tasks} task{}",
+                fmt_count(*busy),
+                fmt_count(*waiting),
+                fmt_count(*target),
+                if *tasks == 1 { "" } else { "s" }
+            ),
+            Because::Lookahead {
+                per_second,
+                lookahead,
+                expected,
+            } => write!(
+                f,
+                "work growing {}/s, {} more expected within the {} lookahead",
+                fmt_count(*per_second),
+                fmt_count(*expected),
+                fmt_duration(*lookahead)
+            ),
             Because::InsideTolerance { ratio, tolerance } => write!(
                 f,
                 "backlog per task is {:.0}% of target, inside the ±{:.0}% tolerance",

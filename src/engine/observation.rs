@@ -18,6 +18,10 @@ impl Timestamp {
         Timestamp(Duration::from_secs(secs))
     }
 
+    pub fn from_nanos(nanos: u64) -> Timestamp {
+        Timestamp(Duration::from_nanos(nanos))
+    }
+
     pub fn from_secs_f64(secs: f64) -> Timestamp {
         Timestamp(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
     }

@@ -21,6 +21,9 @@ pub struct PolicyState {
     pub(crate) idle_since: Option<Timestamp>,
     /// The previous successful observation's backlog, for the growth rate.
     pub(crate) previous_backlog: Option<(Timestamp, f64)>,
+    /// The previous successful observation's total work (visible, in
+    /// flight and delayed when counted, weighted), for `scale_out.lookahead`.
+    pub(crate) previous_work: Option<(Timestamp, f64)>,
     /// False until the first successful observation seeds the state.
     pub(crate) seeded: bool,
 }

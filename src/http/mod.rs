@@ -2,9 +2,6 @@
 //! by design: nothing served here changes what the controller does.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -12,69 +9,26 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::telemetry::{Metrics, Readiness};
+use crate::telemetry::Telemetry;
 
-/// The loop's heartbeat: the controller beats it every tick, `/healthz`
-/// fails when it has gone quiet for longer than `stale_after`.
-#[derive(Debug)]
-pub struct Heartbeat {
-    last_unix_ms: AtomicU64,
-    stale_after: Duration,
-}
-
-impl Heartbeat {
-    pub fn new(stale_after: Duration) -> Heartbeat {
-        let heartbeat = Heartbeat {
-            last_unix_ms: AtomicU64::new(0),
-            stale_after,
-        };
-        heartbeat.beat();
-        heartbeat
-    }
-
-    pub fn beat(&self) {
-        self.last_unix_ms.store(unix_ms(), Ordering::Relaxed);
-    }
-
-    pub fn is_alive(&self) -> bool {
-        let last = self.last_unix_ms.load(Ordering::Relaxed);
-        unix_ms().saturating_sub(last) <= self.stale_after.as_millis() as u64
-    }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// What the endpoints read.
-#[derive(Clone)]
-pub struct Endpoints {
-    pub metrics: Arc<Metrics>,
-    pub readiness: Arc<Readiness>,
-    pub heartbeat: Arc<Heartbeat>,
-}
-
-pub fn router(endpoints: Endpoints) -> Router {
+pub fn router(telemetry: Telemetry) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(endpoints)
+        .with_state(telemetry)
 }
 
-async fn healthz(State(e): State<Endpoints>) -> Response {
-    if e.heartbeat.is_alive() {
+async fn healthz(State(telemetry): State<Telemetry>) -> Response {
+    if telemetry.heartbeat.is_alive() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "controller loop stalled\n").into_response()
     }
 }
 
-async fn readyz(State(e): State<Endpoints>) -> Response {
-    let report = e.readiness.report();
+async fn readyz(State(telemetry): State<Telemetry>) -> Response {
+    let report = telemetry.readiness.report();
     let status = if report.ready {
         StatusCode::OK
     } else {
@@ -83,13 +37,13 @@ async fn readyz(State(e): State<Endpoints>) -> Response {
     (status, Json(report)).into_response()
 }
 
-async fn metrics(State(e): State<Endpoints>) -> Response {
+async fn metrics(State(telemetry): State<Telemetry>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        e.metrics.encode(),
+        telemetry.metrics.encode(),
     )
         .into_response()
 }
@@ -111,7 +65,7 @@ pub enum HttpError {
 /// `shutdown` completes. Returns the bound address and the serving future.
 pub async fn bind(
     addr: SocketAddr,
-    endpoints: Endpoints,
+    telemetry: Telemetry,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<
     (
@@ -126,7 +80,7 @@ pub async fn bind(
     let local = listener
         .local_addr()
         .map_err(|source| HttpError::Bind { addr, source })?;
-    let app = router(endpoints);
+    let app = router(telemetry);
     let serve = async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -61,10 +61,14 @@ pub(crate) const KEY_TABLE: &[(&str, (&str, &str))] = &[
     ("tolerance", NUMBER),
     (
         "scale_out",
-        ("a mapping with `max_step` and `cooldown`", MAPPING_HINT),
+        (
+            "a mapping with `max_step`, `cooldown` and `lookahead`",
+            MAPPING_HINT,
+        ),
     ),
     ("scale_out.max_step", STEP),
     ("scale_out.cooldown", DURATION),
+    ("scale_out.lookahead", DURATION),
     (
         "scale_in",
         (
@@ -78,6 +82,7 @@ pub(crate) const KEY_TABLE: &[(&str, (&str, &str))] = &[
     ("activation_backlog", NUMBER),
     ("scale_to_zero_after", DURATION),
     ("dry_run", FLAG),
+    ("in_flight_per_task", NUMBER),
 ];
 
 /// What the value at `pattern` must be and how to write it, if the format
@@ -176,7 +181,7 @@ mod tests {
     fn a_stranger_gets_the_list_of_keys() {
         assert_eq!(
             unknown_key_hint("colour", "scale_out"),
-            "the keys here are `max_step`, `cooldown`"
+            "the keys here are `max_step`, `cooldown`, `lookahead`"
         );
     }
 
@@ -188,6 +193,6 @@ mod tests {
         );
         assert_eq!(keys_under("queues[]"), Some(vec!["queue", "weight"]));
         assert_eq!(keys_under("name"), None);
-        assert_eq!(keys_under("").map(|k| k.len()), Some(18));
+        assert_eq!(keys_under("").map(|k| k.len()), Some(19));
     }
 }

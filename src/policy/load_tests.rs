@@ -73,11 +73,12 @@ poll_interval: 1m 30s
 count_in_flight: false
 count_delayed: true
 tolerance: 0
-scale_out: {max_step: 150%, cooldown: 45s}
+scale_out: {max_step: 150%, cooldown: 45s, lookahead: 1m}
 scale_in: {stabilization_window: 10m, max_step: '2', cooldown: 1m}
 activation_backlog: 5.5
 scale_to_zero_after: 20m
 dry_run: true
+in_flight_per_task: 2
 ";
     let report = check(text);
     assert_eq!(problems(&report), Vec::<String>::new());
@@ -109,6 +110,7 @@ dry_run: true
         scale_out: ScaleOut {
             max_step: Some(Step::Percent(150.0)),
             cooldown: Duration::from_secs(45),
+            lookahead: Duration::from_secs(60),
         },
         scale_in: ScaleIn {
             stabilization_window: Duration::from_secs(600),
@@ -118,6 +120,7 @@ dry_run: true
         activation_backlog: 5.5,
         scale_to_zero_after: Duration::from_secs(1200),
         dry_run: true,
+        in_flight_per_task: Some(2.0),
         source: Some(SourceLocation {
             file: FILE.into(),
             line: 1,
@@ -504,4 +507,22 @@ fn a_long_policy_name_is_cut_short_in_every_message() {
     let policy = report.diagnostics[0].policy.as_deref().expect("the name");
     assert_eq!(policy, format!("{}…", "n".repeat(64)));
     assert!(report.diagnostics[0].to_string().len() < 300);
+}
+
+#[test]
+fn the_opt_in_sizing_keys_are_checked() {
+    let text = format!("{MINIMAL}in_flight_per_task: 0\nscale_out: {{lookahead: soon}}\n");
+    assert_eq!(
+        problems(&check(&text)),
+        vec![
+            "8:21 in_flight_per_task: must be greater than 0, got 0",
+            "9:24 scale_out.lookahead: `soon` is not a duration: expected number at 0",
+        ]
+    );
+    let text = format!("{MINIMAL}in_flight_per_task: 4\nscale_out: {{lookahead: 90s}}\n");
+    let report = check(&text);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    let policy = &report.policies[0];
+    assert_eq!(policy.in_flight_per_task, Some(4.0));
+    assert_eq!(policy.scale_out.lookahead, Duration::from_secs(90));
 }

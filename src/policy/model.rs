@@ -97,6 +97,11 @@ pub struct ScaleOut {
     /// Least time between two scale-outs.
     #[serde(with = "crate::policy::duration_serde")]
     pub cooldown: Duration,
+    /// Size for the work expected this far ahead: the growth of the
+    /// backlog since the previous evaluation, per second, times this.
+    /// Zero (the default) sizes for the backlog seen now.
+    #[serde(with = "crate::policy::duration_serde")]
+    pub lookahead: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,6 +137,11 @@ pub struct Policy {
     #[serde(with = "crate::policy::duration_serde")]
     pub scale_to_zero_after: Duration,
     pub dry_run: bool,
+    /// When set, messages in flight count as busy tasks (this many per
+    /// task, the consumer's concurrency) instead of as backlog divided by
+    /// the target, which then applies to waiting messages only. `None` (the
+    /// default) keeps the plain `ceil(backlog / target)` rule.
+    pub in_flight_per_task: Option<f64>,
     /// Where the policy's document starts; `None` for policies built in code.
     #[serde(skip)]
     pub source: Option<SourceLocation>,
@@ -159,6 +169,7 @@ impl Policy {
             scale_out: ScaleOut {
                 max_step: None,
                 cooldown: Duration::ZERO,
+                lookahead: Duration::ZERO,
             },
             scale_in: ScaleIn {
                 stabilization_window: Duration::from_secs(300),
@@ -168,6 +179,7 @@ impl Policy {
             activation_backlog: 0.0,
             scale_to_zero_after: Duration::from_secs(300),
             dry_run: false,
+            in_flight_per_task: None,
             source: None,
         }
     }

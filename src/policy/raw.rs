@@ -109,6 +109,13 @@ pub struct RawPolicy {
     #[serde(default)]
     #[schemars(with = "bool", extend("default" = false))]
     pub dry_run: Option<Spanned<bool>>,
+    /// Opt-in sizing: count in-flight messages as busy tasks, this many per
+    /// task (the consumer's concurrency), and apply the target to waiting
+    /// messages only: tasks = in_flight / in_flight_per_task + waiting /
+    /// target. Left out, the backlog is divided by the target as a whole.
+    #[serde(default)]
+    #[schemars(with = "f64", extend("exclusiveMinimum" = 0))]
+    pub in_flight_per_task: Option<Spanned<f64>>,
 }
 
 /// Limits on adding tasks.
@@ -125,6 +132,13 @@ pub struct RawScaleOut {
     #[serde(default)]
     #[schemars(with = "DurationText", extend("default" = "0s"))]
     pub cooldown: Option<Spanned<String>>,
+    /// Opt-in: size for the work expected this far ahead, the backlog's
+    /// growth per second since the previous poll times this. Set it near
+    /// the task startup time, so tasks launched now are enough when they
+    /// start. `0s` sizes for the backlog seen now.
+    #[serde(default)]
+    #[schemars(with = "DurationText", extend("default" = "0s"))]
+    pub lookahead: Option<Spanned<String>>,
 }
 
 /// Limits on removing tasks.

@@ -114,22 +114,22 @@ impl Metrics {
         );
         registry.register(
             "backlog_per_task",
-            "Backlog divided by the desired count (the metric AWS recommends for alarms)",
+            "Backlog divided by the desired count (the metric AWS recommends for alarms); absent at zero tasks",
             backlog_per_task.clone(),
         );
         registry.register(
             "desired_tasks",
-            "Service desired count as observed",
+            "Service desired count after the last evaluation (as set, or as observed)",
             desired.clone(),
         );
         registry.register(
             "running_tasks",
-            "Service running count as observed",
+            "Service running count as observed at the last evaluation",
             running.clone(),
         );
         registry.register(
             "pending_tasks",
-            "Service pending count as observed",
+            "Service pending count as observed at the last evaluation",
             pending.clone(),
         );
         registry.register(
@@ -166,6 +166,13 @@ impl Metrics {
             evaluation_duration.clone(),
         );
 
+        // Both results from the start, so `increase()` sees the first reload.
+        for result in ["ok", "failed"] {
+            let _ = reloads.get_or_create(&ReloadLabel {
+                result: result.to_owned(),
+            });
+        }
+
         Metrics {
             registry: root,
             backlog,
@@ -184,24 +191,21 @@ impl Metrics {
         }
     }
 
-    /// Record a successful evaluation's counts and the decision's action.
-    pub fn record_evaluation(
-        &self,
-        policy: &str,
-        gauges: PolicyGauges,
-        action: Action,
-        unix_time: f64,
-    ) {
+    /// Set a policy's gauges from an evaluation that observed it.
+    /// `backlog_per_task` has no finite value at zero tasks, so its series
+    /// is removed then (as CloudWatch's `BacklogPerTask` is left out).
+    pub fn record_observation(&self, policy: &str, gauges: PolicyGauges) {
         let label = PolicyLabel {
             policy: policy.to_owned(),
         };
         self.backlog.get_or_create(&label).set(gauges.backlog);
-        let per_task = if gauges.desired == 0 {
-            gauges.backlog
+        if gauges.desired == 0 {
+            self.backlog_per_task.remove(&label);
         } else {
-            gauges.backlog / f64::from(gauges.desired)
-        };
-        self.backlog_per_task.get_or_create(&label).set(per_task);
+            self.backlog_per_task
+                .get_or_create(&label)
+                .set(gauges.backlog / f64::from(gauges.desired));
+        }
         self.desired
             .get_or_create(&label)
             .set(i64::from(gauges.desired));
@@ -214,8 +218,15 @@ impl Metrics {
         self.decided
             .get_or_create(&label)
             .set(i64::from(gauges.decided));
-        self.last_success.get_or_create(&label).set(unix_time);
-        self.record_decision(policy, action);
+    }
+
+    /// A policy's evaluation succeeded at `unix_time` (seconds).
+    pub fn record_success(&self, policy: &str, unix_time: f64) {
+        self.last_success
+            .get_or_create(&PolicyLabel {
+                policy: policy.to_owned(),
+            })
+            .set(unix_time);
     }
 
     /// Count a decision (a failed evaluation's hold included).
@@ -261,8 +272,9 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Forget a policy's gauges after a reload removed it, so dashboards do
-    /// not show a stale service.
+    /// Forget a policy's series after a reload removed it, so dashboards do
+    /// not show a stale service and a churn of policy names does not grow
+    /// the scrape without bound.
     pub fn forget_policy(&self, policy: &str) {
         let label = PolicyLabel {
             policy: policy.to_owned(),
@@ -272,6 +284,13 @@ impl Metrics {
         }
         for family in [&self.desired, &self.running, &self.pending, &self.decided] {
             family.remove(&label);
+        }
+        self.evaluation_duration.remove(&label);
+        for action in [Action::Hold, Action::ScaleOut, Action::ScaleIn] {
+            self.decisions.remove(&DecisionLabels {
+                policy: policy.to_owned(),
+                action: action.as_str().to_owned(),
+            });
         }
     }
 
@@ -297,7 +316,7 @@ mod tests {
     #[test]
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
-        m.record_evaluation(
+        m.record_observation(
             "orders",
             PolicyGauges {
                 backlog: 120.0,
@@ -306,9 +325,9 @@ mod tests {
                 pending: 1,
                 decided: 6,
             },
-            Action::ScaleOut,
-            1_700_000_000.0,
         );
+        m.record_decision("orders", Action::ScaleOut);
+        m.record_success("orders", 1_700_000_000.0);
         m.record_api_call("GetQueueAttributes", ApiOutcome::Ok);
         m.record_api_call("UpdateService", ApiOutcome::Error("throttling"));
         m.record_reload(false);
@@ -331,8 +350,34 @@ mod tests {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }
         m.forget_policy("orders");
-        assert!(!m
+        let text = m.encode();
+        assert!(!text.contains("policy=\"orders\""), "{text}");
+        assert!(text.contains("aws_api_calls_total{operation=\"UpdateService\"} 1"));
+    }
+
+    #[test]
+    fn backlog_per_task_is_absent_at_zero_tasks() {
+        let m = Metrics::new();
+        let gauges = PolicyGauges {
+            backlog: 30.0,
+            desired: 3,
+            running: 3,
+            pending: 0,
+            decided: 3,
+        };
+        m.record_observation("orders", gauges);
+        assert!(m
             .encode()
-            .contains("backlog_scaler_backlog{policy=\"orders\"}"));
+            .contains("backlog_scaler_backlog_per_task{policy=\"orders\"} 10.0"));
+        m.record_observation(
+            "orders",
+            PolicyGauges {
+                desired: 0,
+                ..gauges
+            },
+        );
+        let text = m.encode();
+        assert!(!text.contains("backlog_per_task{"), "{text}");
+        assert!(text.contains("backlog_scaler_backlog{policy=\"orders\"} 30.0"));
     }
 }

@@ -1,8 +1,51 @@
-//! What the controller tells operators about itself: Prometheus metrics and
-//! readiness. The HTTP endpoints that serve them are in [`crate::http`].
+//! What the controller tells operators about itself: Prometheus metrics,
+//! readiness and the loop's heartbeat, fed by [`TelemetryObserver`] (the
+//! controller's [`crate::controller::Observer`]) and by the AWS adapters'
+//! call listener. The HTTP endpoints that serve them are in [`crate::http`].
 
+mod heartbeat;
 mod metrics;
+mod observer;
 mod readiness;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use heartbeat::Heartbeat;
 pub use metrics::{ApiOutcome, Metrics, PolicyGauges};
+pub use observer::TelemetryObserver;
 pub use readiness::{PolicyReadiness, Readiness, ReadinessReport};
+
+/// A policy whose last this-many evaluations all failed makes `/readyz`
+/// fail: one failure may be a blip, three in a row (at least three poll
+/// intervals, with the error backoff more) is a problem to look at.
+pub const FAILURES_BEFORE_NOT_READY: u32 = 3;
+
+/// `/healthz` fails when the controller loop has not beaten its heartbeat
+/// (every second) for this long: long enough to ride out a CPU-starved
+/// moment, short enough for an orchestrator to replace a hung process.
+pub const LOOP_STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// Everything the endpoints serve. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub metrics: Arc<Metrics>,
+    pub readiness: Arc<Readiness>,
+    pub heartbeat: Arc<Heartbeat>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Telemetry {
+        Telemetry::new(FAILURES_BEFORE_NOT_READY, LOOP_STALE_AFTER)
+    }
+}
+
+impl Telemetry {
+    pub fn new(failures_before_not_ready: u32, loop_stale_after: Duration) -> Telemetry {
+        Telemetry {
+            metrics: Arc::new(Metrics::new()),
+            readiness: Arc::new(Readiness::new(failures_before_not_ready)),
+            heartbeat: Arc::new(Heartbeat::new(loop_stale_after)),
+        }
+    }
+}

@@ -1,10 +1,13 @@
 //! Readiness: has every policy completed an evaluation, and is none of them
-//! failing over and over?
+//! failing over and over? With two replicas, the body also says which one
+//! holds the lease (a standby is ready: observing is its job).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
+
+use crate::lease::{LeaseReport, WriteGate};
 
 /// Why one policy is not ready.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,6 +28,9 @@ pub struct ReadinessReport {
     pub ready: bool,
     pub policies: usize,
     pub not_ready: Vec<PolicyReadiness>,
+    /// With `--lease-table`: this replica, its role and the lease holder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease: Option<LeaseReport>,
 }
 
 #[derive(Debug, Default)]
@@ -40,6 +46,7 @@ pub struct Readiness {
     /// A policy whose last this-many evaluations all failed is not ready.
     failure_threshold: u32,
     entries: Mutex<BTreeMap<String, Entry>>,
+    lease: OnceLock<WriteGate>,
 }
 
 impl Readiness {
@@ -47,7 +54,13 @@ impl Readiness {
         Readiness {
             failure_threshold: failure_threshold.max(1),
             entries: Mutex::new(BTreeMap::new()),
+            lease: OnceLock::new(),
         }
+    }
+
+    /// Report the lease behind `gate` in every report from now on.
+    pub fn set_lease(&self, gate: WriteGate) {
+        let _ = self.lease.set(gate);
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -105,6 +118,7 @@ impl Readiness {
             ready: not_ready.is_empty(),
             policies: entries.len(),
             not_ready,
+            lease: self.lease.get().map(WriteGate::report),
         }
     }
 }
@@ -137,5 +151,20 @@ mod tests {
         // A reload that drops b makes the service ready again.
         r.set_policies(["a"]);
         assert!(r.report().ready);
+    }
+
+    #[test]
+    fn the_lease_shows_only_when_there_is_one() {
+        let r = Readiness::new(3);
+        let body = serde_json::to_value(r.report()).unwrap();
+        assert!(body.get("lease").is_none());
+        let gate = WriteGate::new("replica-b");
+        gate.set_holder(Some("replica-a".into()));
+        r.set_lease(gate);
+        let body = serde_json::to_value(r.report()).unwrap();
+        assert_eq!(
+            body["lease"],
+            serde_json::json!({"replica": "replica-b", "role": "standby", "holder": "replica-a"})
+        );
     }
 }

@@ -121,6 +121,8 @@ prop_compose! {
         zero_after in duration(),
         count_in_flight in any::<bool>(),
         count_delayed in any::<bool>(),
+        lookahead in duration(),
+        in_flight_per_task in prop::option::of(positive()),
     ) -> Policy {
         let mut p = Policy::with_defaults("extreme", "prod", "extreme", "q");
         p.min_tasks = min;
@@ -137,6 +139,8 @@ prop_compose! {
         p.scale_to_zero_after = zero_after;
         p.count_in_flight = count_in_flight;
         p.count_delayed = count_delayed;
+        p.scale_out.lookahead = lookahead;
+        p.in_flight_per_task = in_flight_per_task;
         p
     }
 }

@@ -58,9 +58,13 @@ pub const TOP_KEYS: &[(&str, Kind)] = &[
     ("activation_backlog", Kind::Number),
     ("scale_to_zero_after", Kind::Duration),
     ("dry_run", Kind::Flag),
+    ("in_flight_per_task", Kind::Number),
 ];
-pub const SCALE_OUT_KEYS: &[(&str, Kind)] =
-    &[("max_step", Kind::Step), ("cooldown", Kind::Duration)];
+pub const SCALE_OUT_KEYS: &[(&str, Kind)] = &[
+    ("max_step", Kind::Step),
+    ("cooldown", Kind::Duration),
+    ("lookahead", Kind::Duration),
+];
 pub const SCALE_IN_KEYS: &[(&str, Kind)] = &[
     ("stabilization_window", Kind::Duration),
     ("max_step", Kind::Step),

@@ -126,7 +126,10 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server restarts");
-        assert!(self.wait_ready(Duration::from_secs(30)), "moto_server restarted");
+        assert!(
+            self.wait_ready(Duration::from_secs(30)),
+            "moto_server restarted"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! Engine tests: a table per rule (`rules.rs`) and properties (`properties.rs`).
 
+mod opt_in;
 mod properties;
 mod rules;
 

@@ -29,6 +29,8 @@ prop_compose! {
         activation in 0.0f64..50.0,
         zero_after in 0u64..600,
         count_in_flight in any::<bool>(),
+        lookahead in prop_oneof![Just(0u64), 1u64..180],
+        in_flight_per_task in prop::option::of(0.5f64..8.0),
     ) -> Policy {
         let mut p = policy();
         p.min_tasks = min;
@@ -43,6 +45,8 @@ prop_compose! {
         p.activation_backlog = activation;
         p.scale_to_zero_after = Duration::from_secs(zero_after);
         p.count_in_flight = count_in_flight;
+        p.scale_out.lookahead = Duration::from_secs(lookahead);
+        p.in_flight_per_task = in_flight_per_task;
         p
     }
 }
@@ -134,6 +138,8 @@ proptest! {
         prop_assume!((ratio - 1.0).abs() <= p.tolerance);
         let mut p = p;
         p.count_in_flight = false;
+        // The band is on the backlog seen now; growth would move it.
+        p.scale_out.lookahead = Duration::ZERO;
         let (d, _) = decide(&p, Ok(&observe(backlog as u64, 0, current)), &state, at(now + 15));
         prop_assert_eq!(d.action, Action::Hold, "{}", d.reason);
     }

@@ -73,6 +73,7 @@ pub(crate) fn validate(
     let scale_in = check.scale_in(raw.scale_in.as_ref());
     let activation_backlog = check.activation_backlog(raw.activation_backlog.as_ref());
     let scale_to_zero_after = check.scale_to_zero_after(raw.scale_to_zero_after.as_ref());
+    let in_flight_per_task = check.in_flight_per_task(raw.in_flight_per_task.as_ref());
     if let Some((min_tasks, _)) = bounds {
         check.zero_only_keys(&raw, min_tasks);
     }
@@ -94,6 +95,7 @@ pub(crate) fn validate(
         Some(scale_in),
         Some(activation_backlog),
         Some(scale_to_zero_after),
+        Some(in_flight_per_task),
     ) = (
         name,
         cluster,
@@ -107,6 +109,7 @@ pub(crate) fn validate(
         scale_in,
         activation_backlog,
         scale_to_zero_after,
+        in_flight_per_task,
     )
     else {
         // Unreachable: every `None` above came with an error.
@@ -129,6 +132,7 @@ pub(crate) fn validate(
         activation_backlog,
         scale_to_zero_after,
         dry_run: raw.dry_run.is_some_and(|v| v.value),
+        in_flight_per_task,
         source: Some(SourceLocation {
             file: file.to_path_buf(),
             line: start.line,

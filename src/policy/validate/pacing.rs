@@ -92,6 +92,7 @@ impl Checker<'_> {
             return Some(ScaleOut {
                 max_step: None,
                 cooldown: Duration::ZERO,
+                lookahead: Duration::ZERO,
             });
         };
         let max_step = section
@@ -104,9 +105,15 @@ impl Checker<'_> {
             .cooldown
             .as_ref()
             .map(|v| self.duration(v, "scale_out.cooldown"));
+        let lookahead = section
+            .value
+            .lookahead
+            .as_ref()
+            .map(|v| self.duration(v, "scale_out.lookahead"));
         Some(ScaleOut {
             max_step: max_step.map_or(Some(None), |step| step.map(Some))?,
             cooldown: cooldown.unwrap_or(Some(Duration::ZERO))?,
+            lookahead: lookahead.unwrap_or(Some(Duration::ZERO))?,
         })
     }
 

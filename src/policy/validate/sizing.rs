@@ -171,6 +171,26 @@ impl Checker<'_> {
         None
     }
 
+    /// `in_flight_per_task`: absent, or a positive number.
+    pub(super) fn in_flight_per_task(
+        &mut self,
+        value: Option<&Spanned<f64>>,
+    ) -> Option<Option<f64>> {
+        let Some(value) = value else {
+            return Some(None);
+        };
+        if value.value > 0.0 && value.value.is_finite() {
+            return Some(Some(value.value));
+        }
+        self.error(
+            at(value),
+            "in_flight_per_task",
+            must_be("greater than 0", value.value),
+            "give how many messages one task works on at once, e.g. `1`",
+        );
+        None
+    }
+
     pub(super) fn scale_to_zero_after(
         &mut self,
         value: Option<&Spanned<String>>,

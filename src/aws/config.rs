@@ -1,0 +1,75 @@
+//! SDK configuration: the standard credential and region chain, plus the
+//! timeouts and retries the SDK does not set by default.
+//!
+//! The SDK has no operation timeout out of the box, so a hung endpoint would
+//! stall a policy forever; every call here is bounded.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
+
+/// How the controller reaches AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Overrides the region from the environment or profile.
+    pub region: Option<String>,
+    /// Overrides every service's endpoint (LocalStack, moto). The SDK also
+    /// reads `AWS_ENDPOINT_URL` by itself.
+    pub endpoint_url: Option<String>,
+    /// Time to establish a connection.
+    pub connect_timeout: Duration,
+    /// Time for one attempt of one call, connection included.
+    pub attempt_timeout: Duration,
+    /// Time for one call, retries included.
+    pub operation_timeout: Duration,
+    /// Attempts per call, the first included (standard retry mode, with
+    /// exponential backoff and jitter).
+    pub max_attempts: u32,
+}
+
+impl Default for AwsSettings {
+    fn default() -> AwsSettings {
+        AwsSettings {
+            region: None,
+            endpoint_url: None,
+            connect_timeout: Duration::from_secs(3),
+            attempt_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(12),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Load the SDK configuration: credentials and region from the standard
+/// chain (environment, profile, web identity, ECS task role, IMDS), with the
+/// settings' overrides, timeouts and retries.
+pub async fn load_sdk_config(settings: &AwsSettings) -> SdkConfig {
+    configure(aws_config::defaults(BehaviorVersion::latest()), settings)
+        .load()
+        .await
+}
+
+/// Apply the settings' region, endpoint, timeouts and retries to `loader`
+/// (for callers that also set something else, such as test credentials).
+pub fn configure(loader: ConfigLoader, settings: &AwsSettings) -> ConfigLoader {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(settings.connect_timeout)
+        .read_timeout(settings.attempt_timeout)
+        .operation_attempt_timeout(settings.attempt_timeout)
+        .operation_timeout(settings.operation_timeout)
+        .build();
+    let retries = RetryConfig::standard()
+        .with_max_attempts(settings.max_attempts.max(1))
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(5));
+    let mut loader = loader.timeout_config(timeouts).retry_config(retries);
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &settings.endpoint_url {
+        loader = loader.endpoint_url(endpoint.clone());
+    }
+    loader
+}

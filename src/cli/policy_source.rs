@@ -1,0 +1,146 @@
+//! Where the commands read policies from: the `--policies PATH` given,
+//! else the `BACKLOG_SCALER_POLICIES` environment variable holding the YAML
+//! itself (for platforms that cannot mount files into a container), else
+//! the `policies` directory.
+//!
+//! Policies from the variable are named `$BACKLOG_SCALER_POLICIES` in every
+//! message, with the line and column within its text.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use backlog_scaler::policy::{check_path, check_str, LoadedPolicies, PolicyErrors, PolicyReport};
+
+/// The environment variable that may hold the policies' YAML.
+pub const POLICIES_ENV: &str = "BACKLOG_SCALER_POLICIES";
+
+/// Where policies are read when neither `--policies` nor the variable says.
+pub const DEFAULT_POLICIES: &str = "policies";
+
+/// The help text of every command's `--policies`.
+pub const POLICIES_HELP: &str = "A policy file, or a directory of `*.yaml` / `*.yml` policy files \
+     [default: the YAML in $BACKLOG_SCALER_POLICIES if set, else `policies`]";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// A file or a directory of files, which can change while we run.
+    Path(PathBuf),
+    /// YAML text from [`POLICIES_ENV`], fixed for the life of the process.
+    Env(String),
+}
+
+impl PolicySource {
+    /// `--policies` if given, else the environment variable if set and not
+    /// empty (as clap treats empty variables), else [`DEFAULT_POLICIES`].
+    pub fn resolve(flag: Option<PathBuf>) -> anyhow::Result<PolicySource> {
+        Self::resolve_from(flag, std::env::var_os(POLICIES_ENV))
+    }
+
+    fn resolve_from(
+        flag: Option<PathBuf>,
+        env: Option<std::ffi::OsString>,
+    ) -> anyhow::Result<PolicySource> {
+        if let Some(path) = flag {
+            return Ok(PolicySource::Path(path));
+        }
+        match env.filter(|value| !value.is_empty()) {
+            None => Ok(PolicySource::Path(PathBuf::from(DEFAULT_POLICIES))),
+            Some(value) => match value.into_string() {
+                Ok(text) => Ok(PolicySource::Env(text)),
+                Err(_) => bail!("{POLICIES_ENV} is not valid UTF-8"),
+            },
+        }
+    }
+
+    /// The name messages give the source: the path, or `$BACKLOG_SCALER_POLICIES`.
+    pub fn origin(&self) -> PathBuf {
+        match self {
+            PolicySource::Path(path) => path.clone(),
+            PolicySource::Env(_) => PathBuf::from(format!("${POLICIES_ENV}")),
+        }
+    }
+
+    /// Every valid policy and every problem.
+    pub fn check(&self) -> PolicyReport {
+        match self {
+            PolicySource::Path(path) => check_path(path),
+            PolicySource::Env(text) => check_str(&self.origin(), text),
+        }
+    }
+
+    /// The policies, or every error if any policy is invalid.
+    pub fn load(&self) -> Result<LoadedPolicies, PolicyErrors> {
+        self.check().into_result()
+    }
+
+    /// The `validate` command that checks this source, for hints.
+    pub fn validate_command(&self) -> String {
+        match self {
+            PolicySource::Path(path) => format!("backlog-scaler validate {}", path.display()),
+            PolicySource::Env(_) => "backlog-scaler validate".to_owned(),
+        }
+    }
+
+    /// `--policies` was given while the variable is set too: the flag wins,
+    /// which deserves a word in case the variable was meant.
+    pub fn shadows_env(&self) -> bool {
+        matches!(self, PolicySource::Path(_))
+            && std::env::var_os(POLICIES_ENV).is_some_and(|value| !value.is_empty())
+    }
+}
+
+impl fmt::Display for PolicySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.origin().display(), f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+
+    #[test]
+    fn the_flag_wins_then_the_variable_then_the_default() {
+        let yaml = || Some(OsString::from("name: a\n"));
+        assert_eq!(
+            PolicySource::resolve_from(Some("p.yaml".into()), yaml()).unwrap(),
+            PolicySource::Path("p.yaml".into())
+        );
+        assert_eq!(
+            PolicySource::resolve_from(None, yaml()).unwrap(),
+            PolicySource::Env("name: a\n".into())
+        );
+        assert_eq!(
+            PolicySource::resolve_from(None, Some(OsString::new())).unwrap(),
+            PolicySource::Path(DEFAULT_POLICIES.into())
+        );
+        assert_eq!(
+            PolicySource::resolve_from(None, None).unwrap(),
+            PolicySource::Path(DEFAULT_POLICIES.into())
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_variable_that_is_not_utf8_is_an_error() {
+        use std::os::unix::ffi::OsStringExt;
+        let error =
+            PolicySource::resolve_from(None, Some(OsString::from_vec(vec![0xff]))).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "BACKLOG_SCALER_POLICIES is not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn messages_name_the_variable() {
+        let source = PolicySource::Env("name: [\n".into());
+        let errors = source.load().unwrap_err();
+        let first = errors.errors[0].to_string();
+        assert!(first.starts_with("$BACKLOG_SCALER_POLICIES:"), "{first}");
+        assert_eq!(source.to_string(), "$BACKLOG_SCALER_POLICIES");
+    }
+}

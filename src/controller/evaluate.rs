@@ -1,0 +1,224 @@
+//! One evaluation of one policy: observe, decide, write. It returns a plain
+//! [`Evaluation`] describing what happened and the policy's next
+//! [`Memory`]; it logs nothing and schedules nothing, so the worker (and
+//! tests) decide what to make of it.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::observe::observe;
+use crate::engine::{decide, Decision, Observation, PolicyState, Timestamp};
+use crate::policy::Policy;
+use crate::ports::{error_chain, ErrorKind, MetricSample, PortError, Ports};
+
+/// What a policy remembers between evaluations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memory {
+    /// The engine's state.
+    pub engine: PolicyState,
+    /// The service's real desired count as of the last evaluation (what we
+    /// set, or what we found): a different value next time means someone
+    /// else changed it.
+    pub last_seen_desired: Option<u32>,
+    /// Dry-run only: the desired count the controller would have set. The
+    /// engine sees it as the current count, so cooldowns and stabilization
+    /// behave as if the writes had happened.
+    pub shadow_desired: Option<u32>,
+}
+
+/// The desired count changed between two evaluations without us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExternalChange {
+    pub expected: u32,
+    pub found: u32,
+}
+
+/// What became of the decision's desired count.
+#[derive(Debug, Clone)]
+pub enum WriteOutcome {
+    /// The decision holds: nothing to write.
+    Unchanged,
+    /// Dry-run: the shadow moved, the service did not.
+    DryRun { from: u32, to: u32 },
+    /// `UpdateService` succeeded.
+    Applied { from: u32, to: u32 },
+    /// `UpdateService` failed; the policy's memory is as if the evaluation
+    /// had not decided anything.
+    Failed {
+        from: u32,
+        to: u32,
+        error: PortError,
+    },
+}
+
+/// Limits on one evaluation's calls, on top of the SDK's own timeouts
+/// (which do not cover waiting for a rate limiter or a batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub observe: Duration,
+    pub write: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Deadlines {
+        Deadlines {
+            observe: Duration::from_secs(20),
+            write: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Everything that happened in one evaluation.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub policy: String,
+    /// Engine time of the evaluation.
+    pub at: Timestamp,
+    /// Wall-clock time of the evaluation, for metrics.
+    pub wall_time: SystemTime,
+    /// How long observing, deciding and writing took.
+    pub duration: Duration,
+    pub dry_run: bool,
+    /// What was read, with the service's real desired count.
+    pub observation: Result<Observation, PortError>,
+    pub external_change: Option<ExternalChange>,
+    pub decision: Decision,
+    pub write: WriteOutcome,
+}
+
+impl Evaluation {
+    /// Why the evaluation failed, if it did (observation or write).
+    pub fn error(&self) -> Option<&PortError> {
+        match (&self.observation, &self.write) {
+            (Err(error), _) => Some(error),
+            (_, WriteOutcome::Failed { error, .. }) => Some(error),
+            _ => None,
+        }
+    }
+
+    /// The service's desired count after this evaluation, when known.
+    pub fn desired_after(&self) -> Option<u32> {
+        match (&self.write, &self.observation) {
+            (WriteOutcome::Applied { to, .. }, _) => Some(*to),
+            (_, Ok(observation)) => Some(observation.service.desired),
+            _ => None,
+        }
+    }
+
+    /// The evaluation's figures for a metrics backend, when it observed.
+    pub fn metric_sample(&self) -> Option<MetricSample> {
+        let observation = self.observation.as_ref().ok()?;
+        Some(MetricSample {
+            policy: self.policy.clone(),
+            at: self.wall_time,
+            backlog: self.decision.backlog?,
+            desired: self.desired_after()?,
+            running: observation.service.running,
+        })
+    }
+}
+
+/// Evaluate `policy` once at `now`, from `memory`.
+pub async fn evaluate(
+    policy: &Policy,
+    dry_run: bool,
+    ports: &Ports,
+    memory: &Memory,
+    now: Timestamp,
+    deadlines: Deadlines,
+) -> (Evaluation, Memory) {
+    let started = Instant::now();
+    let wall_time = SystemTime::now();
+    let observation = match tokio::time::timeout(deadlines.observe, observe(policy, ports)).await {
+        Ok(result) => result,
+        Err(_) => Err(PortError::new(
+            ErrorKind::Unreachable,
+            "observe",
+            format!(
+                "no answer within {}",
+                humantime::format_duration(deadlines.observe)
+            ),
+        )),
+    };
+
+    let mut next = memory.clone();
+    let mut external_change = None;
+    let engine_input = match &observation {
+        Ok(observed) => {
+            let found = observed.service.desired;
+            if let Some(expected) = memory.last_seen_desired.filter(|&e| e != found) {
+                external_change = Some(ExternalChange { expected, found });
+                // Someone else scaled the service: carry on from their value.
+                next.shadow_desired = None;
+            }
+            next.last_seen_desired = Some(found);
+            let mut input = observed.clone();
+            if dry_run {
+                input.service.desired = *next.shadow_desired.get_or_insert(found);
+            }
+            Ok(input)
+        }
+        Err(error) => Err(error_chain(error)),
+    };
+
+    let (decision, engine_state) = decide(
+        policy,
+        engine_input.as_ref().map_err(String::as_str),
+        &memory.engine,
+        now,
+    );
+
+    let write = match (decision.change(), decision.current) {
+        (Some(to), Some(from)) if dry_run => {
+            next.shadow_desired = Some(to);
+            WriteOutcome::DryRun { from, to }
+        }
+        (Some(to), Some(from)) => {
+            let call = ports
+                .scaler
+                .set_desired(&policy.cluster, &policy.service, to);
+            match tokio::time::timeout(deadlines.write, call).await {
+                Ok(Ok(())) => {
+                    next.last_seen_desired = Some(to);
+                    WriteOutcome::Applied { from, to }
+                }
+                Ok(Err(error)) => WriteOutcome::Failed { from, to, error },
+                Err(_) => WriteOutcome::Failed {
+                    from,
+                    to,
+                    error: PortError::new(
+                        ErrorKind::Unreachable,
+                        "UpdateService",
+                        format!(
+                            "no answer within {}",
+                            humantime::format_duration(deadlines.write)
+                        ),
+                    ),
+                },
+            }
+        }
+        _ => WriteOutcome::Unchanged,
+    };
+
+    if matches!(write, WriteOutcome::Failed { .. }) {
+        // Nothing changed in the world, so nothing changes in memory except
+        // what was observed.
+        next.engine = memory.engine.clone();
+    } else {
+        next.engine = engine_state;
+    }
+
+    let evaluation = Evaluation {
+        policy: policy.name.clone(),
+        at: now,
+        wall_time,
+        duration: started.elapsed(),
+        dry_run,
+        observation,
+        external_change,
+        decision,
+        write,
+    };
+    (evaluation, next)
+}

@@ -1,0 +1,83 @@
+//! Collects evaluations' metric samples and publishes them in batches, so
+//! CloudWatch gets few large `PutMetricData` calls instead of one per
+//! evaluation.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::ports::{error_chain, MetricSample, MetricsPublisher};
+
+/// Samples kept while the backend fails, at most; older ones are dropped.
+const MAX_BUFFERED: usize = 100_000;
+
+/// Samples waiting for the next flush.
+#[derive(Debug, Default)]
+pub(crate) struct MetricsBuffer {
+    samples: Mutex<Vec<MetricSample>>,
+}
+
+impl MetricsBuffer {
+    pub fn push(&self, sample: MetricSample) {
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        if samples.len() >= MAX_BUFFERED {
+            samples.remove(0);
+        }
+        samples.push(sample);
+    }
+
+    fn take(&self) -> Vec<MetricSample> {
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Publish the buffer every `interval` until stopped, then once more.
+pub(crate) async fn run_flusher(
+    buffer: Arc<MetricsBuffer>,
+    publisher: Arc<dyn MetricsPublisher>,
+    interval: Duration,
+    timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = stop.wait_for(|&stop| stop) => true,
+            _ = ticks.tick() => false,
+        };
+        let samples = buffer.take();
+        if !samples.is_empty() {
+            let result = tokio::time::timeout(timeout, publisher.publish(&samples)).await;
+            match result {
+                Ok(Ok(())) => {
+                    if failing {
+                        tracing::info!("publishing metrics works again");
+                    }
+                    failing = false;
+                }
+                Ok(Err(error)) => {
+                    if !failing {
+                        tracing::warn!(
+                            error_kind = %error.kind(),
+                            "could not publish metrics: {}; dropping them and retrying at the next flush",
+                            error_chain(&error)
+                        );
+                    }
+                    failing = true;
+                }
+                Err(_) => {
+                    if !failing {
+                        tracing::warn!("publishing metrics timed out; retrying at the next flush");
+                    }
+                    failing = true;
+                }
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}

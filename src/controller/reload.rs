@@ -1,0 +1,189 @@
+//! Reloading policies: on SIGHUP, or when a policy file changes.
+//! Policies given in memory (an environment variable) cannot change while
+//! the process runs: [`spawn_fixed_policies`] only answers SIGHUP with a
+//! log line saying so.
+//!
+//! File changes come from `notify` (inotify, FSEvents, ...), watching the
+//! policy directory (or a single file's directory, so editors that save by
+//! replacing the file are seen). Bursts of events are debounced into one
+//! reload. Every reload is sent to the controller, valid or not: it applies
+//! valid sets and logs every error of invalid ones, keeping what it runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::supervisor::PolicyUpdate;
+use crate::policy::load_path;
+
+/// Events closer together than this make one reload.
+const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// Start watching `path` and listening for SIGHUP; each trigger loads the
+/// policies again and sends the result. Must be called inside a tokio
+/// runtime. If the file watcher cannot start, SIGHUP still works (and the
+/// reason is logged).
+pub fn spawn_reloader(path: PathBuf) -> mpsc::Receiver<PolicyUpdate> {
+    let (updates, receiver) = mpsc::channel(4);
+    let (events, mut changed) = mpsc::unbounded_channel::<()>();
+    let watcher = start_watcher(&path, events);
+    let mut hangups = hangup_signals();
+    tokio::spawn(async move {
+        // Keeps the watcher alive as long as this task.
+        let _watcher = watcher;
+        loop {
+            let trigger = tokio::select! {
+                event = changed.recv() => match event {
+                    Some(()) => {
+                        // Let the burst of events of one save settle.
+                        tokio::time::sleep(DEBOUNCE).await;
+                        while changed.try_recv().is_ok() {}
+                        "policy files changed"
+                    }
+                    None => std::future::pending().await,
+                },
+                _ = next_hangup(&mut hangups) => "SIGHUP",
+            };
+            tracing::info!(path = %path.display(), "{trigger}: reloading policies");
+            let load_from = path.clone();
+            let update = match tokio::task::spawn_blocking(move || load_path(&load_from)).await {
+                Ok(update) => update,
+                Err(error) => {
+                    tracing::error!("loading policies failed: {error}");
+                    continue;
+                }
+            };
+            if updates.send(update).await.is_err() {
+                return;
+            }
+        }
+    });
+    receiver
+}
+
+/// For policies that cannot change while the process runs (`origin` names
+/// where they came from): nothing to watch, and SIGHUP logs that a restart
+/// is needed instead of ending the process (its default action). The
+/// receiver never yields an update. Must be called inside a tokio runtime.
+pub fn spawn_fixed_policies(origin: String) -> mpsc::Receiver<PolicyUpdate> {
+    let (updates, receiver) = mpsc::channel(1);
+    let mut hangups = hangup_signals();
+    tokio::spawn(async move {
+        // Nothing is ever sent; the sender just lives as long as the task.
+        let _updates = updates;
+        loop {
+            next_hangup(&mut hangups).await;
+            tracing::warn!(
+                "SIGHUP: the policies come from {origin}, which cannot change while the \
+                 process runs; restart it to apply new policies"
+            );
+        }
+    });
+    receiver
+}
+
+fn start_watcher(
+    path: &Path,
+    events: mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let is_dir = path.is_dir();
+    let (watched, mode) = if is_dir {
+        (path.to_path_buf(), RecursiveMode::NonRecursive)
+    } else {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (parent.to_path_buf(), RecursiveMode::NonRecursive)
+    };
+    let file_name = path.file_name().map(|n| n.to_owned());
+    let handler = move |result: notify::Result<notify::Event>| {
+        let Ok(event) = result else { return };
+        if matches!(event.kind, EventKind::Access(_)) {
+            return;
+        }
+        let relevant = event.paths.iter().any(|changed| {
+            if is_dir {
+                is_policy_file(changed)
+            } else {
+                changed.file_name() == file_name.as_deref()
+            }
+        });
+        if relevant {
+            let _ = events.send(());
+        }
+    };
+    let started = notify::recommended_watcher(handler)
+        .and_then(|mut watcher| watcher.watch(&watched, mode).map(|()| watcher));
+    match started {
+        Ok(watcher) => Some(watcher),
+        Err(error) => {
+            tracing::warn!(
+                path = %watched.display(),
+                "cannot watch policy files ({error}); reload with SIGHUP"
+            );
+            None
+        }
+    }
+}
+
+/// YAML files, and the `..data` links Kubernetes swaps when a mounted
+/// ConfigMap changes.
+fn is_policy_file(path: &Path) -> bool {
+    let extension = path.extension().and_then(|e| e.to_str());
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    matches!(extension, Some("yaml" | "yml")) || name.starts_with("..")
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = ();
+
+#[cfg(unix)]
+fn hangup_signals() -> Hangups {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!("cannot listen for SIGHUP ({error}); reloads follow file changes only");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn hangup_signals() -> Hangups {}
+
+#[cfg(unix)]
+async fn next_hangup(hangups: &mut Hangups) {
+    match hangups {
+        Some(signal) => {
+            if signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn next_hangup(_: &mut Hangups) {
+    std::future::pending::<()>().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_files_are_yaml_or_configmap_links() {
+        assert!(is_policy_file(Path::new("policies/orders.yaml")));
+        assert!(is_policy_file(Path::new("policies/orders.yml")));
+        assert!(is_policy_file(Path::new("policies/..data")));
+        assert!(!is_policy_file(Path::new("policies/.orders.yaml.swp")));
+        assert!(!is_policy_file(Path::new("policies/README.md")));
+    }
+}

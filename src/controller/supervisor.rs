@@ -1,0 +1,332 @@
+//! The controller's top level: starts a worker per policy, applies reloads,
+//! and shuts down. In the style of mini-redis, shutdown is a future passed
+//! in; the supervisor stops taking new ticks when it resolves and waits
+//! (for a bounded grace period) for evaluations in flight.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinHandle;
+
+use super::clock::Clock;
+use super::evaluate::Deadlines;
+use super::metrics_buffer::{run_flusher, MetricsBuffer};
+use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
+use super::schedule::DEFAULT_JITTER;
+use super::worker::{Worker, WorkerContext};
+use super::write_gate::GatedWriter;
+use crate::lease::WriteGate;
+use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
+use crate::ports::Ports;
+
+/// A new set of policies from a reload, or why it could not be loaded.
+pub type PolicyUpdate = Result<LoadedPolicies, PolicyErrors>;
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Dry-run every policy, whatever its own `dry_run` says.
+    pub dry_run: bool,
+    /// Most evaluations in progress at once.
+    pub max_concurrency: usize,
+    /// Limits on one evaluation's reads and write.
+    pub deadlines: Deadlines,
+    /// After shutdown, how long evaluations in flight may take to finish.
+    pub shutdown_grace: Duration,
+    /// How often buffered metric samples are published.
+    pub metrics_flush_interval: Duration,
+    /// Fraction by which waits are randomly shortened (see `schedule.rs`).
+    pub jitter: f64,
+    /// Seeds the jitter, for reproducible tests; `None` draws from the OS.
+    pub seed: Option<u64>,
+    /// With two replicas: writes only while this gate is open (this
+    /// replica holds the lease); otherwise every policy runs as in dry-run.
+    /// `None` writes always.
+    pub write_gate: Option<WriteGate>,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> ControllerConfig {
+        ControllerConfig {
+            dry_run: false,
+            max_concurrency: 16,
+            deadlines: Deadlines::default(),
+            shutdown_grace: Duration::from_secs(5),
+            metrics_flush_interval: Duration::from_secs(15),
+            jitter: DEFAULT_JITTER,
+            seed: None,
+            write_gate: None,
+        }
+    }
+}
+
+/// The live controller.
+pub struct Controller {
+    config: ControllerConfig,
+    ports: Ports,
+    observer: Arc<dyn Observer>,
+}
+
+struct Running {
+    /// The policy without its source location, to compare content.
+    content: Policy,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Controller {
+    pub fn new(config: ControllerConfig, ports: Ports) -> Controller {
+        Controller {
+            config,
+            ports,
+            observer: Arc::new(NoObserver),
+        }
+    }
+
+    /// Report every evaluation and policy change to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Controller {
+        self.observer = observer;
+        self
+    }
+
+    /// Run `policies` until `shutdown` resolves, applying each update from
+    /// `reloads` (a closed channel simply means no more reloads). Returns
+    /// once every evaluation in flight has finished or the grace period has
+    /// passed.
+    pub async fn run(
+        self,
+        policies: Vec<Policy>,
+        mut reloads: mpsc::Receiver<PolicyUpdate>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let config = &self.config;
+        let metrics = self
+            .ports
+            .metrics
+            .as_ref()
+            .map(|_| Arc::new(MetricsBuffer::default()));
+        let mut ports = self.ports.clone();
+        if let Some(gate) = &config.write_gate {
+            // The last check, right before UpdateService: a lease lost
+            // during an evaluation still stops its write.
+            ports.scaler = Arc::new(GatedWriter::new(ports.scaler, gate.clone()));
+        }
+        let context = Arc::new(WorkerContext {
+            ports,
+            write_gate: config.write_gate.clone(),
+            clock: Clock::start(),
+            permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            deadlines: config.deadlines,
+            jitter: config.jitter,
+            observer: self.observer.clone(),
+            metrics: metrics.clone(),
+        });
+        let (stop_flusher, flusher_stopped) = watch::channel(false);
+        let flusher = match (&self.ports.metrics, metrics) {
+            (Some(publisher), Some(buffer)) => Some(tokio::spawn(run_flusher(
+                buffer,
+                publisher.clone(),
+                config.metrics_flush_interval,
+                config.deadlines.write,
+                flusher_stopped,
+            ))),
+            _ => None,
+        };
+
+        let mut running: HashMap<String, Running> = HashMap::new();
+        // Workers stopped by a reload, finishing their last evaluation.
+        let mut retiring = self.apply(&context, &mut running, policies);
+
+        tokio::pin!(shutdown);
+        let mut reloads_open = true;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = heartbeat.tick() => self.observer.heartbeat(),
+                update = reloads.recv(), if reloads_open => match update {
+                    Some(Ok(loaded)) => {
+                        for warning in &loaded.warnings {
+                            tracing::warn!("{warning}");
+                        }
+                        retiring.retain(|task| !task.is_finished());
+                        retiring.extend(self.apply(&context, &mut running, loaded.policies));
+                    }
+                    Some(Err(errors)) => {
+                        for error in &errors.errors {
+                            tracing::error!("{error}");
+                        }
+                        tracing::error!(
+                            errors = errors.errors.len(),
+                            "policy reload failed; keeping the {} policies that were running",
+                            running.len()
+                        );
+                        self.observer.reload_failed(&errors);
+                    }
+                    None => reloads_open = false,
+                },
+            }
+        }
+
+        tracing::info!(
+            "shutting down: no new evaluations; waiting up to {} for those in flight",
+            humantime::format_duration(config.shutdown_grace)
+        );
+        let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+        let mut workers = retiring;
+        for (_, worker) in running.drain() {
+            let _ = worker.stop.send(true);
+            workers.push(worker.task);
+        }
+        if !join_until(workers, deadline).await {
+            tracing::warn!("evaluations still in flight after the grace period; abandoning them");
+        }
+        // Metrics last, so the evaluations that just finished are in them;
+        // a second at least, even if the evaluations used up the grace.
+        let _ = stop_flusher.send(true);
+        let flush_deadline = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+        if !join_until(flusher.into_iter().collect(), flush_deadline).await {
+            tracing::warn!("the last metrics could not be published in time");
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Make the running workers match `policies`: unchanged policies keep
+    /// their worker (and with it their engine state and schedule); changed
+    /// and new ones get a fresh worker; removed ones are stopped. Returns
+    /// the stopped workers that no new worker waits for.
+    fn apply(
+        &self,
+        context: &Arc<WorkerContext>,
+        running: &mut HashMap<String, Running>,
+        policies: Vec<Policy>,
+    ) -> Vec<JoinHandle<()>> {
+        let mut wanted: HashMap<String, Policy> = HashMap::new();
+        for policy in &policies {
+            wanted.insert(policy.name.clone(), policy.clone());
+        }
+        let (mut added, mut changed, mut removed, mut unchanged) = (vec![], vec![], vec![], 0);
+
+        // A replaced worker may still be finishing an evaluation; its
+        // successor on the same service waits for it, so two workers never
+        // act on one service at once.
+        let mut finishing: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
+        let names: Vec<String> = running.keys().cloned().collect();
+        for name in names {
+            let keep = wanted
+                .get(&name)
+                .is_some_and(|policy| same_content(policy, &running[&name].content));
+            if keep {
+                continue;
+            }
+            if let Some(old) = running.remove(&name) {
+                let _ = old.stop.send(true);
+                let key = (old.content.cluster.clone(), old.content.service.clone());
+                finishing.insert(key, old.task);
+                if wanted.contains_key(&name) {
+                    changed.push(name);
+                } else {
+                    removed.push(name);
+                }
+            }
+        }
+
+        for policy in policies {
+            if running.contains_key(&policy.name) {
+                unchanged += 1;
+                continue;
+            }
+            if !changed.contains(&policy.name) {
+                added.push(policy.name.clone());
+            }
+            let key = (policy.cluster.clone(), policy.service.clone());
+            let predecessor = finishing.remove(&key);
+            let (stop, stopped) = watch::channel(false);
+            let worker = Worker {
+                dry_run: self.config.dry_run || policy.dry_run,
+                rng: self.rng_for(&policy.name),
+                policy: Arc::new(policy.clone()),
+                context: context.clone(),
+            };
+            let task = tokio::spawn(async move {
+                if let Some(predecessor) = predecessor {
+                    let _ = predecessor.await;
+                }
+                worker.run(stopped).await;
+            });
+            running.insert(
+                policy.name.clone(),
+                Running {
+                    content: without_source(&policy),
+                    stop,
+                    task,
+                },
+            );
+        }
+
+        added.sort();
+        changed.sort();
+        removed.sort();
+        tracing::info!(
+            policies = running.len(),
+            added = %added.join(","),
+            changed = %changed.join(","),
+            removed = %removed.join(","),
+            unchanged,
+            "running {} policies",
+            running.len()
+        );
+        let mut current: Vec<Policy> = wanted.into_values().collect();
+        current.sort_by(|a, b| a.name.cmp(&b.name));
+        self.observer.policies_applied(&current);
+        finishing.into_values().collect()
+    }
+
+    fn rng_for(&self, policy: &str) -> StdRng {
+        match self.config.seed {
+            Some(seed) => {
+                let mut hasher = DefaultHasher::new();
+                (seed, policy).hash(&mut hasher);
+                StdRng::seed_from_u64(hasher.finish())
+            }
+            None => StdRng::from_os_rng(),
+        }
+    }
+}
+
+/// Wait for `tasks` until `deadline`; abort the ones still running then.
+/// Whether all finished in time.
+async fn join_until(tasks: Vec<JoinHandle<()>>, deadline: tokio::time::Instant) -> bool {
+    let aborts: Vec<_> = tasks.iter().map(|task| task.abort_handle()).collect();
+    let all = async {
+        for task in tasks {
+            let _ = task.await;
+        }
+    };
+    if tokio::time::timeout_at(deadline, all).await.is_ok() {
+        return true;
+    }
+    for abort in aborts {
+        abort.abort();
+    }
+    false
+}
+
+fn without_source(policy: &Policy) -> Policy {
+    Policy {
+        source: None,
+        ..policy.clone()
+    }
+}
+
+/// Same policy, wherever in the files it now sits.
+fn same_content(policy: &Policy, content: &Policy) -> bool {
+    without_source(policy) == *content
+}

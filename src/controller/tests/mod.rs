@@ -1,0 +1,184 @@
+//! Loop tests: the controller against a fake world, with tokio's clock
+//! paused so hours of schedule run in milliseconds and every timing is
+//! exact.
+
+mod decisions;
+mod failures;
+mod fakes;
+mod lease;
+mod reload;
+mod schedule;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Controller, ControllerConfig, Evaluation, Observer, PolicyUpdate};
+use crate::policy::{Policy, PolicyErrors, Target};
+use fakes::FakeWorld;
+
+/// A policy on queue `name`, service `name` in cluster `jobs`, 100 messages
+/// per task, 1..=20 tasks, no stabilization window.
+fn policy(name: &str, poll_interval_secs: u64) -> Policy {
+    let mut policy = Policy::with_defaults(name, "jobs", name, name);
+    policy.poll_interval = Duration::from_secs(poll_interval_secs);
+    policy.target = Target::BacklogPerTask(100.0);
+    policy.max_tasks = 20;
+    policy.scale_in.stabilization_window = Duration::ZERO;
+    policy
+}
+
+/// Collects what the controller reports.
+#[derive(Default)]
+struct Recorder {
+    evaluations: Mutex<Vec<(Instant, Evaluation)>>,
+    applied: Mutex<Vec<Vec<String>>>,
+    failed_reloads: Mutex<usize>,
+    heartbeats: std::sync::atomic::AtomicUsize,
+}
+
+impl Observer for Recorder {
+    fn evaluated(&self, evaluation: &Evaluation) {
+        self.evaluations
+            .lock()
+            .unwrap()
+            .push((Instant::now(), evaluation.clone()));
+    }
+
+    fn policies_applied(&self, policies: &[Policy]) {
+        let names = policies.iter().map(|p| p.name.clone()).collect();
+        self.applied.lock().unwrap().push(names);
+    }
+
+    fn reload_failed(&self, _errors: &PolicyErrors) {
+        *self.failed_reloads.lock().unwrap() += 1;
+    }
+
+    fn heartbeat(&self) {
+        self.heartbeats
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Recorder {
+    fn of(&self, policy: &str) -> Vec<(Instant, Evaluation)> {
+        self.evaluations
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, e)| e.policy == policy)
+            .cloned()
+            .collect()
+    }
+
+    fn times_of(&self, policy: &str) -> Vec<Instant> {
+        self.of(policy).into_iter().map(|(t, _)| t).collect()
+    }
+
+    fn counts(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        for (_, e) in self.evaluations.lock().unwrap().iter() {
+            *counts.entry(e.policy.clone()).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// A controller running in the background of a paused-time test.
+struct Running {
+    recorder: Arc<Recorder>,
+    reloads: mpsc::Sender<PolicyUpdate>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    started: Instant,
+}
+
+/// Config for tests: no jitter unless a test wants it, a fixed seed.
+fn config() -> ControllerConfig {
+    ControllerConfig {
+        jitter: 0.0,
+        seed: Some(42),
+        ..ControllerConfig::default()
+    }
+}
+
+fn start(config: ControllerConfig, world: &Arc<FakeWorld>, policies: Vec<Policy>) -> Running {
+    start_with_metrics(config, world, policies, false)
+}
+
+fn start_with_metrics(
+    config: ControllerConfig,
+    world: &Arc<FakeWorld>,
+    policies: Vec<Policy>,
+    metrics: bool,
+) -> Running {
+    let recorder = Arc::new(Recorder::default());
+    let (reloads, reload_receiver) = mpsc::channel(4);
+    let (shutdown, shutdown_receiver) = oneshot::channel::<()>();
+    let controller = Controller::new(config, world.ports(metrics)).with_observer(recorder.clone());
+    let task = tokio::spawn(controller.run(policies, reload_receiver, async {
+        let _ = shutdown_receiver.await;
+    }));
+    Running {
+        recorder,
+        reloads,
+        shutdown: Some(shutdown),
+        task,
+        started: Instant::now(),
+    }
+}
+
+impl Running {
+    /// Signal shutdown and wait for `run` to return; how long it took.
+    async fn stop(mut self) -> (Arc<Recorder>, Duration) {
+        let asked = Instant::now();
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.await.unwrap();
+        (self.recorder, asked.elapsed())
+    }
+}
+
+async fn advance(secs: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+}
+
+/// Log output captured for the duration of a test (current-thread runtime).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.text().matches(needle).count()
+    }
+}
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! When policies are evaluated: their own intervals, jitter, bounded
+//! concurrency, isolation from slow policies, and shutdown.
+
+use std::time::Duration;
+
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn each_policy_runs_on_its_own_interval() {
+    let world = FakeWorld::new();
+    world.add("fast", 100, "fast", 1);
+    world.add("slow", 100, "slow", 1);
+    let running = start(config(), &world, vec![policy("fast", 2), policy("slow", 7)]);
+    advance(60.5).await;
+    let start = running.started;
+    let (recorder, _) = running.stop().await;
+
+    let offsets = |name: &str| -> Vec<u64> {
+        recorder
+            .times_of(name)
+            .iter()
+            .map(|t| t.duration_since(start).as_secs())
+            .collect()
+    };
+    assert_eq!(offsets("fast"), (0..=30).map(|i| i * 2).collect::<Vec<_>>());
+    assert_eq!(offsets("slow"), (0..=8).map(|i| i * 7).collect::<Vec<_>>());
+    // The supervisor beats once a second, at 0 s included.
+    let beats = recorder
+        .heartbeats
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(beats, 61);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_spreads_evaluations_but_never_past_the_interval() {
+    let world = FakeWorld::new();
+    let names: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        world.add(name, 100, name, 1);
+    }
+    let config = ControllerConfig {
+        jitter: 0.1,
+        ..config()
+    };
+    let policies = names.iter().map(|n| policy(n, 10)).collect();
+    let running = start(config, &world, policies);
+    advance(300.0).await;
+    let start = running.started;
+    let (recorder, _) = running.stop().await;
+
+    let mut firsts = Vec::new();
+    for name in &names {
+        let times = recorder.times_of(name);
+        let first = times[0].duration_since(start);
+        assert!(first < Duration::from_secs(1), "{name} first at {first:?}");
+        firsts.push(first);
+        for pair in times.windows(2) {
+            let gap = pair[1].duration_since(pair[0]);
+            assert!(
+                (Duration::from_secs(9)..=Duration::from_secs(10)).contains(&gap),
+                "{name}: gap {gap:?}"
+            );
+        }
+        // At most every 9 s, at least every 10 s, over 300 s.
+        assert!((30..=34).contains(&times.len()), "{name}: {}", times.len());
+    }
+    firsts.sort();
+    firsts.dedup();
+    assert_eq!(firsts.len(), names.len(), "first evaluations should differ");
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrency_is_bounded() {
+    let world = FakeWorld::new();
+    let names: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
+    for name in &names {
+        world.add(name, 100, name, 1);
+        world.with(|w| w.queue_delays.insert(name.clone(), Duration::from_secs(3)));
+    }
+    let config = ControllerConfig {
+        max_concurrency: 2,
+        ..config()
+    };
+    let running = start(
+        config,
+        &world,
+        names.iter().map(|n| policy(n, 30)).collect(),
+    );
+    advance(20.0).await;
+    let (recorder, _) = running.stop().await;
+
+    assert_eq!(world.max_in_flight(), 2);
+    // Three rounds of two, three seconds each: all six done by 9 s.
+    let counts = recorder.counts();
+    for name in &names {
+        assert_eq!(counts.get(name), Some(&1), "{name}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_policy_does_not_delay_the_others() {
+    let world = FakeWorld::new();
+    world.add("stuck", 100, "stuck", 1);
+    world.add("quick", 100, "quick", 1);
+    world.with(|w| {
+        w.queue_delays
+            .insert("stuck".into(), Duration::from_secs(3600))
+    });
+    let running = start(
+        config(),
+        &world,
+        vec![policy("stuck", 1), policy("quick", 1)],
+    );
+    advance(60.5).await;
+    let (recorder, _) = running.stop().await;
+
+    let quick = recorder.times_of("quick");
+    assert_eq!(quick.len(), 61);
+    for pair in quick.windows(2) {
+        assert_eq!(pair[1].duration_since(pair[0]), Duration::from_secs(1));
+    }
+    // The stuck one gave up at its observe deadline each time and held.
+    let stuck = recorder.of("stuck");
+    assert!(!stuck.is_empty());
+    for (_, evaluation) in &stuck {
+        let error = evaluation.error().expect("stuck evaluations fail");
+        assert_eq!(error.kind(), crate::ports::ErrorKind::Unreachable);
+    }
+    assert!(world
+        .writes()
+        .iter()
+        .all(|(_, service, _)| service != "stuck"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_finishes_the_evaluation_in_flight_and_starts_no_more() {
+    let world = FakeWorld::new();
+    world.add("work", 900, "work", 1);
+    world.with(|w| w.queue_delays.insert("work".into(), Duration::from_secs(2)));
+    let running = start(config(), &world, vec![policy("work", 10)]);
+    // The first evaluation started at 0 and is reading its queue until 2 s.
+    advance(1.0).await;
+    let (recorder, took) = running.stop().await;
+
+    assert_eq!(took, Duration::from_secs(1), "waits for the in-flight read");
+    let evaluations = recorder.of("work");
+    assert_eq!(evaluations.len(), 1);
+    // It completed, write included.
+    assert_eq!(world.desired("work"), 9);
+    advance(60.0).await;
+    assert_eq!(recorder.of("work").len(), 1, "no evaluation after shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_abandons_evaluations_past_the_grace_period() {
+    let world = FakeWorld::new();
+    world.add("hung", 900, "hung", 1);
+    world.with(|w| {
+        w.queue_delays
+            .insert("hung".into(), Duration::from_secs(3600))
+    });
+    let config = ControllerConfig {
+        shutdown_grace: Duration::from_secs(3),
+        ..config()
+    };
+    let running = start(config, &world, vec![policy("hung", 10)]);
+    advance(1.0).await;
+    let (_, took) = running.stop().await;
+    assert_eq!(took, Duration::from_secs(3));
+    assert_eq!(world.desired("hung"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_while_idle_is_immediate() {
+    let world = FakeWorld::new();
+    world.add("idle", 100, "idle", 1);
+    let running = start(config(), &world, vec![policy("idle", 3600)]);
+    advance(5.0).await;
+    let (recorder, took) = running.stop().await;
+    assert_eq!(took, Duration::ZERO);
+    assert_eq!(recorder.of("idle").len(), 1);
+}

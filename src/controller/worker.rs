@@ -1,0 +1,208 @@
+//! One policy's task: evaluate on the policy's own schedule, log, report,
+//! and wait. Every policy has its own worker, so a slow or failing policy
+//! only ever delays itself; a shared semaphore bounds how many evaluate at
+//! once.
+
+use std::sync::Arc;
+
+use rand::rngs::StdRng;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+use super::clock::Clock;
+use super::evaluate::{evaluate, Deadlines, Evaluation, Memory, WriteOutcome};
+use super::health::{Health, Transition};
+use super::metrics_buffer::MetricsBuffer;
+use super::observer::Observer;
+use super::schedule::{error_backoff, first_delay, jittered};
+use crate::engine::Action;
+use crate::lease::WriteGate;
+use crate::policy::Policy;
+use crate::ports::{error_chain, Ports};
+
+/// What every worker shares.
+pub(crate) struct WorkerContext {
+    pub ports: Ports,
+    pub clock: Clock,
+    pub permits: Arc<Semaphore>,
+    pub deadlines: Deadlines,
+    pub jitter: f64,
+    pub observer: Arc<dyn Observer>,
+    pub metrics: Option<Arc<MetricsBuffer>>,
+    /// Open while this replica holds the lease; `None` without a lease.
+    pub write_gate: Option<WriteGate>,
+}
+
+pub(crate) struct Worker {
+    pub policy: Arc<Policy>,
+    pub dry_run: bool,
+    pub context: Arc<WorkerContext>,
+    pub rng: StdRng,
+}
+
+/// Resolves once `stop` says so (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&stop| stop).await;
+}
+
+impl Worker {
+    /// Evaluate until told to stop. An evaluation in progress when the stop
+    /// comes is finished, not cut short.
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let interval = self.policy.poll_interval;
+        let mut memory = Memory::default();
+        let mut was_standby = false;
+        let mut health = Health::default();
+        let mut next = Instant::now() + first_delay(interval, self.context.jitter, &mut self.rng);
+        loop {
+            tokio::select! {
+                biased;
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep_until(next) => {}
+            }
+            let permit = tokio::select! {
+                biased;
+                _ = stopped(&mut stop) => return,
+                permit = self.context.permits.clone().acquire_owned() => permit,
+            };
+            // Only a closed semaphore fails, and nothing closes it.
+            let Ok(permit) = permit else { return };
+
+            let started = Instant::now();
+            let now = self.context.clock.at(started);
+            let standby = self
+                .context
+                .write_gate
+                .as_ref()
+                .is_some_and(|gate| !gate.may_write());
+            if was_standby && !standby {
+                // Taking over: forget the shadow and the cooldowns it
+                // implied, and start from what is observed now, as a fresh
+                // controller would.
+                memory = Memory::default();
+            }
+            was_standby = standby;
+            let (evaluation, next_memory) = evaluate(
+                &self.policy,
+                self.dry_run || standby,
+                &self.context.ports,
+                &memory,
+                now,
+                self.context.deadlines,
+            )
+            .await;
+            memory = next_memory;
+            drop(permit);
+
+            let transition = health.update(evaluation.error());
+            let wait = error_backoff(interval, health.consecutive_failures());
+            let wait = jittered(wait, self.context.jitter, &mut self.rng);
+            self.log(&evaluation, &transition, wait, standby);
+            if let (Some(buffer), Some(sample)) =
+                (&self.context.metrics, evaluation.metric_sample())
+            {
+                buffer.push(sample);
+            }
+            self.context.observer.evaluated(&evaluation);
+            // Wait from the evaluation's start, so a slow evaluation does not
+            // push the whole schedule back.
+            next = (started + wait).max(Instant::now());
+        }
+    }
+
+    fn log(
+        &self,
+        evaluation: &Evaluation,
+        transition: &Transition,
+        wait: std::time::Duration,
+        standby: bool,
+    ) {
+        let policy = &self.policy;
+        let retry_in =
+            humantime::format_duration(std::time::Duration::from_secs(wait.as_secs())).to_string();
+        match transition {
+            Transition::Steady => {}
+            Transition::Failing { kind, detail } => tracing::warn!(
+                policy = %policy.name,
+                cluster = %policy.cluster,
+                service = %policy.service,
+                error_kind = %kind,
+                retry_in = %retry_in,
+                "holding, retrying with backoff: {detail}"
+            ),
+            Transition::Recovered { failures } => tracing::info!(
+                policy = %policy.name,
+                cluster = %policy.cluster,
+                service = %policy.service,
+                failures,
+                "recovered after {failures} failed evaluation(s)"
+            ),
+        }
+        if let Some(change) = evaluation.external_change {
+            tracing::warn!(
+                policy = %policy.name,
+                cluster = %policy.cluster,
+                service = %policy.service,
+                expected = change.expected,
+                found = change.found,
+                "desired count changed outside the controller ({} -> {}); carrying on from {}",
+                change.expected,
+                change.found,
+                change.found
+            );
+        }
+        log_decision(policy, evaluation, standby);
+    }
+}
+
+/// The one structured line per decision. A standby replica's lines say so:
+/// its decisions are shadows, like dry-run's.
+fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool) {
+    let decision = &evaluation.decision;
+    let reason = &decision.reason;
+    let (running, pending) = match &evaluation.observation {
+        Ok(observation) => (
+            Some(observation.service.running),
+            Some(observation.service.pending),
+        ),
+        Err(_) => (None, None),
+    };
+    macro_rules! line {
+        ($level:ident, $($message:tt)+) => {
+            tracing::$level!(
+                policy = %policy.name,
+                cluster = %policy.cluster,
+                service = %policy.service,
+                action = %decision.action,
+                current = decision.current,
+                desired = decision.desired,
+                backlog = decision.backlog,
+                running,
+                pending,
+                dry_run = evaluation.dry_run,
+                standby,
+                $($message)+
+            )
+        };
+    }
+    match &evaluation.write {
+        WriteOutcome::Applied { from, to } => line!(info, "set desired {from} -> {to} ({reason})"),
+        WriteOutcome::DryRun { from, to } if standby => line!(
+            info,
+            "standby (not the lease holder): would set desired {from} -> {to} ({reason})"
+        ),
+        WriteOutcome::DryRun { from, to } => {
+            line!(info, "would set desired {from} -> {to} ({reason})")
+        }
+        WriteOutcome::Failed { from, to, error } => line!(
+            debug,
+            "could not set desired {from} -> {to}: {}",
+            error_chain(error)
+        ),
+        WriteOutcome::Unchanged => match (decision.action, decision.current) {
+            (Action::Hold, Some(current)) => line!(info, "hold at {current} ({reason})"),
+            // A failed observation: its cause is logged when it changes.
+            _ => line!(debug, "hold ({reason})"),
+        },
+    }
+}

@@ -1,0 +1,37 @@
+//! The simulator: replays an arrival trace through a policy, with the same
+//! [`crate::engine::decide`] the daemon runs, and reports what it would have
+//! cost and how long messages would have waited.
+//!
+//! The model is `docs/simulation.md` (the team's contract, version 1).
+//!
+//! - `trace.rs`: reading `t_seconds,arrivals` files, errors with file:line.
+//! - `arrivals.rs`: spreading a bucket's arrivals over its seconds.
+//! - `queue.rs`: the FIFO, as groups of messages that arrived together.
+//! - `fleet.rs`: tasks and slots: startup, serving, stop order, billing.
+//! - `run.rs`: the event loop and the controller.
+//! - `waits.rs`: exact nearest-rank wait percentiles in bounded memory.
+//! - `report.rs`: the summary; `timeline.rs`: one row per poll.
+//! - `sweep.rs`: one run per value of a policy key, on every core.
+//! - `chart.rs`: the SVG chart of a run.
+//! - `config.rs`: the world's settings and their duration syntax.
+
+mod arrivals;
+pub mod chart;
+mod config;
+mod fleet;
+mod queue;
+mod report;
+mod run;
+pub mod sweep;
+mod timeline;
+mod trace;
+mod waits;
+
+pub use config::{parse_duration, ConfigError, SimConfig};
+pub use report::Summary;
+pub use run::{simulate, SimResult};
+pub use timeline::{write_csv as write_timeline_csv, TimelineRow};
+pub use trace::{Bucket, Trace, TraceError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,269 @@
+//! The event loop: the simulated world, the policy's controller polling it
+//! through the same [`engine::decide`] the daemon uses, and the figures.
+//!
+//! Outside events (startups, arrivals, polls) are visited in time order;
+//! between two of them the fleet serves the queue in bulk
+//! ([`Fleet::serve_until`]). At one instant the contract's order holds:
+//! startups, completions, arrivals, assignment, then the poll.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::arrivals::Arrivals;
+use super::config::{ConfigError, SimConfig};
+use super::fleet::Fleet;
+use super::queue::Fifo;
+use super::report::{seconds, Summary};
+use super::timeline::TimelineRow;
+use super::trace::Trace;
+use super::waits::{nearest_rank, BucketCollector, WaitHistogram, WaitSink};
+use crate::engine::{self, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp};
+use crate::policy::Policy;
+
+const NANOS: u64 = 1_000_000_000;
+
+/// A finished simulation.
+#[derive(Debug, Clone)]
+pub struct SimResult {
+    pub summary: Summary,
+    /// One row per poll when the config asked for it.
+    pub timeline: Vec<TimelineRow>,
+    /// Every task's `(launched, ended)` in seconds, launch order.
+    pub tasks: Vec<(f64, Option<f64>)>,
+    /// The end of the trace, in seconds.
+    pub end_s: f64,
+}
+
+/// Run `policy` over `trace`. `progress`, when given, is advanced in
+/// simulated nanoseconds (two passes may run: up to `2 * T_end`).
+pub fn simulate(
+    policy: &Policy,
+    trace: &Trace,
+    config: &SimConfig,
+    progress: Option<&AtomicU64>,
+) -> Result<SimResult, ConfigError> {
+    config.check()?;
+    if policy.poll_interval.is_zero() {
+        return Err(ConfigError::ZeroPollInterval);
+    }
+    let mut histogram = WaitHistogram::default();
+    let first = run_pass(
+        policy,
+        trace,
+        config,
+        &mut histogram,
+        config.record_timeline,
+        progress,
+    );
+    let total = histogram.total();
+    let mut percentiles = [0u64; 3];
+    if total > 0 {
+        let located = [50, 90, 99].map(|p| histogram.locate(nearest_rank(p, total)));
+        let exact = located.map(WaitHistogram::exact_value);
+        let mut collector = None;
+        if exact.iter().any(Option::is_none) {
+            let mut second = BucketCollector::new(located.iter().map(|l| l.bucket).collect());
+            run_pass(policy, trace, config, &mut second, false, progress);
+            second.finish();
+            collector = Some(second);
+        }
+        for (slot, (located, exact)) in percentiles.iter_mut().zip(located.iter().zip(exact)) {
+            *slot = exact
+                .or_else(|| collector.as_ref().and_then(|c| c.value(*located)))
+                .expect("the second pass sees the same waits as the first");
+        }
+    }
+    if let Some(progress) = progress {
+        progress.store(2 * trace.end_seconds() * NANOS, Ordering::Relaxed);
+    }
+
+    let end_ns = trace.end_seconds() * NANOS;
+    let service = config.service_time.as_secs_f64();
+    let work_seconds = first.messages as f64 * service / f64::from(config.concurrency);
+    let task_seconds = first.task_nanos as f64 / 1e9;
+    let wait_p99 = percentiles[2];
+    let summary = Summary {
+        messages: first.messages,
+        served: first.served,
+        wait_p50_s: seconds(percentiles[0]),
+        wait_p90_s: seconds(percentiles[1]),
+        wait_p99_s: seconds(wait_p99),
+        wait_max_s: seconds(histogram.max()),
+        task_seconds,
+        work_seconds,
+        cost_ratio: (work_seconds > 0.0).then(|| task_seconds / work_seconds),
+        scale_actions: first.scale_actions,
+        max_visible: first.max_visible,
+        peak_tasks: first.peak_tasks,
+        mean_tasks: if end_ns == 0 {
+            0.0
+        } else {
+            first.task_nanos as f64 / end_ns as f64
+        },
+        meets_wait_target: u128::from(wait_p99) <= config.wait_target.as_nanos(),
+    };
+    Ok(SimResult {
+        summary,
+        timeline: first.timeline,
+        tasks: first.tasks,
+        end_s: trace.end_seconds() as f64,
+    })
+}
+
+struct PassResult {
+    messages: u64,
+    served: u64,
+    task_nanos: u128,
+    scale_actions: u64,
+    max_visible: u64,
+    peak_tasks: u32,
+    timeline: Vec<TimelineRow>,
+    tasks: Vec<(f64, Option<f64>)>,
+}
+
+/// The simulated world as the controller sees it: an SQS queue and an ECS
+/// service, observed exactly.
+struct World {
+    queue: Fifo,
+    fleet: Fleet,
+    /// Queues of the policy beyond the first see no traffic.
+    queue_count: usize,
+}
+
+impl World {
+    fn observe(&self) -> Observation {
+        let mut queues = vec![QueueDepth::default(); self.queue_count.max(1)];
+        queues[0] = QueueDepth {
+            visible: self.queue.len(),
+            in_flight: self.fleet.in_flight(),
+            delayed: 0,
+        };
+        Observation {
+            queues,
+            service: ServiceCounts {
+                desired: self.fleet.desired(),
+                running: self.fleet.running(),
+                pending: self.fleet.pending(),
+                deployment_in_progress: false,
+            },
+        }
+    }
+}
+
+fn run_pass(
+    policy: &Policy,
+    trace: &Trace,
+    config: &SimConfig,
+    waits: &mut impl WaitSink,
+    record_timeline: bool,
+    progress: Option<&AtomicU64>,
+) -> PassResult {
+    let end = trace.end_seconds() * NANOS;
+    let service = duration_nanos(config.service_time);
+    let poll = duration_nanos(policy.poll_interval);
+    let startup = duration_nanos(config.startup);
+    let initial = config.initial_tasks.unwrap_or(policy.min_tasks);
+    let progress_base = progress.map(|p| p.load(Ordering::Relaxed)).unwrap_or(0);
+
+    let mut world = World {
+        queue: Fifo::default(),
+        fleet: Fleet::new(initial, service, config.concurrency, startup, end),
+        queue_count: policy.queues.len(),
+    };
+    let mut arrivals = Arrivals::new(trace, config.scale).peekable();
+    let mut state = PolicyState::default();
+    let mut next_poll = 0u64;
+    let mut result = PassResult {
+        messages: 0,
+        served: 0,
+        task_nanos: 0,
+        scale_actions: 0,
+        max_visible: 0,
+        peak_tasks: initial,
+        timeline: Vec::new(),
+        tasks: Vec::new(),
+    };
+    let mut arrivals_since_poll = 0u64;
+
+    loop {
+        let mut now = end;
+        if let Some(&(second, _)) = arrivals.peek() {
+            now = now.min(second * NANOS);
+        }
+        if next_poll < end {
+            now = now.min(next_poll);
+        }
+        if let Some(ready) = world.fleet.next_ready() {
+            now = now.min(ready);
+        }
+        result.served += world.fleet.serve_until(&mut world.queue, now, waits);
+        if now >= end {
+            break;
+        }
+
+        world.fleet.start_ready(now);
+        world.fleet.release_finished(now);
+        if let Some(&(second, count)) = arrivals.peek() {
+            if second * NANOS == now {
+                world.queue.push(now, count);
+                result.messages += count;
+                arrivals_since_poll += count;
+                arrivals.next();
+            }
+        }
+        result.served += world.fleet.assign(&mut world.queue, now, waits);
+        result.max_visible = result.max_visible.max(world.queue.len());
+
+        if now == next_poll {
+            let observation = world.observe();
+            let (decision, next_state) =
+                engine::decide(policy, Ok(&observation), &state, Timestamp::from_nanos(now));
+            state = next_state;
+            let before = world.fleet.desired();
+            if let Some(desired) = decision.change() {
+                if desired != before {
+                    world.fleet.set_desired(desired, now);
+                    result.scale_actions += 1;
+                    // With no startup delay new tasks serve at once.
+                    result.served += world.fleet.assign(&mut world.queue, now, waits);
+                }
+            }
+            result.peak_tasks = result.peak_tasks.max(world.fleet.alive());
+            if record_timeline {
+                result.timeline.push(TimelineRow {
+                    time_s: seconds(now),
+                    arrivals: arrivals_since_poll,
+                    visible: observation.queues[0].visible,
+                    in_flight: observation.queues[0].in_flight,
+                    observed_desired: before,
+                    desired: world.fleet.desired(),
+                    running: observation.service.running,
+                    pending: observation.service.pending,
+                    oldest_wait_s: world.queue.oldest().map_or(0.0, |at| seconds(now - at)),
+                    action: decision.action,
+                    reason: decision.reason.to_string(),
+                });
+            }
+            arrivals_since_poll = 0;
+            next_poll = next_poll.saturating_add(poll);
+            if let Some(progress) = progress {
+                progress.store(progress_base + now, Ordering::Relaxed);
+            }
+        }
+    }
+    world.queue.drain_unserved(end, waits);
+    if let Some(progress) = progress {
+        progress.store(progress_base + end, Ordering::Relaxed);
+    }
+    result.task_nanos = world.fleet.task_nanos();
+    result.tasks = world
+        .fleet
+        .lifetimes()
+        .into_iter()
+        .map(|(launched, ended)| (seconds(launched), ended.map(seconds)))
+        .collect();
+    result
+}
+
+fn duration_nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,523 @@
+//! Two replicas and the DynamoDB lease, against the moto emulator: the
+//! store's conditional writes in process, then two real `backlog-scaler run`
+//! processes sharing one lease table. Waiting is always "poll a condition
+//! until a deadline"; the deadlines are the bounds the lease promises.
+
+#[path = "support/http.rs"]
+mod http;
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use backlog_scaler::lease::{Attempt, DynamoLeaseStore, LeaseStore, StoreOutcome};
+use moto::Moto;
+
+const CLUSTER: &str = "jobs";
+const TABLE: &str = "backlog-scaler-lease";
+const LEASE: Duration = Duration::from_secs(3);
+const RENEW: Duration = Duration::from_secs(1);
+const POLL: Duration = Duration::from_secs(1);
+
+struct Aws {
+    sqs: aws_sdk_sqs::Client,
+    ecs: aws_sdk_ecs::Client,
+    dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Aws {
+    async fn new(moto: &Moto) -> Aws {
+        let config = moto.sdk_config().await;
+        Aws {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+        }
+    }
+
+    /// The lease table as the CloudFormation template declares it.
+    async fn create_lease_table(&self) {
+        self.dynamodb
+            .create_table()
+            .table_name(TABLE)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("lease")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("lease")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("CreateTable");
+    }
+
+    /// A queue with `backlog` messages and a service at `desired`.
+    async fn seed(&self, name: &str, backlog: usize, desired: i32) {
+        self.ecs
+            .create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .expect("CreateCluster");
+        let container = ContainerDefinition::builder()
+            .name("worker")
+            .image("public.ecr.aws/docker/library/busybox:latest")
+            .memory(128)
+            .build();
+        self.ecs
+            .register_task_definition()
+            .family("worker")
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("RegisterTaskDefinition");
+        self.ecs
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name(name)
+            .task_definition("worker")
+            .desired_count(desired)
+            .send()
+            .await
+            .expect("CreateService");
+        self.sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("CreateQueue");
+        self.send(name, backlog).await;
+    }
+
+    async fn send(&self, queue: &str, count: usize) {
+        let url = self
+            .sqs
+            .get_queue_url()
+            .queue_name(queue)
+            .send()
+            .await
+            .expect("GetQueueUrl")
+            .queue_url
+            .expect("a queue URL");
+        for start in (0..count).step_by(10) {
+            let entries = (start..count.min(start + 10))
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(format!("job {i}"))
+                        .build()
+                        .unwrap()
+                })
+                .collect();
+            self.sqs
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+        }
+    }
+
+    async fn desired(&self, service: &str) -> i32 {
+        let output = self
+            .ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services(service)
+            .send()
+            .await
+            .expect("DescribeServices");
+        output.services()[0].desired_count()
+    }
+}
+
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The DynamoDB store
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_grants_the_lease_to_one_replica_at_a_time() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_lease_table().await;
+    let store = DynamoLeaseStore::new(aws.dynamodb.clone(), TABLE, "default");
+    let acquire = |now_ms: u64| Attempt::Acquire {
+        now_ms,
+        expires_at_ms: now_ms + 3_000,
+    };
+    let renew = |now_ms: u64| Attempt::Renew {
+        now_ms,
+        expires_at_ms: now_ms + 3_000,
+    };
+
+    assert_eq!(store.read().await.unwrap(), None);
+    assert_eq!(
+        store.attempt("a", acquire(10_000)).await.unwrap(),
+        StoreOutcome::Won
+    );
+    // b cannot take an unexpired lease, nor renew a lease it does not hold.
+    let held_by_a = StoreOutcome::HeldBy(Some("a".into()));
+    assert_eq!(
+        store.attempt("b", acquire(11_000)).await.unwrap(),
+        held_by_a
+    );
+    assert_eq!(store.attempt("b", renew(11_000)).await.unwrap(), held_by_a);
+    // a renews: the expiry moves and the version goes up by one.
+    assert_eq!(
+        store.attempt("a", renew(12_000)).await.unwrap(),
+        StoreOutcome::Won
+    );
+    let record = store.read().await.unwrap().expect("the lease item");
+    assert_eq!(record.holder, "a");
+    assert_eq!(record.expires_at_ms, 15_000);
+    assert_eq!(record.version, 10_001);
+    // Still unexpired at 14.999 s; expired at 15.001 s, when b takes it.
+    assert_eq!(
+        store.attempt("b", acquire(14_999)).await.unwrap(),
+        held_by_a
+    );
+    assert_eq!(
+        store.attempt("b", acquire(15_001)).await.unwrap(),
+        StoreOutcome::Won
+    );
+    // a's renewal now fails: it learns who holds the lease.
+    assert_eq!(
+        store.attempt("a", renew(15_500)).await.unwrap(),
+        StoreOutcome::HeldBy(Some("b".into()))
+    );
+    // Releasing a lease one does not hold changes nothing.
+    store.release("a").await.unwrap();
+    assert_eq!(store.read().await.unwrap().unwrap().holder, "b");
+    // Releasing one's own frees it for anyone at once.
+    store.release("b").await.unwrap();
+    assert_eq!(store.read().await.unwrap(), None);
+    assert_eq!(
+        store.attempt("a", acquire(16_000)).await.unwrap(),
+        StoreOutcome::Won
+    );
+    // Another lease name in the same table is independent.
+    let other = DynamoLeaseStore::new(aws.dynamodb.clone(), TABLE, "other");
+    assert_eq!(
+        other.attempt("b", acquire(16_000)).await.unwrap(),
+        StoreOutcome::Won
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_table_is_an_error_not_a_lease() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    let store = DynamoLeaseStore::new(aws.dynamodb.clone(), "no-such-table", "default");
+    let error = store
+        .attempt(
+            "a",
+            Attempt::Acquire {
+                now_ms: 0,
+                expires_at_ms: 3_000,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("no-such-table"), "{error}");
+    assert!(error.to_string().contains("ResourceNotFound"), "{error}");
+}
+
+// ---------------------------------------------------------------------------
+// Two real processes
+// ---------------------------------------------------------------------------
+
+/// A running `backlog-scaler run` replica whose stderr (JSON logs) is
+/// collected as it comes.
+struct Replica {
+    id: &'static str,
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Replica {
+    fn start(moto: &Moto, id: &'static str, policies: &std::path::Path) -> Replica {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+            .envs(moto.env())
+            .env_remove("RUST_LOG")
+            .args(["run", "--log-format", "json", "--lease-table", TABLE])
+            .args(["--lease-duration", "3s", "--lease-renew-every", "1s"])
+            .args(["--listen", "127.0.0.1:0", "--replica-id", id, "--policies"])
+            .arg(policies)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Replica { id, child, stderr }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// How many desired counts this replica wrote (not "would set").
+    fn writes(&self) -> usize {
+        self.log().matches("\"message\":\"set desired").count()
+    }
+
+    /// The address its endpoints listen on, from its log.
+    fn address(&self) -> std::net::SocketAddr {
+        let log = self.log();
+        let start = log
+            .find("on http://")
+            .expect("the endpoints' address is logged")
+            + 10;
+        let end = start
+            + log[start..]
+                .find(|c: char| c == '"' || c == '\\' || c.is_whitespace())
+                .unwrap();
+        log[start..end].parse().expect("an address")
+    }
+
+    fn has(&self, needle: &str) -> bool {
+        self.log().contains(needle)
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    async fn exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "{} did not exit", self.id);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ACQUIRED: &str = "lease acquired";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_lease_table().await;
+    aws.seed("orders", 45, 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.yaml"),
+        format!(
+            "name: orders\ncluster: {CLUSTER}\nservice: orders\nqueues: [orders]\n\
+             target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 20\npoll_interval: 1s\n"
+        ),
+    )
+    .unwrap();
+
+    let a = Replica::start(&moto, "a", dir.path());
+    let b = Replica::start(&moto, "b", dir.path());
+    eventually(
+        Duration::from_secs(20),
+        "a holder and a standby",
+        || async {
+            let holders = [&a, &b].iter().filter(|r| r.has(ACQUIRED)).count();
+            let standbys = [&a, &b]
+                .iter()
+                .filter(|r| r.has("standby: lease held by"))
+                .count();
+            holders == 1 && standbys == 1
+        },
+    )
+    .await;
+    let (holder, standby) = if a.has(ACQUIRED) { (a, b) } else { (b, a) };
+    assert!(
+        standby.has(&format!("standby: lease held by {}", holder.id)),
+        "{}",
+        standby.log()
+    );
+    // /readyz says who is who.
+    for (replica, role) in [(&holder, "holder"), (&standby, "standby")] {
+        let body = http::get(replica.address(), "/readyz")
+            .expect("/readyz answers")
+            .json();
+        assert_eq!(
+            body["lease"],
+            serde_json::json!({"replica": replica.id, "role": role, "holder": holder.id}),
+            "{body}"
+        );
+    }
+
+    // The holder scales; the standby decides too but never writes.
+    eventually(Duration::from_secs(20), "desired 5", || async {
+        aws.desired("orders").await == 5
+    })
+    .await;
+    aws.send("orders", 30).await;
+    eventually(Duration::from_secs(20), "desired 8", || async {
+        aws.desired("orders").await == 8
+    })
+    .await;
+    eventually(Duration::from_secs(10), "the standby to see 8", || async {
+        standby.has("hold at 8")
+    })
+    .await;
+    assert_eq!(holder.writes(), 2, "{}", holder.log());
+    assert!(holder.has("set desired 1 -> 5"));
+    assert!(holder.has("set desired 5 -> 8"));
+    assert_eq!(standby.writes(), 0, "{}", standby.log());
+    assert!(standby.has("\"standby\":true"), "{}", standby.log());
+
+    // SIGKILL: no release, so the standby must wait for expiry. More work
+    // arrives at once, so the new holder has something to write.
+    let mut holder = holder;
+    holder.signal("KILL");
+    let killed = Instant::now();
+    holder.exit(Duration::from_secs(5)).await;
+    let writes_by_dead_holder = holder.writes();
+    aws.send("orders", 20).await;
+    // The holder's last renewal was at most a renewal period before the
+    // kill; the standby tries every renewal period after expiry.
+    let handover = LEASE + RENEW + RENEW;
+    eventually(handover, "the standby to take the lease", || async {
+        standby.has(ACQUIRED)
+    })
+    .await;
+    let took_over = killed.elapsed();
+    eventually(POLL * 3, "the new holder to write 10", || async {
+        aws.desired("orders").await == 10
+    })
+    .await;
+    assert!(
+        took_over > LEASE - RENEW,
+        "took the lease after {took_over:?}, before the dead holder's lease could expire"
+    );
+    assert_eq!(standby.writes(), 1, "{}", standby.log());
+    assert!(standby.has("set desired 8 -> 10"), "{}", standby.log());
+    assert_eq!(holder.writes(), writes_by_dead_holder);
+
+    // A replica started now stays standby; a graceful stop of the holder
+    // releases the lease, so it takes over well before any expiry.
+    let restarted = Replica::start(&moto, holder.id, dir.path());
+    let new_holder = standby;
+    eventually(
+        Duration::from_secs(20),
+        "the restarted replica in standby",
+        || async { restarted.has(&format!("standby: lease held by {}", new_holder.id)) },
+    )
+    .await;
+    let mut new_holder = new_holder;
+    new_holder.signal("TERM");
+    let stopped = Instant::now();
+    assert!(new_holder.exit(Duration::from_secs(10)).await.success());
+    assert!(new_holder.has("lease released"), "{}", new_holder.log());
+    eventually(RENEW * 2, "the restarted replica to take over", || async {
+        restarted.has(ACQUIRED)
+    })
+    .await;
+    assert!(
+        stopped.elapsed() < LEASE,
+        "took over at release, not expiry"
+    );
+    assert_eq!(restarted.writes(), 0, "nothing to change");
+    assert_eq!(aws.desired("orders").await, 10);
+}
+
+#[test]
+fn lease_settings_that_cannot_work_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("orders.yaml"),
+        format!(
+            "name: orders\ncluster: {CLUSTER}\nservice: orders\nqueues: [orders]\n\
+             target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 20\n"
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+            .env_remove("RUST_LOG")
+            .env_remove("BACKLOG_SCALER_LEASE_TABLE")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["run", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--policies")
+            .arg(dir.path())
+            .output()
+            .expect("the binary runs")
+    };
+    // Renewing every 2 s leaves no room in a 3 s lease.
+    let output = run(&[
+        "--lease-table",
+        TABLE,
+        "--lease-duration",
+        "3s",
+        "--lease-renew-every",
+        "2s",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("more than twice the renewal period"),
+        "{stderr}"
+    );
+    // Lease options without a table are a usage error.
+    let output = run(&["--lease-duration", "30s"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--lease-table"));
+}

@@ -1,0 +1,402 @@
+//! The `simulate` and `trace export` commands, run as a user runs them.
+//! `trace export` talks to the moto emulator's CloudWatch.
+
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+use moto::Moto;
+
+const POLICY: &str = "\
+name: one
+cluster: c
+service: s
+queues: [q]
+target_backlog_per_task: 100
+min_tasks: 1
+max_tasks: 1
+---
+name: scaler
+cluster: c
+service: s2
+queues: [q]
+target_backlog_per_task: 1
+min_tasks: 1
+max_tasks: 3
+poll_interval: 3s
+tolerance: 0
+scale_in: {stabilization_window: 0s}
+";
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("policies.yaml"), POLICY).unwrap();
+        Files { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn trace(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn simulate(&self, policy: &str, trace: &Path) -> Command {
+        let mut cmd = Command::cargo_bin("backlog-scaler").unwrap();
+        cmd.arg("simulate")
+            .arg("--policies")
+            .arg(self.path("policies.yaml"))
+            .args(["--policy", policy])
+            .arg("--trace")
+            .arg(trace);
+        cmd
+    }
+}
+
+fn json(output: &[u8]) -> Value {
+    serde_json::from_slice(output).expect("stdout is JSON")
+}
+
+#[test]
+fn json_summary_has_every_key_and_the_hand_computed_figures() {
+    let files = Files::new();
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,3\n1,0\n2,0\n3,0\n");
+    let out = files
+        .simulate("one", &trace)
+        .args(["--service-time", "1", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let summary = json(&out);
+    let keys: Vec<&str> = summary
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "messages",
+        "served",
+        "wait_p50_s",
+        "wait_p90_s",
+        "wait_p99_s",
+        "wait_max_s",
+        "task_seconds",
+        "work_seconds",
+        "cost_ratio",
+        "scale_actions",
+        "max_visible",
+        "peak_tasks",
+        "mean_tasks",
+        "meets_wait_target",
+    ];
+    expected.sort_unstable();
+    assert_eq!(keys, expected);
+    // One task, S = 1 s, 3 messages at 0: waits 0, 1, 2 over 4 s.
+    assert_eq!(summary["messages"], 3);
+    assert_eq!(summary["wait_p50_s"], 1.0);
+    assert_eq!(summary["wait_p99_s"], 2.0);
+    assert_eq!(summary["task_seconds"], 4.0);
+    assert_eq!(summary["work_seconds"], 3.0);
+    assert_eq!(summary["max_visible"], 2);
+    assert_eq!(summary["meets_wait_target"], true);
+}
+
+#[test]
+fn wait_target_and_decimal_service_time_decide_the_verdict() {
+    let files = Files::new();
+    let rows: String = (1..10).map(|t| format!("{t},0\n")).collect();
+    let trace = files.trace("t.csv", &format!("t_seconds,arrivals\n0,3\n{rows}"));
+    // S = 2.5 s: waits 0, 2.5, 5; p99 5 s misses a 4.5 s target.
+    files
+        .simulate("one", &trace)
+        .args(["--service-time", "2.5", "--wait-target", "4500ms"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("MISSES the 4.5 s p99 wait target"))
+        .stdout(predicate::str::contains("wait p99       5.000 s"));
+}
+
+#[test]
+fn out_writes_summary_timeline_and_chart() {
+    let files = Files::new();
+    let trace = files.trace(
+        "t.csv",
+        "t_seconds,arrivals\n0,3\n1,0\n2,0\n3,0\n4,0\n5,0\n6,0\n",
+    );
+    let out = files.path("run");
+    files
+        .simulate("scaler", &trace)
+        .args(["--service-time", "3s", "--startup", "1s", "--json"])
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    let summary = json(&std::fs::read(out.join("summary.json")).unwrap());
+    assert_eq!(summary["task_seconds"], 17.0);
+    assert_eq!(summary["scale_actions"], 3);
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    let lines: Vec<&str> = timeline.lines().collect();
+    assert_eq!(
+        lines[0],
+        "time_s,arrivals,visible,in_flight,desired,running,pending,oldest_wait_s,action,reason"
+    );
+    assert_eq!(lines.len(), 1 + 3, "one row per poll at 0, 3 and 6 s");
+    assert!(
+        lines[1].starts_with("0,3,2,1,3,1,0,0,scale_out,"),
+        "{}",
+        lines[1]
+    );
+    let chart = std::fs::read_to_string(out.join("chart.svg")).unwrap();
+    assert!(chart.starts_with("<svg"));
+    assert!(chart.contains("wait target 60 s"));
+    assert!(chart.trim_end().ends_with("</svg>"));
+}
+
+#[test]
+fn sweep_prints_a_table_and_marks_the_cheapest_value_that_meets_the_target() {
+    let files = Files::new();
+    let rows: String = (0..600)
+        .map(|t| format!("{t},{}\n", if t % 60 < 30 { 4 } else { 0 }))
+        .collect();
+    let trace = files.trace("t.csv", &format!("t_seconds,arrivals\n{rows}"));
+    let output = files
+        .simulate("scaler", &trace)
+        .args([
+            "--service-time",
+            "1",
+            "--startup",
+            "10s",
+            "--wait-target",
+            "20s",
+        ])
+        .args(["--sweep", "max_tasks=3,5,8"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(output).unwrap();
+    assert!(table.starts_with("   max_tasks        cost"), "{table}");
+    assert_eq!(table.matches("<- best").count(), 1, "{table}");
+
+    let output = files
+        .simulate("scaler", &trace)
+        .args([
+            "--service-time",
+            "1",
+            "--startup",
+            "10s",
+            "--wait-target",
+            "20s",
+            "--json",
+        ])
+        .args(["--sweep", "max_tasks=3,5,8"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let outcome = json(&output);
+    let runs = outcome["runs"].as_array().unwrap();
+    let values: Vec<f64> = runs.iter().map(|r| r["value"].as_f64().unwrap()).collect();
+    assert_eq!(values, vec![3.0, 5.0, 8.0]);
+    let meeting: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["meets_wait_target"] == true)
+        .collect();
+    let cheapest = meeting
+        .iter()
+        .min_by(|a, b| {
+            a["task_seconds"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["task_seconds"].as_f64().unwrap())
+        })
+        .unwrap();
+    assert_eq!(outcome["best"], cheapest["value"]);
+    assert!(table.contains(&format!("{:>12}", cheapest["value"].as_f64().unwrap())));
+}
+
+#[test]
+fn geometric_sweeps_run_every_value_and_null_best_when_none_meets() {
+    let files = Files::new();
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,50\n60,0\n");
+    let output = files
+        .simulate("one", &trace)
+        .args([
+            "--service-time",
+            "5",
+            "--json",
+            "--sweep",
+            "target_backlog_per_task=1..100:5",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let outcome = json(&output);
+    let values: Vec<f64> = outcome["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values.len(), 5);
+    assert_eq!((values[0], values[4]), (1.0, 100.0));
+    assert!((values[2] - 10.0).abs() < 1e-9);
+    assert_eq!(outcome["best"], Value::Null);
+}
+
+#[test]
+fn bad_input_is_an_error_with_its_location() {
+    let files = Files::new();
+    let trace = files.trace("bad.csv", "t_seconds,arrivals\n0,1\n60,many\n");
+    files
+        .simulate("one", &trace)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "bad.csv:3: arrivals must be a non-negative integer, found `many`",
+        ));
+    let good = files.trace("t.csv", "t_seconds,arrivals\n0,1\n");
+    files
+        .simulate("nobody", &good)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no policy named 'nobody'"))
+        .stderr(predicate::str::contains("found: one, scaler"));
+    files
+        .simulate("one", &good)
+        .args(["--sweep", "colour=1,2"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown sweep key `colour`"));
+    files
+        .simulate("one", &good)
+        .args(["--sweep", "min_tasks=5"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "min_tasks = 5: min_tasks would exceed max_tasks",
+        ));
+    files
+        .simulate("one", &good)
+        .args(["--service-time", "quick"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("neither decimal seconds"));
+    files
+        .simulate("one", &good)
+        .args(["--concurrency", "0"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("concurrency must be at least 1"));
+}
+
+fn rfc3339(unix: i64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix as u64)).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trace_export_reads_cloudwatch_sums_per_minute() {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+
+    let moto = Moto::start();
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&moto.sdk_config().await);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let base = now / 60 * 60 - 600;
+    let datum = |queue: &str, at: i64, value: f64| {
+        MetricDatum::builder()
+            .metric_name("NumberOfMessagesSent")
+            .dimensions(Dimension::builder().name("QueueName").value(queue).build())
+            .timestamp(aws_smithy_types::DateTime::from_secs(at))
+            .value(value)
+            .unit(StandardUnit::Count)
+            .build()
+    };
+    cloudwatch
+        .put_metric_data()
+        .namespace("AWS/SQS")
+        .metric_data(datum("jobs", base, 5.0))
+        .metric_data(datum("jobs", base + 65, 3.0))
+        .metric_data(datum("jobs", base + 100, 4.0))
+        .metric_data(datum("jobs", base + 185, 2.0))
+        .metric_data(datum("other", base + 60, 1000.0))
+        .send()
+        .await
+        .expect("moto takes the datapoints");
+
+    let files = Files::new();
+    for (queue, file) in [
+        ("jobs", "by-name.csv"),
+        ("http://127.0.0.1:1/123456789012/jobs", "by-url.csv"),
+    ] {
+        let out = files.path(file);
+        let mut cmd = Command::cargo_bin("backlog-scaler").unwrap();
+        cmd.envs(moto.env())
+            .env_remove("AWS_ENDPOINT_URL")
+            .args(["trace", "export", "--queue", queue])
+            .args(["--since", &rfc3339(base), "--until", &rfc3339(base + 240)])
+            .args(["--region", moto::REGION, "--endpoint-url", &moto.endpoint()])
+            .arg("--out")
+            .arg(&out);
+        let assert = tokio::task::spawn_blocking(move || cmd.assert())
+            .await
+            .unwrap();
+        assert
+            .success()
+            .stderr(predicate::str::contains("wrote 4 minutes (14 messages)"));
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "t_seconds,arrivals\n0,5\n60,7\n120,0\n180,2\n",
+            "{queue}"
+        );
+    }
+
+    // The exported file replays.
+    let replay = files
+        .simulate("one", &files.path("by-name.csv"))
+        .args(["--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(json(&replay)["messages"], 14);
+}
+
+#[test]
+fn trace_export_refuses_an_empty_range() {
+    let files = Files::new();
+    Command::cargo_bin("backlog-scaler")
+        .unwrap()
+        .args([
+            "trace", "export", "--queue", "jobs", "--since", "1h", "--until", "2h",
+        ])
+        .arg("--out")
+        .arg(files.path("x.csv"))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("the time range is empty"));
+}
