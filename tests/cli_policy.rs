@@ -7,7 +7,9 @@
 //! size limit is made here instead of committed.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use assert_cmd::Command;
@@ -70,6 +72,13 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "control-characters.yaml",
+        &[
+            r#"tests/bad-policies/control-characters.yaml:3:16: error: policy 'orders-worker': not valid YAML: unexpected character: `\u{0}' (hint: check the indentation, quotes and brackets here)"#,
+            "tests/bad-policies/control-characters.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
         "duplicate-key.yaml",
         &[
             "tests/bad-policies/duplicate-key.yaml:8:1: error: policy 'orders-worker': max_tasks: `max_tasks` is given twice (hint: keep one of them)",
@@ -112,6 +121,13 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "list-of-policies.yaml",
+        &[
+            "tests/bad-policies/list-of-policies.yaml:2:1: error: expected a mapping of policy keys such as `name:` and `queues:`, found a list (hint: each YAML document in a policy file is one policy: a mapping of keys)",
+            "tests/bad-policies/list-of-policies.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
         "min-greater-than-max.yaml",
         &[
             "tests/bad-policies/min-greater-than-max.yaml:6:12: error: policy 'orders-worker': min_tasks: 12 is greater than max_tasks 10 (hint: lower min_tasks or raise max_tasks)",
@@ -134,6 +150,14 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
             "tests/bad-policies/misspelled-keys.yaml:9:3: error: policy 'orders-worker': scale_out.max_stepp: unknown key (hint: did you mean `max_step`?)",
             "tests/bad-policies/misspelled-keys.yaml:10:1: error: policy 'orders-worker': cooldown: unknown key (hint: `cooldown` belongs under `scale_out` or `scale_in`)",
             "tests/bad-policies/misspelled-keys.yaml: 3 errors, 0 warnings",
+        ],
+    ),
+    (
+        "misspelled-nested-keys.yaml",
+        &[
+            "tests/bad-policies/misspelled-nested-keys.yaml:6:5: error: policy 'orders-worker': queues[0].wieght: unknown key (hint: did you mean `weight`?)",
+            "tests/bad-policies/misspelled-nested-keys.yaml:11:3: error: policy 'orders-worker': scale_in.stabilisation_window: unknown key (hint: did you mean `stabilization_window`?)",
+            "tests/bad-policies/misspelled-nested-keys.yaml: 2 errors, 0 warnings",
         ],
     ),
     (
@@ -160,6 +184,16 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "not-finite-numbers.yaml",
+        &[
+            "tests/bad-policies/not-finite-numbers.yaml:7:13: error: policy 'orders-worker': queues[0].weight: must be a finite number greater than 0, got inf (hint: a weight says how much one message counts, e.g. `0.5`; remove the queue to ignore it)",
+            "tests/bad-policies/not-finite-numbers.yaml:8:26: error: policy 'orders-worker': target_backlog_per_task: must be a finite number greater than 0, got NaN (hint: give the number of waiting messages one task should have, e.g. `100`)",
+            "tests/bad-policies/not-finite-numbers.yaml:11:12: error: policy 'orders-worker': tolerance: must be at least 0 and below 1, got -inf (hint: 0.1 holds still while the backlog per task is within 10% of the target)",
+            "tests/bad-policies/not-finite-numbers.yaml:18:26: error: policy 'thumbnailer': target_backlog_per_task: `1e309` is out of range for a number (hint: write a number, e.g. `0.5`)",
+            "tests/bad-policies/not-finite-numbers.yaml: 4 errors, 0 warnings",
+        ],
+    ),
+    (
         "not-utf8.yaml",
         &[
             "tests/bad-policies/not-utf8.yaml:1:10: error: is not UTF-8 text: byte 0xE9 (hint: save the file as UTF-8)",
@@ -171,6 +205,22 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
         &[
             "tests/bad-policies/not-yaml.yaml:5:10: error: policy 'orders-worker': not valid YAML: illegal placement of ':' indicator (hint: check the indentation, quotes and brackets here)",
             "tests/bad-policies/not-yaml.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
+        "null-document.yaml",
+        &[
+            "tests/bad-policies/null-document.yaml: error: holds no policy (hint: write a policy here, or remove the file)",
+            "tests/bad-policies/null-document.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
+        "out-of-range-durations.yaml",
+        &[
+            "tests/bad-policies/out-of-range-durations.yaml:8:16: error: policy 'orders-worker': poll_interval: `18446744073709551616s` is not a duration: number is too large or cannot be represented without a lack of precision (values below 1ns are not supported) (hint: write a duration such as `30s`, `5m` or `300ms`)",
+            "tests/bad-policies/out-of-range-durations.yaml:10:13: error: policy 'orders-worker': scale_out.cooldown: `-5s` is negative; a duration is 0 or more (hint: write a duration such as `30s`, `5m` or `300ms`)",
+            "tests/bad-policies/out-of-range-durations.yaml:12:25: error: policy 'orders-worker': scale_in.stabilization_window: `600000000000 years` is not a duration: number is too large or cannot be represented without a lack of precision (values below 1ns are not supported) (hint: write a duration such as `30s`, `5m` or `300ms`)",
+            "tests/bad-policies/out-of-range-durations.yaml: 3 errors, 0 warnings",
         ],
     ),
     (
@@ -188,10 +238,25 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "tab-indented.yaml",
+        &[
+            "tests/bad-policies/tab-indented.yaml:5:2: error: policy 'orders-worker': not valid YAML: tabs disallowed within this context (block indentation) (hint: check the indentation, quotes and brackets here)",
+            "tests/bad-policies/tab-indented.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
         "tolerance-out-of-range.yaml",
         &[
             "tests/bad-policies/tolerance-out-of-range.yaml:8:12: error: policy 'orders-worker': tolerance: must be at least 0 and below 1, got 1.5 (hint: 0.1 holds still while the backlog per task is within 10% of the target)",
             "tests/bad-policies/tolerance-out-of-range.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
+        "too-deep.yaml",
+        &[
+            "tests/bad-policies/too-deep.yaml:4:3: error: policy 'orders-worker': scale_out.max_step: expected a number of tasks such as `4`, or a percent such as `50%`, found a list (hint: write a number of tasks such as `4`, or a percent such as `50%`)",
+            "tests/bad-policies/too-deep.yaml:4:268: error: policy 'orders-worker': too deep for a policy: recursion limit exceeded (hint: a policy needs a few dozen keys and no aliases; check this is the right file)",
+            "tests/bad-policies/too-deep.yaml: 2 errors, 0 warnings",
         ],
     ),
     (
@@ -200,6 +265,32 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
             "tests/bad-policies/too-many-tasks.yaml:7:12: error: policy 'orders-worker': max_tasks: must be at most 4294967295, got 10000000000 (hint: give a number of tasks)",
             "tests/bad-policies/too-many-tasks.yaml:9:13: error: policy 'orders-worker': scale_out.max_step: must be at most 4294967295, got 5000000000 (hint: leave `max_step` out for no limit)",
             "tests/bad-policies/too-many-tasks.yaml: 2 errors, 0 warnings",
+        ],
+    ),
+    (
+        "undefined-alias.yaml",
+        &[
+            "tests/bad-policies/undefined-alias.yaml:4:9: error: policy 'orders-worker': not valid YAML: while parsing node, found unknown anchor (hint: check the indentation, quotes and brackets here)",
+            "tests/bad-policies/undefined-alias.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
+        "utf-16.yaml",
+        &[
+            "tests/bad-policies/utf-16.yaml:1:1: error: is not UTF-8 text: byte 0xFF (hint: this looks like UTF-16; save the file as UTF-8)",
+            "tests/bad-policies/utf-16.yaml: 1 error, 0 warnings",
+        ],
+    ),
+    (
+        "wrong-types-in-every-section.yaml",
+        &[
+            "tests/bad-policies/wrong-types-in-every-section.yaml:2:7: error: name: expected a policy name, found a list (hint: write it as plain text, e.g. `orders`)",
+            "tests/bad-policies/wrong-types-in-every-section.yaml:14:3: error: policy 'queues-as-mapping': queues: expected a list of SQS queue names or URLs, found a mapping (hint: write one `- queue` per line below `queues:`, or `[a, b]`)",
+            "tests/bad-policies/wrong-types-in-every-section.yaml:25:12: error: policy 'fractional-count': max_tasks: expected a whole number, found `2.5` (hint: write a number of tasks, e.g. `4`)",
+            "tests/bad-policies/wrong-types-in-every-section.yaml:34:10: error: policy 'flag-as-word': dry_run: expected true or false, found `maybe` (hint: write `true` or `false`)",
+            "tests/bad-policies/wrong-types-in-every-section.yaml:43:11: error: policy 'section-as-scalar': scale_in: expected a mapping with `stabilization_window`, `max_step` and `cooldown`, found `5m` (hint: write its keys on the lines below it, indented)",
+            "tests/bad-policies/wrong-types-in-every-section.yaml:52:16: error: policy 'duration-as-number': poll_interval: `15` is not a duration: time unit needed, for example 15sec or 15ms (hint: write a duration such as `30s`, `5m` or `300ms`)",
+            "tests/bad-policies/wrong-types-in-every-section.yaml: 6 errors, 0 warnings",
         ],
     ),
     (
@@ -479,6 +570,212 @@ fn a_missing_path_is_an_error() {
         ])
     );
     assert_eq!(code, 1);
+}
+
+/// A valid policy, for directories that mix good and bad entries.
+const GOOD_POLICY: &str = "name: good\ncluster: prod\nservice: good\nqueues: [q]\n\
+                           target_backlog_per_task: 10\nmin_tasks: 2\nmax_tasks: 4\n";
+
+/// Run `validate PATH` with a deadline: a load that blocks (on a FIFO, say)
+/// fails the test instead of hanging it.
+fn validate_within_deadline(path: &Path) -> (i32, String) {
+    let output = cli()
+        .arg("validate")
+        .arg(path)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let code = output.status.code().expect("exits before the deadline");
+    (
+        code,
+        String::from_utf8(output.stdout).expect("UTF-8 output"),
+    )
+}
+
+#[test]
+fn entries_of_a_directory_that_cannot_be_read_as_files_are_each_an_error() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    fs::write(root.join("good.yaml"), GOOD_POLICY).expect("good");
+    std::os::unix::fs::symlink("nowhere.yaml", root.join("dangling.yaml")).expect("a link");
+    std::os::unix::fs::symlink("loop.yaml", root.join("loop.yaml")).expect("a loop");
+    // Opening a FIFO for reading blocks until a writer comes: a stray one
+    // must not hang a load, or the daemon's reload.
+    let fifo = root.join("fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    // A directory named like a policy file is a directory: not read.
+    fs::create_dir(root.join("drafts.yaml")).expect("a directory");
+    fs::write(root.join("drafts.yaml/inner.yaml"), "not: [yaml").expect("inner");
+
+    let (code, stdout) = validate_within_deadline(root);
+    let root = root.display();
+    assert_eq!(
+        stdout,
+        lines(&[
+            &format!(
+                "{root}/dangling.yaml: error: is a symbolic link to `nowhere.yaml`, which does not exist \
+                 (hint: point the link at a policy file, or remove it)"
+            ),
+            &format!(
+                "{root}/fifo.yaml: error: is a FIFO, not a regular file \
+                 (hint: a policy file must be a regular file; remove this one or rename it)"
+            ),
+            &format!(
+                "{root}/loop.yaml: error: cannot be read: Too many levels of symbolic links (os error 40) \
+                 (hint: check that the path exists and is readable)"
+            ),
+            &format!("{root}: 3 errors, 0 warnings"),
+        ])
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn the_valid_policies_of_a_directory_with_broken_entries_still_load() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    fs::write(dir.path().join("good.yaml"), GOOD_POLICY).expect("good");
+    std::os::unix::fs::symlink("nowhere.yaml", dir.path().join("dangling.yaml")).expect("link");
+    fs::write(dir.path().join("broken.yaml"), "name: [").expect("broken");
+    let output = cli()
+        .args(["explain", "--policies"])
+        .arg(dir.path())
+        .args(["--policy", "good", "--visible", "80", "--desired", "2"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        lines(&[
+            "policy: good",
+            "action: scale_out 2 -> 4 tasks",
+            "reason: backlog 80 (visible 80 + in-flight 0) / target 10 = 8 tasks; lowered to max_tasks 4",
+        ])
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "warning: other policies in {0} have errors; run `backlog-scaler validate {0}`\n",
+            dir.path().display()
+        )
+    );
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn a_fifo_named_on_the_command_line_is_read() {
+    // `validate <(generate-policies)` hands over a pipe: asked for by name,
+    // it is read like a file.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let fifo = dir.path().join("policies.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::write(fifo, GOOD_POLICY).expect("written to the FIFO"))
+    };
+    let (code, stdout) = validate_within_deadline(&fifo);
+    writer.join().expect("the writer finishes");
+    assert_eq!(
+        stdout,
+        format!(
+            "OK: 1 valid policy in {} (good), 0 warnings\n",
+            fifo.display()
+        )
+    );
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_path_through_a_file_is_an_error() {
+    let (code, stdout) = validate("policies/orders-worker.yaml/more.yaml");
+    assert_eq!(
+        stdout,
+        lines(&[
+            "policies/orders-worker.yaml/more.yaml: error: cannot be read: Not a directory (os error 20) \
+             (hint: check that the path exists and is readable)",
+            "policies/orders-worker.yaml/more.yaml: 1 error, 0 warnings",
+        ])
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn files_and_directories_without_read_permission_are_errors() {
+    // The tests run as root, who reads anything: the binary then runs as
+    // `nobody` (through util-linux's setpriv) to meet the permission check
+    // a real deployment meets.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let root = dir.path();
+    fs::set_permissions(root, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let binary = root.join("backlog-scaler");
+    fs::copy(assert_cmd::cargo::cargo_bin!("backlog-scaler"), &binary).expect("copied");
+    let policies = root.join("policies");
+    fs::create_dir(&policies).expect("policies");
+    fs::write(policies.join("good.yaml"), GOOD_POLICY).expect("good");
+    fs::write(policies.join("secret.yaml"), GOOD_POLICY).expect("secret");
+    fs::set_permissions(
+        policies.join("secret.yaml"),
+        fs::Permissions::from_mode(0o000),
+    )
+    .expect("chmod");
+    let locked = root.join("locked");
+    fs::create_dir(&locked).expect("locked");
+    fs::write(locked.join("policy.yaml"), GOOD_POLICY).expect("policy");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o000)).expect("chmod");
+
+    let privileged = fs::read_dir(&locked).is_ok();
+    let run = |path: &Path| {
+        let mut command = if privileged {
+            let mut command = std::process::Command::new("setpriv");
+            command
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&binary);
+            command
+        } else {
+            std::process::Command::new(&binary)
+        };
+        let output = command.arg("validate").arg(path).output().expect("runs");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+
+    let policies_shown = policies.display();
+    assert_eq!(
+        run(&policies),
+        (
+            Some(1),
+            lines(&[
+                &format!(
+                    "{policies_shown}/secret.yaml: error: cannot be read: Permission denied (os error 13) \
+                     (hint: check that the path exists and is readable)"
+                ),
+                &format!("{policies_shown}: 1 error, 0 warnings"),
+            ])
+        )
+    );
+    let locked_shown = locked.display();
+    assert_eq!(
+        run(&locked),
+        (
+            Some(1),
+            lines(&[
+                &format!(
+                    "{locked_shown}: error: cannot be read: Permission denied (os error 13) \
+                     (hint: check that the path exists and is readable)"
+                ),
+                &format!("{locked_shown}: 1 error, 0 warnings"),
+            ])
+        )
+    );
 }
 
 #[test]

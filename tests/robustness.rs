@@ -147,5 +147,11 @@ pub fn assert_policy_invariants(policy: &Policy) -> Result<(), TestCaseError> {
         "{name}: activation_backlog"
     );
     proptest::prop_assert!(!policy.poll_interval.is_zero(), "{name}: poll_interval 0");
+    if let Some(per_task) = policy.in_flight_per_task {
+        proptest::prop_assert!(
+            per_task > 0.0 && per_task.is_finite(),
+            "{name}: in_flight_per_task {per_task}"
+        );
+    }
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! A directory is read as its `*.yaml` and `*.yml` files (not its
 //! subdirectories or hidden files), sorted by name; each YAML document in a
 //! file is one policy. Whatever goes wrong with one file (unreadable, too
-//! large, not UTF-8, not YAML) is a diagnostic for that file and the others
-//! are still read, so one report holds every problem.
+//! large, not UTF-8, not YAML, a FIFO or device rather than a file) is a
+//! diagnostic for that file and the others are still read, so one report
+//! holds every problem.
 
 use std::fs::{self, File};
 use std::io::Read;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::conflicts::conflicts;
 use super::diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, PolicyReport};
+use super::outline::quoted;
 use super::parse::parse;
 use super::validate::{validate, CheckedPolicy};
 
@@ -36,7 +38,10 @@ pub fn check_path(path: &Path) -> PolicyReport {
     match policy_files(path) {
         Ok(files) => {
             for file in files {
-                match read_policy_file(&file) {
+                // A path given by name is read whatever it is (`<(...)`, a
+                // pipe, works); a file found in a directory must be a file.
+                let found_in_directory = file != path;
+                match read_policy_file(&file, found_in_directory) {
                     Ok(text) => collector.add_text(&file, &text),
                     Err(problem) => collector.diagnostics.push(*problem),
                 }
@@ -129,7 +134,16 @@ fn policy_files(path: &Path) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
 }
 
 /// The text of a policy file: at most [`MAX_POLICY_FILE_BYTES`], UTF-8.
-fn read_policy_file(path: &Path) -> Result<String, Box<Diagnostic>> {
+/// With `regular_only`, anything but a regular file is refused unopened:
+/// opening a FIFO blocks until something writes to it, which would hang a
+/// load (and the daemon's reload) on a stray FIFO named `x.yaml`.
+fn read_policy_file(path: &Path, regular_only: bool) -> Result<String, Box<Diagnostic>> {
+    if regular_only {
+        let metadata = fs::metadata(path).map_err(|error| unreadable(path, &error))?;
+        if !metadata.is_file() {
+            return Err(not_a_file(path, metadata.file_type()));
+        }
+    }
     let file = File::open(path).map_err(|error| unreadable(path, &error))?;
     let size = file
         .metadata()
@@ -151,10 +165,61 @@ fn read_policy_file(path: &Path) -> Result<String, Box<Diagnostic>> {
 }
 
 fn unreadable(path: &Path, error: &std::io::Error) -> Box<Diagnostic> {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        if let Ok(target) = fs::read_link(path) {
+            return broken_link(path, &target);
+        }
+    }
     Box::new(
         Diagnostic::error(path, 0, 0, format!("cannot be read: {error}"))
             .with_hint("check that the path exists and is readable"),
     )
+}
+
+fn broken_link(path: &Path, target: &Path) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::error(
+            path,
+            0,
+            0,
+            format!(
+                "is a symbolic link to {}, which does not exist",
+                quoted(&target.to_string_lossy())
+            ),
+        )
+        .with_hint("point the link at a policy file, or remove it"),
+    )
+}
+
+fn not_a_file(path: &Path, file_type: fs::FileType) -> Box<Diagnostic> {
+    Box::new(
+        Diagnostic::error(
+            path,
+            0,
+            0,
+            format!("is {}, not a regular file", special_kind(file_type)),
+        )
+        .with_hint("a policy file must be a regular file; remove this one or rename it"),
+    )
+}
+
+/// What a file that is neither a regular file nor a directory is.
+#[cfg_attr(not(unix), allow(unused_variables))]
+fn special_kind(file_type: fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    "a special file"
 }
 
 fn too_large(path: &Path, size: u64) -> Box<Diagnostic> {
@@ -182,6 +247,12 @@ fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> Box<Diagno
         .map_or(0, |last| last.chars().count()) as u64
         + 1;
     let byte = bytes[error.valid_up_to()];
+    // Windows editors' "Unicode" is UTF-16, which starts with its BOM.
+    let hint = if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        "this looks like UTF-16; save the file as UTF-8"
+    } else {
+        "save the file as UTF-8"
+    };
     Box::new(
         Diagnostic::error(
             path,
@@ -189,6 +260,6 @@ fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> Box<Diagno
             column,
             format!("is not UTF-8 text: byte 0x{byte:02X}"),
         )
-        .with_hint("save the file as UTF-8"),
+        .with_hint(hint),
     )
 }

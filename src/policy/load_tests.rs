@@ -438,7 +438,7 @@ fn an_alias_bomb_is_stopped_before_it_expands() {
     }
     let text = MINIMAL.replace("queues: [q]\n", &queues);
     let report = check(&text);
-    // Up to `&d` the document holds 1243 nodes; each `*c` adds 1111.
+    // Before `&d` aliases have repeated 1220 nodes; each `*c` repeats 1111.
     assert_eq!(
         problems(&report),
         vec!["8:37 aliases expand this document past 10000 nodes"]
@@ -453,6 +453,60 @@ fn a_duration_needs_its_unit() {
         problems(&check(&text)),
         vec!["8:16 poll_interval: `15` is not a duration: time unit needed, for example 15sec or 15ms"]
     );
+}
+
+#[test]
+fn a_value_of_the_wrong_kind_in_a_section_is_the_one_named() {
+    // The reader points at `max_step` (where the section's mapping starts
+    // too); the message is about the list, not the section.
+    let text = MINIMAL.to_owned() + "scale_out:\n  max_step: [1, 2]\n";
+    assert_eq!(
+        problems(&check(&text)),
+        vec![
+            "9:3 scale_out.max_step: expected a number of tasks such as `4`, or a percent \
+             such as `50%`, found a list"
+        ]
+    );
+    let text = MINIMAL.replace("queues: [q]", "queues:\n  orders: 1");
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["5:3 queues: expected a list of SQS queue names or URLs, found a mapping"]
+    );
+}
+
+#[test]
+fn a_negative_duration_says_so() {
+    let text = MINIMAL.to_owned() + "scale_in:\n  cooldown: -30s\n";
+    assert_eq!(
+        problems(&check(&text)),
+        vec!["9:13 scale_in.cooldown: `-30s` is negative; a duration is 0 or more"]
+    );
+}
+
+#[test]
+fn infinity_and_nan_are_not_finite_numbers() {
+    let text = MINIMAL.replace(
+        "target_backlog_per_task: 50",
+        "target_backlog_per_task: .inf",
+    ) + "activation_backlog: .nan\n";
+    assert_eq!(
+        problems(&check(&text)),
+        vec![
+            "5:26 target_backlog_per_task: must be a finite number greater than 0, got inf",
+            "8:21 activation_backlog: must be a finite number at least 0, got NaN",
+            "8:21 warning activation_backlog: has no effect unless min_tasks is 0",
+        ]
+    );
+}
+
+#[test]
+fn a_long_policy_name_is_cut_short_in_every_message() {
+    let name = "n".repeat(10_000);
+    let text = MINIMAL.replace("name: w", &format!("name: {name}"));
+    let report = check(&text);
+    let policy = report.diagnostics[0].policy.as_deref().expect("the name");
+    assert_eq!(policy, format!("{}…", "n".repeat(64)));
+    assert!(report.diagnostics[0].to_string().len() < 300);
 }
 
 #[test]

@@ -182,6 +182,29 @@ impl DocumentOutline {
             .or_else(|| self.nodes.iter().rev().find(|node| node.at <= at))
     }
 
+    /// The values written at `at` (or else the last node before it), in
+    /// the order they were written, each key replaced by its value.
+    pub fn values_at(&self, at: Position) -> Vec<&Node> {
+        let mut found: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].at == at)
+            .collect();
+        if found.is_empty() {
+            found.extend(self.nodes.iter().rposition(|node| node.at <= at));
+        }
+        found
+            .into_iter()
+            .map(|i| {
+                let node = &self.nodes[i];
+                let value = node.is_key.then(|| {
+                    self.nodes[i + 1..]
+                        .iter()
+                        .find(|next| !next.is_key && next.path == node.path)
+                });
+                value.flatten().unwrap_or(node)
+            })
+            .collect()
+    }
+
     /// Every key, with its position.
     pub fn keys(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|node| node.is_key)

@@ -188,7 +188,9 @@ fn serde_problem(file: &Path, outline: &Outline, error: &Error) -> Option<Diagno
             )
             .with_hint(TOO_LARGE_HINT)
         }
-        _ => match node.and_then(|n| keys::expected_value(&n.path.pattern()).map(|e| (n, e))) {
+        _ => match at_fault(doc, at)
+            .and_then(|n| keys::expected_value(&n.path.pattern()).map(|e| (n, e)))
+        {
             Some((node, (expected, hint))) => {
                 error_at(file, at, doc, wrong_value(&node.shape, expected))
                     .with_key(&node.path)
@@ -201,6 +203,32 @@ fn serde_problem(file: &Path, outline: &Outline, error: &Error) -> Option<Diagno
             }
         },
     })
+}
+
+/// The value a type error at `at` is about. Several nodes can start at one
+/// place (a block mapping and its first key), and the reader points at a
+/// key when its value is a collection of the wrong kind: of the values
+/// written there (a key standing for its value), the first of a shape its
+/// key cannot take, else the innermost.
+fn at_fault(doc: Option<&DocumentOutline>, at: Position) -> Option<&Node> {
+    let candidates = doc?.values_at(at);
+    candidates
+        .iter()
+        .find(|node| !takes_shape(&node.path.pattern(), &node.shape))
+        .or(candidates.last())
+        .copied()
+}
+
+/// Whether the value at key path `pattern` may have this shape at all.
+fn takes_shape(pattern: &str, shape: &Shape) -> bool {
+    let holds_mapping = matches!(pattern, "" | "scale_out" | "scale_in" | "queues[]");
+    match shape {
+        Shape::Mapping => holds_mapping,
+        Shape::Sequence => pattern == "queues",
+        Shape::Scalar { .. } | Shape::Alias => {
+            pattern == "queues[]" || !(holds_mapping || pattern == "queues")
+        }
+    }
 }
 
 /// The message for a value of the wrong type or out of range.

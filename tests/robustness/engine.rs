@@ -96,7 +96,7 @@ fn queues() -> BoxedStrategy<Vec<QueueRef>> {
         weight,
     });
     prop_oneof![
-        4 => vec(queue.clone(), 1..4),
+        9 => vec(queue.clone(), 1..4),
         1 => vec(queue, 1000..1001),
     ]
     .boxed()
@@ -121,6 +121,8 @@ prop_compose! {
         zero_after in duration(),
         count_in_flight in any::<bool>(),
         count_delayed in any::<bool>(),
+        lookahead in duration(),
+        in_flight_per_task in prop::option::of(positive()),
     ) -> Policy {
         let mut p = Policy::with_defaults("extreme", "prod", "extreme", "q");
         p.min_tasks = min;
@@ -137,6 +139,8 @@ prop_compose! {
         p.scale_to_zero_after = zero_after;
         p.count_in_flight = count_in_flight;
         p.count_delayed = count_delayed;
+        p.scale_out.lookahead = lookahead;
+        p.in_flight_per_task = in_flight_per_task;
         p
     }
 }
@@ -322,7 +326,7 @@ fn a_reloaded_policy_keeps_its_own_bounds_over_the_old_state() {
         let n = old.queues.len().max(new.queues.len());
         (Just(old), Just(new), history(n), history(n))
     });
-    run(2, input, |(old, new, before, after)| {
+    run(4, input, |(old, new, before, after)| {
         let mut state = PolicyState::default();
         let mut now = Timestamp::ZERO;
         for (policy, evaluations) in [(&old, &before), (&new, &after)] {

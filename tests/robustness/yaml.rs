@@ -53,12 +53,12 @@ pub const TOP_KEYS: &[(&str, Kind)] = &[
     ("count_in_flight", Kind::Flag),
     ("count_delayed", Kind::Flag),
     ("tolerance", Kind::Number),
-    ("in_flight_per_task", Kind::Number),
     ("scale_out", Kind::ScaleOut),
     ("scale_in", Kind::ScaleIn),
     ("activation_backlog", Kind::Number),
     ("scale_to_zero_after", Kind::Duration),
     ("dry_run", Kind::Flag),
+    ("in_flight_per_task", Kind::Number),
 ];
 pub const SCALE_OUT_KEYS: &[(&str, Kind)] = &[
     ("max_step", Kind::Step),

@@ -2,7 +2,7 @@
 
 use serde_saphyr::Spanned;
 
-use super::{at, Checker};
+use super::{at, must_be, Checker};
 use crate::policy::model::QueueRef;
 use crate::policy::names::{self, ClusterRef, ServiceRef};
 use crate::policy::outline::quoted;
@@ -179,7 +179,7 @@ impl Checker<'_> {
                 self.error(
                     at(weight),
                     &format!("queues[{i}].weight"),
-                    format!("must be greater than 0, got {}", weight.value),
+                    must_be("greater than 0", weight.value),
                     "a weight says how much one message counts, e.g. `0.5`; remove the queue to ignore it",
                 );
                 valid = false;

@@ -37,6 +37,17 @@ fn at<T>(value: &Spanned<T>) -> Position {
     }
 }
 
+/// "must be greater than 0, got -1": the message for a number that is not
+/// `requirement`. Infinity and NaN are called out as not finite, since
+/// "must be greater than 0, got inf" would read as a contradiction.
+fn must_be(requirement: &str, got: f64) -> String {
+    if got.is_finite() {
+        format!("must be {requirement}, got {got}")
+    } else {
+        format!("must be a finite number {requirement}, got {got}")
+    }
+}
+
 /// Check one policy document; the policy is `None` when anything is wrong.
 pub(crate) fn validate(
     file: &Path,

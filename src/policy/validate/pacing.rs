@@ -16,7 +16,13 @@ const NO_LIMIT_HINT: &str = "leave `max_step` out for no limit";
 
 impl Checker<'_> {
     pub(super) fn duration(&mut self, value: &Spanned<String>, key: &str) -> Option<Duration> {
-        match humantime::parse_duration(value.value.trim()) {
+        let text = value.value.trim();
+        if text.starts_with('-') {
+            let message = format!("{} is negative; a duration is 0 or more", quoted(text));
+            self.error(at(value), key, message, DURATION_HINT);
+            return None;
+        }
+        match humantime::parse_duration(text) {
             Ok(duration) => Some(duration),
             Err(error) => {
                 let message = format!("{} is not a duration: {error}", quoted(&value.value));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::{at, Checker};
+use super::{at, must_be, Checker};
 use crate::policy::model::Target;
 use crate::policy::raw::RawPolicy;
 
@@ -35,7 +35,7 @@ impl Checker<'_> {
                     self.error(
                         at(direct),
                         "target_backlog_per_task",
-                        format!("must be greater than 0, got {}", direct.value),
+                        must_be("greater than 0", direct.value),
                         "give the number of waiting messages one task should have, e.g. `100`",
                     );
                     None
@@ -165,7 +165,7 @@ impl Checker<'_> {
         self.error(
             at(value),
             "activation_backlog",
-            format!("must be 0 or more, got {}", value.value),
+            must_be("at least 0", value.value),
             "give the backlog, in messages, that starts the first task",
         );
         None
@@ -185,7 +185,7 @@ impl Checker<'_> {
         self.error(
             at(value),
             "in_flight_per_task",
-            format!("must be greater than 0, got {}", value.value),
+            must_be("greater than 0", value.value),
             "give how many messages one task works on at once, e.g. `1`",
         );
         None
