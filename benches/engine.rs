@@ -126,6 +126,11 @@ fn engine(c: &mut Criterion) {
         })
     });
 
+    // The scale-in rule's scan of the window for its highest entry.
+    group.bench_function("highest of a full window alone", |b| {
+        b.iter(|| black_box(&state).highest_recent_recommendation())
+    });
+
     // The part of a decision that is copying the state it was given.
     group.bench_function("clone of a full-window state alone", |b| {
         b.iter(|| black_box(&state).clone())
