@@ -9,7 +9,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use backlog_scaler::engine::{
     decide, Decision, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp,
 };
@@ -51,7 +50,7 @@ pub struct ExplainArgs {
 }
 
 pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let policy = find_policy(&args)?;
+    let policy = PolicySource::resolve(args.policies.clone())?.find(&args.policy)?;
     let summed = summed_queues(&policy);
     let observation = Observation::single(
         QueueDepth {
@@ -81,45 +80,6 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         print_text(&policy, &decision);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The named policy, valid; or why it cannot be explained.
-fn find_policy(args: &ExplainArgs) -> anyhow::Result<Policy> {
-    let source = PolicySource::resolve(args.policies.clone())?;
-    let report = source.check();
-    if let Some(policy) = report.policies.iter().find(|p| p.name == args.policy) {
-        if !report.is_valid() {
-            eprintln!(
-                "warning: other policies in {source} have errors; run `{}`",
-                source.validate_command()
-            );
-        }
-        return Ok(policy.clone());
-    }
-    let own_errors: Vec<String> = report
-        .errors()
-        .filter(|d| d.policy.as_deref() == Some(args.policy.as_str()))
-        .map(ToString::to_string)
-        .collect();
-    if !own_errors.is_empty() {
-        bail!(
-            "policy `{}` is not valid:\n{}",
-            args.policy,
-            own_errors.join("\n")
-        );
-    }
-    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
-    if names.is_empty() {
-        bail!(
-            "no valid policy in {source}; run `{}`",
-            source.validate_command()
-        );
-    }
-    bail!(
-        "no policy named `{}` in {source}; the policies are: {}",
-        args.policy,
-        names.join(", ")
-    )
 }
 
 /// A copy of `policy` reading one queue of weight 1, which holds the counts

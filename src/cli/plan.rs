@@ -21,7 +21,7 @@ use tokio::sync::Semaphore;
 
 use super::aws_args::{self, AwsArgs};
 use super::logging::{self, LogArgs};
-use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
+use super::policy_source::{PolicySource, POLICIES_HELP};
 
 /// Policies observed at the same moment.
 const CONCURRENCY: usize = 16;
@@ -88,17 +88,8 @@ impl Row {
 pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log)?;
     let source = PolicySource::resolve(args.policies.clone())?;
-    if source.shadows_env() {
-        tracing::warn!("--policies {source} is given, so {POLICIES_ENV} is ignored");
-    }
-    let loaded = match source.load() {
-        Ok(loaded) => loaded,
-        Err(errors) => {
-            for error in &errors.errors {
-                eprintln!("{error}");
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let Ok(loaded) = source.load_or_report() else {
+        return Ok(ExitCode::from(1));
     };
     for warning in &loaded.warnings {
         eprintln!("{warning}");

@@ -10,7 +10,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::bail;
-use backlog_scaler::policy::{check_path, check_str, LoadedPolicies, PolicyErrors, PolicyReport};
+use backlog_scaler::policy::{
+    check_path, check_str, LoadedPolicies, Policy, PolicyErrors, PolicyReport,
+};
 
 /// The environment variable that may hold the policies' YAML.
 pub const POLICIES_ENV: &str = "BACKLOG_SCALER_POLICIES";
@@ -79,6 +81,58 @@ impl PolicySource {
         match self {
             PolicySource::Path(path) => format!("backlog-scaler validate {}", path.display()),
             PolicySource::Env(_) => "backlog-scaler validate".to_owned(),
+        }
+    }
+
+    /// The valid policy named `name`. Other policies' errors do not stop it
+    /// (they earn a warning); its own errors, or an unknown name, do.
+    pub fn find(&self, name: &str) -> anyhow::Result<Policy> {
+        let report = self.check();
+        if let Some(policy) = report.policies.iter().find(|p| p.name == name) {
+            if !report.is_valid() {
+                eprintln!(
+                    "warning: other policies in {self} have errors; run `{}`",
+                    self.validate_command()
+                );
+            }
+            return Ok(policy.clone());
+        }
+        let own_errors: Vec<String> = report
+            .errors()
+            .filter(|d| d.policy.as_deref() == Some(name))
+            .map(ToString::to_string)
+            .collect();
+        if !own_errors.is_empty() {
+            anyhow::bail!("policy `{name}` is not valid:\n{}", own_errors.join("\n"));
+        }
+        let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
+        if names.is_empty() {
+            anyhow::bail!(
+                "no valid policy in {self}; run `{}`",
+                self.validate_command()
+            );
+        }
+        anyhow::bail!(
+            "no policy named `{name}` in {self}; the policies are: {}",
+            names.join(", ")
+        )
+    }
+
+    /// Load for a command that needs every policy valid (`plan`, `run`):
+    /// warns when the flag shadows the variable, prints every error on
+    /// stderr and returns their number when any policy is invalid.
+    pub fn load_or_report(&self) -> Result<LoadedPolicies, usize> {
+        if self.shadows_env() {
+            tracing::warn!("--policies {self} is given, so {POLICIES_ENV} is ignored");
+        }
+        match self.load() {
+            Ok(loaded) => Ok(loaded),
+            Err(errors) => {
+                for error in &errors.errors {
+                    eprintln!("{error}");
+                }
+                Err(errors.errors.len())
+            }
         }
     }
 

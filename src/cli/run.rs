@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 use super::aws_args::{self, AwsArgs};
 use super::lease_args::{self, LeaseArgs};
 use super::logging::{self, LogArgs};
-use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
+use super::policy_source::{PolicySource, POLICIES_HELP};
 
 /// After the controller has stopped, how long open HTTP connections may
 /// take to finish before the process exits anyway.
@@ -73,19 +73,10 @@ pub struct RunArgs {
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log)?;
     let source = PolicySource::resolve(args.policies.clone())?;
-    if source.shadows_env() {
-        tracing::warn!("--policies {source} is given, so {POLICIES_ENV} is ignored");
-    }
-    let loaded = match source.load() {
+    let loaded = match source.load_or_report() {
         Ok(loaded) => loaded,
-        Err(errors) => {
-            for error in &errors.errors {
-                eprintln!("{error}");
-            }
-            eprintln!(
-                "error: {source} has {} problem(s); not starting",
-                errors.errors.len()
-            );
+        Err(problems) => {
+            eprintln!("error: {source} has {problems} problem(s); not starting");
             return Ok(ExitCode::from(1));
         }
     };

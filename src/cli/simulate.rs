@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use backlog_scaler::policy::Policy;
@@ -59,7 +59,7 @@ pub struct SimulateArgs {
 }
 
 pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let policy = find_policy(args.policies.clone(), &args.policy)?;
+    let policy = PolicySource::resolve(args.policies.clone())?.find(&args.policy)?;
     let trace = Trace::from_path(&args.trace)?;
     let config = SimConfig {
         service_time: args.service_time,
@@ -107,40 +107,6 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The named policy, valid; other policies' errors do not stop it.
-fn find_policy(flag: Option<PathBuf>, name: &str) -> anyhow::Result<Policy> {
-    let source = PolicySource::resolve(flag)?;
-    let report = source.check();
-    if let Some(policy) = report.policies.iter().find(|p| p.name == name) {
-        if !report.is_valid() {
-            eprintln!(
-                "warning: other policies in {source} have errors; run `{}`",
-                source.validate_command()
-            );
-        }
-        return Ok(policy.clone());
-    }
-    let own_errors: Vec<String> = report
-        .errors()
-        .filter(|d| d.policy.as_deref() == Some(name))
-        .map(ToString::to_string)
-        .collect();
-    if !own_errors.is_empty() {
-        bail!("policy `{name}` is not valid:\n{}", own_errors.join("\n"));
-    }
-    let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
-    if names.is_empty() {
-        bail!(
-            "no valid policy in {source}; run `{}`",
-            source.validate_command()
-        );
-    }
-    bail!(
-        "no policy named `{name}` in {source}; the policies are: {}",
-        names.join(", ")
-    )
 }
 
 fn bar(length: u64, show: bool, template: &str) -> ProgressBar {
