@@ -65,7 +65,6 @@ pub fn decide(
     } else {
         state.idle_since = None;
     }
-    state.previous_backlog = Some((now, sums.backlog));
     let growth = growth_per_second(state.previous_work, now, sums.all_work);
     state.previous_work = Some((now, sums.all_work));
 

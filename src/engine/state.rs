@@ -19,8 +19,6 @@ pub struct PolicyState {
     pub(crate) last_scale: Option<Timestamp>,
     /// Since when the backlog, in-flight messages included, has been zero.
     pub(crate) idle_since: Option<Timestamp>,
-    /// The previous successful observation's backlog, for the growth rate.
-    pub(crate) previous_backlog: Option<(Timestamp, f64)>,
     /// The previous successful observation's total work (visible, in
     /// flight and delayed when counted, weighted), for `scale_out.lookahead`.
     pub(crate) previous_work: Option<(Timestamp, f64)>,
@@ -29,18 +27,8 @@ pub struct PolicyState {
 }
 
 impl PolicyState {
-    /// Whether this state has seen an observation yet.
-    pub fn is_fresh(&self) -> bool {
-        !self.seeded
-    }
-
     /// The highest recommendation still inside the stabilization window.
     pub fn highest_recent_recommendation(&self) -> Option<u32> {
         self.recommendations.iter().map(|&(_, n)| n).max()
-    }
-
-    /// When the last scaling action in either direction was applied.
-    pub fn last_scale(&self) -> Option<Timestamp> {
-        self.last_scale
     }
 }
