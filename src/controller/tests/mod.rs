@@ -148,19 +148,62 @@ async fn advance(secs: f64) {
 }
 
 /// Log output captured for the duration of a test (current-thread runtime).
+///
+/// One global subscriber serves every test and routes each event to the
+/// capture of the thread that emits it. A scoped subscriber per test
+/// (`set_default`) is not enough: tracing caches each callsite's interest
+/// when it is first hit, and a callsite first hit by a parallel test with no
+/// subscriber would stay disabled for the capturing test too.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
 
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Logs>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The writer of the global subscriber: this thread's capture, if any.
+struct ThreadCapture;
+
+impl Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|capture| {
+            if let Some(logs) = capture.borrow().as_ref() {
+                logs.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stops this thread's capture when dropped.
+struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
 impl Logs {
-    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+    fn capture() -> (Logs, CaptureGuard) {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(|| ThreadCapture)
+                .with_ansi(false)
+                .with_max_level(tracing::Level::DEBUG)
+                .finish();
+            // Only fails if another global subscriber exists; none does in
+            // the library's tests.
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        });
         let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
+        CAPTURE.with(|capture| *capture.borrow_mut() = Some(logs.clone()));
+        (logs, CaptureGuard)
     }
 
     fn text(&self) -> String {
@@ -169,16 +212,5 @@ impl Logs {
 
     fn count(&self, needle: &str) -> usize {
         self.text().matches(needle).count()
-    }
-}
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
