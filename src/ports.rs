@@ -16,6 +16,7 @@ use std::time::SystemTime;
 pub use error::{error_chain, ErrorKind, ErrorSource, PortError};
 
 use crate::engine::{QueueDepth, ServiceCounts};
+use crate::policy::AwsTarget;
 
 /// The future every port method returns.
 pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
@@ -82,4 +83,25 @@ pub struct Ports {
     pub scaler: Arc<dyn DesiredCountWriter>,
     /// `None` when no metrics backend is configured.
     pub metrics: Option<Arc<dyn MetricsPublisher>>,
+}
+
+/// Hands out the ports for a policy's [`AwsTarget`] (region and role), so
+/// one controller can serve several accounts and regions. Implementations
+/// share one set of ports per target rather than building one per policy.
+pub trait PortsSource: Send + Sync {
+    fn ports_for<'a>(
+        &'a self,
+        target: &'a AwsTarget,
+    ) -> Pin<Box<dyn Future<Output = Ports> + Send + 'a>>;
+}
+
+/// One set of ports serves every target: fakes, the simulator, and a
+/// controller that only ever uses its own region and credentials.
+impl PortsSource for Ports {
+    fn ports_for<'a>(
+        &'a self,
+        _target: &'a AwsTarget,
+    ) -> Pin<Box<dyn Future<Output = Ports> + Send + 'a>> {
+        Box::pin(std::future::ready(self.clone()))
+    }
 }

@@ -20,10 +20,9 @@ use super::metrics_buffer::{run_flusher, MetricsBuffer};
 use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 use super::schedule::DEFAULT_JITTER;
 use super::worker::{Worker, WorkerContext};
-use super::write_gate::GatedWriter;
 use crate::lease::WriteGate;
 use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
-use crate::ports::Ports;
+use crate::ports::{Ports, PortsSource};
 
 /// A new set of policies from a reload, or why it could not be loaded.
 pub type PolicyUpdate = Result<LoadedPolicies, PolicyErrors>;
@@ -69,7 +68,11 @@ impl Default for ControllerConfig {
 /// The live controller.
 pub struct Controller {
     config: ControllerConfig,
-    ports: Ports,
+    /// The ports of every policy's target.
+    source: Arc<dyn PortsSource>,
+    /// Where metric samples go: the controller's own account and region,
+    /// whatever the policies' targets.
+    metrics_publisher: Option<Arc<dyn crate::ports::MetricsPublisher>>,
     observer: Arc<dyn Observer>,
 }
 
@@ -81,10 +84,23 @@ struct Running {
 }
 
 impl Controller {
+    /// A controller whose policies all use `ports`.
     pub fn new(config: ControllerConfig, ports: Ports) -> Controller {
+        let metrics_publisher = ports.metrics.clone();
+        Controller::with_source(config, Arc::new(ports), metrics_publisher)
+    }
+
+    /// A controller whose policies get their ports from `source`, by
+    /// target, and whose metric samples go to `metrics_publisher`.
+    pub fn with_source(
+        config: ControllerConfig,
+        source: Arc<dyn PortsSource>,
+        metrics_publisher: Option<Arc<dyn crate::ports::MetricsPublisher>>,
+    ) -> Controller {
         Controller {
             config,
-            ports,
+            source,
+            metrics_publisher,
             observer: Arc::new(NoObserver),
         }
     }
@@ -107,18 +123,11 @@ impl Controller {
     ) {
         let config = &self.config;
         let metrics = self
-            .ports
-            .metrics
+            .metrics_publisher
             .as_ref()
             .map(|_| Arc::new(MetricsBuffer::default()));
-        let mut ports = self.ports.clone();
-        if let Some(gate) = &config.write_gate {
-            // The last check, right before UpdateService: a lease lost
-            // during an evaluation still stops its write.
-            ports.scaler = Arc::new(GatedWriter::new(ports.scaler, gate.clone()));
-        }
         let context = Arc::new(WorkerContext {
-            ports,
+            source: self.source.clone(),
             write_gate: config.write_gate.clone(),
             clock: Clock::start(),
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
@@ -128,7 +137,7 @@ impl Controller {
             metrics: metrics.clone(),
         });
         let (stop_flusher, flusher_stopped) = watch::channel(false);
-        let flusher = match (&self.ports.metrics, metrics) {
+        let flusher = match (&self.metrics_publisher, metrics) {
             (Some(publisher), Some(buffer)) => Some(tokio::spawn(run_flusher(
                 buffer,
                 publisher.clone(),

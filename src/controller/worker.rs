@@ -15,14 +15,16 @@ use super::health::{Health, Transition};
 use super::metrics_buffer::MetricsBuffer;
 use super::observer::Observer;
 use super::schedule::{error_backoff, first_delay, jittered};
+use super::write_gate::GatedWriter;
 use crate::engine::Action;
 use crate::lease::WriteGate;
 use crate::policy::Policy;
-use crate::ports::{error_chain, Ports};
+use crate::ports::{error_chain, Ports, PortsSource};
 
 /// What every worker shares.
 pub(crate) struct WorkerContext {
-    pub ports: Ports,
+    /// The ports of each policy's target.
+    pub source: Arc<dyn PortsSource>,
     pub clock: Clock,
     pub permits: Arc<Semaphore>,
     pub deadlines: Deadlines,
@@ -45,11 +47,26 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|&stop| stop).await;
 }
 
+impl WorkerContext {
+    /// The ports `policy` works with: its target's, with writes behind the
+    /// lease when there is one.
+    async fn ports_for(&self, policy: &Policy) -> Ports {
+        let mut ports = self.source.ports_for(&policy.aws).await;
+        if let Some(gate) = &self.write_gate {
+            // The last check, right before UpdateService: a lease lost
+            // during an evaluation still stops its write.
+            ports.scaler = Arc::new(GatedWriter::new(ports.scaler, gate.clone()));
+        }
+        ports
+    }
+}
+
 impl Worker {
     /// Evaluate until told to stop. An evaluation in progress when the stop
     /// comes is finished, not cut short.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let interval = self.policy.poll_interval;
+        let ports = self.context.ports_for(&self.policy).await;
         let mut memory = Memory::default();
         let mut was_standby = false;
         let mut health = Health::default();
@@ -85,7 +102,7 @@ impl Worker {
             let (evaluation, next_memory) = evaluate(
                 &self.policy,
                 self.dry_run || standby,
-                &self.context.ports,
+                &ports,
                 &memory,
                 now,
                 self.context.deadlines,

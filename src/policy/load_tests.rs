@@ -121,6 +121,7 @@ in_flight_per_task: 2
         scale_to_zero_after: Duration::from_secs(1200),
         dry_run: true,
         in_flight_per_task: Some(2.0),
+        aws: AwsTarget::default(),
         source: Some(SourceLocation {
             file: FILE.into(),
             line: 1,

@@ -26,7 +26,7 @@ mod validate;
 
 pub use diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, PolicyReport, Severity};
 pub use load::{check_path, check_str, load_path, load_str, MAX_POLICY_FILE_BYTES};
-pub use model::{Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target};
+pub use model::{AwsTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target};
 pub use schema::policy_schema;
 
 #[cfg(test)]

@@ -116,6 +116,15 @@ pub struct ScaleIn {
     pub cooldown: Duration,
 }
 
+/// Where a policy's AWS calls go: its queues' and service's region, and
+/// the IAM role to assume for them. `None` means the controller's own
+/// region or credentials. Policies with equal targets share SDK clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct AwsTarget {
+    pub region: Option<String>,
+    pub role_arn: Option<String>,
+}
+
 /// A validated scaling policy for one ECS service.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {
@@ -142,6 +151,8 @@ pub struct Policy {
     /// the target, which then applies to waiting messages only. `None` (the
     /// default) keeps the plain `ceil(backlog / target)` rule.
     pub in_flight_per_task: Option<f64>,
+    /// The region and role its calls use.
+    pub aws: AwsTarget,
     /// Where the policy's document starts; `None` for policies built in code.
     #[serde(skip)]
     pub source: Option<SourceLocation>,
@@ -180,6 +191,7 @@ impl Policy {
             scale_to_zero_after: Duration::from_secs(300),
             dry_run: false,
             in_flight_per_task: None,
+            aws: AwsTarget::default(),
             source: None,
         }
     }

@@ -17,7 +17,7 @@ use std::path::Path;
 use serde_saphyr::Spanned;
 
 use super::diagnostic::Diagnostic;
-use super::model::{Policy, SourceLocation};
+use super::model::{AwsTarget, Policy, SourceLocation};
 use super::outline::Position;
 use super::raw::RawPolicy;
 
@@ -133,6 +133,7 @@ pub(crate) fn validate(
         scale_to_zero_after,
         dry_run: raw.dry_run.is_some_and(|v| v.value),
         in_flight_per_task,
+        aws: AwsTarget::default(),
         source: Some(SourceLocation {
             file: file.to_path_buf(),
             line: start.line,
