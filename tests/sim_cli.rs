@@ -176,44 +176,24 @@ fn sweep_prints_a_table_and_marks_the_cheapest_value_that_meets_the_target() {
         .map(|t| format!("{t},{}\n", if t % 60 < 30 { 4 } else { 0 }))
         .collect();
     let trace = files.trace("t.csv", &format!("t_seconds,arrivals\n{rows}"));
-    let output = files
-        .simulate("scaler", &trace)
-        .args([
-            "--service-time",
-            "1",
-            "--startup",
-            "10s",
-            "--wait-target",
-            "20s",
-        ])
-        .args(["--sweep", "max_tasks=3,5,8"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let table = String::from_utf8(output).unwrap();
+    // The same sweep, as a table and as JSON.
+    let sweep = |extra: &[&str]| {
+        files
+            .simulate("scaler", &trace)
+            .args(["--service-time", "1", "--startup", "10s"])
+            .args(["--wait-target", "20s", "--sweep", "max_tasks=3,5,8"])
+            .args(extra)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let table = String::from_utf8(sweep(&[])).unwrap();
     assert!(table.starts_with("   max_tasks        cost"), "{table}");
     assert_eq!(table.matches("<- best").count(), 1, "{table}");
 
-    let output = files
-        .simulate("scaler", &trace)
-        .args([
-            "--service-time",
-            "1",
-            "--startup",
-            "10s",
-            "--wait-target",
-            "20s",
-            "--json",
-        ])
-        .args(["--sweep", "max_tasks=3,5,8"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let outcome = json(&output);
+    let outcome = json(&sweep(&["--json"]));
     let runs = outcome["runs"].as_array().unwrap();
     let values: Vec<f64> = runs.iter().map(|r| r["value"].as_f64().unwrap()).collect();
     assert_eq!(values, vec![3.0, 5.0, 8.0]);
