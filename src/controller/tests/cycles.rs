@@ -270,3 +270,42 @@ async fn a_shard_runs_only_its_own_policies_across_reloads() {
     evaluated.sort();
     assert_eq!(evaluated, mine(&names));
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_cycle_over_all_policies_as_plan_runs_it() {
+    let world = FakeWorld::new();
+    world.add("shared", 500, "unused", 1);
+    let policies: Vec<Policy> = (0..12)
+        .map(|i| {
+            let name = format!("s{i:02}");
+            world.add(&name, 0, &name, 1);
+            on_queue(&name, "shared", 10)
+        })
+        .collect();
+    let ports = world.ports(false);
+    let reads = Arc::new(crate::controller::SharedReads::for_policies(
+        &ports, &policies,
+    ));
+    let shared = reads.ports(&ports);
+    let mut evaluations = tokio::task::JoinSet::new();
+    for policy in policies {
+        let ports = shared.clone();
+        evaluations.spawn(async move {
+            crate::controller::evaluate(
+                &policy,
+                true,
+                &ports,
+                &crate::controller::Memory::default(),
+                crate::engine::Timestamp::ZERO,
+                crate::controller::Deadlines::default(),
+            )
+            .await
+        });
+    }
+    let done = evaluations.join_all().await;
+    assert_eq!(done.len(), 12);
+    assert!(done.iter().all(|(e, _)| e.error().is_none()));
+    assert_eq!(world.queue_reads("shared"), 1);
+    assert_eq!(world.batch_sizes(), [10, 2]);
+    assert_eq!((reads.queues_read(), reads.service_batches()), (1, 2));
+}

@@ -1,0 +1,213 @@
+//! API cost at scale, against the emulator (moto): the calls one
+//! evaluation cycle makes, counted by the adapters' own call counters.
+//!
+//! 30 policies over 3 clusters (12, 10 and 8 services) and 20 queues (ten
+//! of them shared by two policies) must cost, per cycle in steady state,
+//! exactly 20 `GetQueueAttributes`, 4 `DescribeServices` (10 + 2, 10, 8)
+//! and no `UpdateService`. Also here: the ECS batch read answers per
+//! service. (`PutMetricData`'s split at the API's 1,000 data is a unit
+//! test in `src/aws/cloudwatch.rs`: moto takes longer than the SDK's
+//! timeout to store a full call.)
+
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use backlog_scaler::aws::{configure, ApiCalls, AwsPorts, AwsSettings};
+use backlog_scaler::controller::{
+    Controller, ControllerConfig, CycleReport, Observer, PolicyUpdate,
+};
+use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::ports::{ErrorKind, ServiceStateReader};
+use moto::{Moto, REGION};
+use tokio::sync::{mpsc, oneshot};
+
+const TASK_FAMILY: &str = "worker";
+const OPERATIONS: [&str; 4] = [
+    "GetQueueUrl",
+    "GetQueueAttributes",
+    "DescribeServices",
+    "UpdateService",
+];
+
+/// The production SDK settings pointed at the emulator.
+async fn controller_ports(moto: &Moto, namespace: Option<String>) -> AwsPorts {
+    let settings = AwsSettings {
+        region: Some(REGION.into()),
+        endpoint_url: Some(moto.endpoint()),
+        ..AwsSettings::default()
+    };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
+        aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "moto"),
+    );
+    let config = configure(loader, &settings).load().await;
+    AwsPorts::new(&config, namespace)
+}
+
+/// Clusters `clusters[i]` with `sizes[i]` services each, all at 1 task:
+/// service `{cluster}-s{j}`.
+async fn create_services(moto: &Moto, clusters: &[(&str, usize)]) -> Vec<(String, String)> {
+    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
+    let container = ContainerDefinition::builder()
+        .name("worker")
+        .image("public.ecr.aws/docker/library/busybox:latest")
+        .memory(128)
+        .build();
+    ecs.register_task_definition()
+        .family(TASK_FAMILY)
+        .container_definitions(container)
+        .send()
+        .await
+        .expect("RegisterTaskDefinition");
+    let mut services = Vec::new();
+    for (cluster, size) in clusters {
+        ecs.create_cluster()
+            .cluster_name(*cluster)
+            .send()
+            .await
+            .expect("CreateCluster");
+        for j in 0..*size {
+            let service = format!("{cluster}-s{j}");
+            ecs.create_service()
+                .cluster(*cluster)
+                .service_name(&service)
+                .task_definition(TASK_FAMILY)
+                .desired_count(1)
+                .send()
+                .await
+                .expect("CreateService");
+            services.push(((*cluster).to_owned(), service));
+        }
+    }
+    services
+}
+
+/// The call counters at the end of every cycle.
+struct CycleCounts {
+    calls: Arc<ApiCalls>,
+    cycles: Mutex<Vec<(CycleReport, BTreeMap<&'static str, u64>)>>,
+}
+
+impl Observer for CycleCounts {
+    fn cycle_finished(&self, report: &CycleReport) {
+        let totals = OPERATIONS
+            .iter()
+            .map(|op| (*op, self.calls.total(op)))
+            .collect();
+        self.cycles.lock().unwrap().push((report.clone(), totals));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_reads_each_queue_once_and_describes_ten_services_per_call() {
+    let moto = Moto::start();
+    let services = create_services(&moto, &[("c0", 12), ("c1", 10), ("c2", 8)]).await;
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    for q in 0..20 {
+        sqs.create_queue()
+            .queue_name(format!("q{q}"))
+            .send()
+            .await
+            .expect("CreateQueue");
+    }
+    // Policy i reads queue q(i mod 20): q0..q9 are read by two policies.
+    // Empty queues, one task each: every policy holds at its minimum.
+    let policies: Vec<Policy> = services
+        .iter()
+        .enumerate()
+        .map(|(i, (cluster, service))| {
+            let mut policy =
+                Policy::with_defaults(&format!("p{i}"), cluster, service, &format!("q{}", i % 20));
+            policy.target = Target::BacklogPerTask(10.0);
+            policy.min_tasks = 1;
+            policy.max_tasks = 10;
+            policy.poll_interval = Duration::from_secs(2);
+            policy
+        })
+        .collect();
+
+    let aws = controller_ports(&moto, None).await;
+    let counts = Arc::new(CycleCounts {
+        calls: aws.calls.clone(),
+        cycles: Mutex::default(),
+    });
+    let config = ControllerConfig {
+        // Fewer permits than policies: batching must not depend on them.
+        max_concurrency: 4,
+        seed: Some(7),
+        ..ControllerConfig::default()
+    };
+    let (_, reloads) = mpsc::channel::<PolicyUpdate>(1);
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let controller = Controller::new(config, aws.ports()).with_observer(counts.clone());
+    let task = tokio::spawn(controller.run(policies, reloads, async {
+        let _ = stop.await;
+    }));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.cycles.lock().unwrap().len() < 4 {
+        assert!(Instant::now() < deadline, "four cycles within a minute");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = shutdown.send(());
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the controller stops")
+        .expect("no panic");
+
+    let cycles = counts.cycles.lock().unwrap().clone();
+    let mut previous: BTreeMap<&str, u64> = OPERATIONS.iter().map(|op| (*op, 0)).collect();
+    for (n, (report, totals)) in cycles.iter().enumerate() {
+        let delta: BTreeMap<&str, u64> = totals
+            .iter()
+            .map(|(op, total)| (*op, total - previous[op]))
+            .collect();
+        eprintln!("cycle {n}: {delta:?} in {:?}", report.duration);
+        // Queue URLs are resolved once, in the first cycle.
+        let urls = if n == 0 { 20 } else { 0 };
+        assert_eq!(delta["GetQueueUrl"], urls, "cycle {n}: {delta:?}");
+        assert_eq!(delta["GetQueueAttributes"], 20, "cycle {n}: {delta:?}");
+        assert_eq!(delta["DescribeServices"], 4, "cycle {n}: {delta:?}");
+        assert_eq!(delta["UpdateService"], 0, "cycle {n}: {delta:?}");
+        assert_eq!(report.policies, 30);
+        assert_eq!(report.queues_read, 20);
+        assert_eq!(report.service_batches, 4);
+        previous = totals.clone();
+    }
+}
+
+#[tokio::test]
+async fn a_batch_read_answers_each_service_and_fails_only_the_missing_ones() {
+    let moto = Moto::start();
+    let services = create_services(&moto, &[("c0", 12)]).await;
+    let aws = controller_ports(&moto, None).await;
+    let mut names: Vec<String> = services.into_iter().map(|(_, s)| s).collect();
+    names.insert(5, "ghost".into());
+    let answers = aws.ecs.services_state("c0", &names).await.unwrap();
+    assert_eq!(answers.len(), 13);
+    for (name, answer) in names.iter().zip(&answers) {
+        match answer {
+            Ok(counts) => assert_eq!(counts.desired, 1, "{name}"),
+            Err(error) => {
+                assert_eq!(name, "ghost");
+                assert_eq!(error.kind(), ErrorKind::ServiceNotFound);
+            }
+        }
+    }
+    assert_eq!(answers.iter().filter(|a| a.is_err()).count(), 1);
+    // 13 services: 10 + 3.
+    assert_eq!(aws.calls.total("DescribeServices"), 2);
+
+    let in_no_cluster = aws
+        .ecs
+        .services_state("no-such-cluster", &names[..2])
+        .await
+        .unwrap();
+    assert!(in_no_cluster
+        .iter()
+        .all(|a| a.as_ref().unwrap_err().kind() == ErrorKind::ServiceNotFound));
+    assert_eq!(aws.calls.total("DescribeServices"), 3);
+}
