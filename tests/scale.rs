@@ -211,3 +211,104 @@ async fn a_batch_read_answers_each_service_and_fails_only_the_missing_ones() {
         .all(|a| a.as_ref().unwrap_err().kind() == ErrorKind::ServiceNotFound));
     assert_eq!(aws.calls.total("DescribeServices"), 3);
 }
+
+/// Six policies on queues that do not exist: `plan` and `run` work anyway
+/// (each policy holds), which is all sharding needs.
+fn six_policies(dir: &std::path::Path) -> std::path::PathBuf {
+    let names = [
+        "orders",
+        "billing",
+        "emails",
+        "thumbnails",
+        "reports",
+        "checkout",
+    ];
+    let documents: Vec<String> = names
+        .iter()
+        .map(|name| {
+            format!(
+                "name: {name}\ncluster: c0\nservice: {name}\nqueues: [{name}]\n\
+                 target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 10\npoll_interval: 1s\n"
+            )
+        })
+        .collect();
+    let file = dir.join("policies.yaml");
+    std::fs::write(&file, documents.join("---\n")).unwrap();
+    file
+}
+
+fn binary(moto: &Moto) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
+    command
+        .envs(moto.env())
+        .env_remove("RUST_LOG")
+        .env_remove("BACKLOG_SCALER_POLICIES")
+        .env_remove("BACKLOG_SCALER_SHARD")
+        .env("BACKLOG_SCALER_LISTEN", "127.0.0.1:0");
+    command
+}
+
+#[tokio::test]
+async fn a_shard_plans_and_runs_only_its_own_policies() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = six_policies(dir.path());
+
+    // FNV-1a 64 mod 5: orders 2, billing 4, emails 0, thumbnails 3,
+    // reports 3, checkout 3.
+    let output = binary(&moto)
+        .args(["plan", "--json", "--shard", "3/5", "--policies"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let planned: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, ["thumbnails", "reports", "checkout"]);
+
+    let refused = binary(&moto)
+        .args(["plan", "--shard", "5/5", "--policies"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("--shard") && stderr.contains("I goes from 0 to 4"),
+        "{stderr}"
+    );
+
+    // `run` logs its shard and runs its policies only.
+    let log = dir.path().join("run.log");
+    let mut child = binary(&moto)
+        .args(["run", "--dry-run", "--policies"])
+        .arg(&file)
+        .env("BACKLOG_SCALER_SHARD", "0/5")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("cycle finished") || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("shard=\"0/5\""), "{text}");
+    assert!(text.contains("running 1 policies"), "{text}");
+    assert!(text.contains("cycle finished: 1 policies"), "{text}");
+    assert!(text.contains("policy=emails"), "{text}");
+    assert!(!text.contains("policy=orders"), "{text}");
+}

@@ -7,6 +7,10 @@
 //! queued lookups fill batches, so the call rate stays bounded as the number
 //! of policies grows. Writes are `UpdateService` with only `desiredCount`,
 //! under their own rate limit.
+//!
+//! An evaluation cycle gathers its batches itself and reads them through
+//! [`ServiceStateReader::services_state`]: direct calls of up to 10
+//! services, under the same rate limit, without the linger.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

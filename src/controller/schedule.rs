@@ -15,8 +15,10 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// The default phase spread: a group's phase is anywhere in its interval.
-pub const DEFAULT_PHASE_SPREAD: f64 = 1.0;
+/// The default phase spread: a group's phase is in the first tenth of its
+/// interval, so a start (or a new group) is evaluated within a tenth of an
+/// interval and `/readyz` does not wait a whole interval.
+pub const DEFAULT_PHASE_SPREAD: f64 = 0.1;
 
 /// A failing policy waits at most this many intervals between attempts, so
 /// it recovers within two intervals of the API recovering.
