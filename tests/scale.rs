@@ -312,3 +312,127 @@ async fn a_shard_plans_and_runs_only_its_own_policies() {
     assert!(text.contains("policy=emails"), "{text}");
     assert!(!text.contains("policy=orders"), "{text}");
 }
+
+/// An in-memory world for the full-size cycle: every queue empty, every
+/// service at one task, and counters of the calls.
+#[derive(Default)]
+struct Counted {
+    queue_reads: std::sync::atomic::AtomicU64,
+    batches: std::sync::atomic::AtomicU64,
+    largest_batch: std::sync::atomic::AtomicUsize,
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl backlog_scaler::ports::QueueDepthReader for Counted {
+    fn queue_depth<'a>(
+        &'a self,
+        _queue: &'a str,
+    ) -> backlog_scaler::ports::PortFuture<'a, backlog_scaler::engine::QueueDepth> {
+        self.queue_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(std::future::ready(Ok(Default::default())))
+    }
+}
+
+impl ServiceStateReader for Counted {
+    fn service_state<'a>(
+        &'a self,
+        _cluster: &'a str,
+        _service: &'a str,
+    ) -> backlog_scaler::ports::PortFuture<'a, backlog_scaler::engine::ServiceCounts> {
+        Box::pin(std::future::ready(Ok(one_task())))
+    }
+
+    fn services_state<'a>(
+        &'a self,
+        _cluster: &'a str,
+        services: &'a [String],
+    ) -> backlog_scaler::ports::PortFuture<
+        'a,
+        Vec<Result<backlog_scaler::engine::ServiceCounts, backlog_scaler::ports::PortError>>,
+    > {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches.fetch_add(1, Relaxed);
+        self.largest_batch.fetch_max(services.len(), Relaxed);
+        Box::pin(std::future::ready(Ok(vec![Ok(one_task()); services.len()])))
+    }
+}
+
+impl backlog_scaler::ports::DesiredCountWriter for Counted {
+    fn set_desired<'a>(
+        &'a self,
+        _cluster: &'a str,
+        _service: &'a str,
+        _desired: u32,
+    ) -> backlog_scaler::ports::PortFuture<'a, ()> {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+fn one_task() -> backlog_scaler::engine::ServiceCounts {
+    backlog_scaler::engine::ServiceCounts {
+        desired: 1,
+        running: 1,
+        pending: 0,
+        deployment_in_progress: false,
+    }
+}
+
+/// The fleet, in memory: 1,000 policies, 1,000 queues, 100
+/// clusters of 10 services. Each cycle must read 1,000 queues, make 100
+/// batch reads of 10 and write nothing, whatever `--max-concurrency`.
+#[tokio::test(start_paused = true)]
+async fn a_thousand_policies_cost_a_thousand_queue_reads_and_a_hundred_batches_per_cycle() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let world = Arc::new(Counted::default());
+    let ports = backlog_scaler::ports::Ports {
+        queues: world.clone(),
+        services: world.clone(),
+        scaler: world.clone(),
+        metrics: None,
+    };
+    let policies: Vec<Policy> = (0..1000)
+        .map(|i| {
+            let mut policy = Policy::with_defaults(
+                &format!("p{i:04}"),
+                &format!("cluster-{}", i / 10),
+                &format!("service-{i:04}"),
+                &format!("queue-{i:04}"),
+            );
+            policy.poll_interval = Duration::from_secs(15);
+            policy
+        })
+        .collect();
+    let counts = Arc::new(CycleCounts {
+        calls: Arc::new(ApiCalls::new()),
+        cycles: Mutex::default(),
+    });
+    let (_, reloads) = mpsc::channel::<PolicyUpdate>(1);
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let config = ControllerConfig {
+        seed: Some(1),
+        ..ControllerConfig::default()
+    };
+    let controller = Controller::new(config, ports).with_observer(counts.clone());
+    let task = tokio::spawn(controller.run(policies, reloads, async {
+        let _ = stop.await;
+    }));
+    // Three ticks: the phase is under 1.5 s, so 32 s hold ticks 0, 1, 2.
+    tokio::time::sleep(Duration::from_secs(32)).await;
+    let _ = shutdown.send(());
+    task.await.unwrap();
+
+    let cycles = counts.cycles.lock().unwrap().clone();
+    assert_eq!(cycles.len(), 3);
+    for (report, _) in &cycles {
+        assert_eq!(report.policies, 1000);
+        assert_eq!(report.queues_read, 1000);
+        assert_eq!(report.service_batches, 100);
+    }
+    assert_eq!(world.queue_reads.load(Relaxed), 3000);
+    assert_eq!(world.batches.load(Relaxed), 300);
+    assert_eq!(world.largest_batch.load(Relaxed), 10);
+    assert_eq!(world.writes.load(Relaxed), 0);
+}
