@@ -9,7 +9,8 @@
 //!   -> (decision, state)`. No I/O, no clock.
 //! - [`ports`]: the small traits the controller sees the world through.
 //! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
-//! - [`controller`]: the daemon's loop: every policy on its own schedule.
+//! - [`controller`]: the daemon's loop: every policy every poll interval, in
+//!   evaluation cycles that share their reads; sharding.
 //! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
 //!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.

@@ -35,6 +35,24 @@ pub trait ServiceStateReader: Send + Sync {
         cluster: &'a str,
         service: &'a str,
     ) -> PortFuture<'a, ServiceCounts>;
+
+    /// Several services of one cluster at once, each answer in the order of
+    /// `services` (a missing service fails only its own answer). The
+    /// default asks for one service after the other; the ECS adapter
+    /// describes up to 10 services per call.
+    fn services_state<'a>(
+        &'a self,
+        cluster: &'a str,
+        services: &'a [String],
+    ) -> PortFuture<'a, Vec<Result<ServiceCounts, PortError>>> {
+        Box::pin(async move {
+            let mut answers = Vec::with_capacity(services.len());
+            for service in services {
+                answers.push(self.service_state(cluster, service).await);
+            }
+            Ok(answers)
+        })
+    }
 }
 
 /// Sets an ECS service's desired count, and nothing else about it.

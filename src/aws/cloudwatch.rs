@@ -46,16 +46,15 @@ impl CloudWatchPublisher {
     }
 
     async fn put(&self, samples: &[MetricSample]) -> Result<(), PortError> {
-        let data: Vec<MetricDatum> = samples.iter().flat_map(metric_data).collect();
         let mut first_error = None;
         // Every chunk is tried even if one fails: metrics of the others
         // still arrive.
-        for chunk in data.chunks(PUT_METRIC_DATA_LIMIT) {
+        for chunk in metric_batches(samples) {
             let result = self
                 .client
                 .put_metric_data()
                 .namespace(&self.namespace)
-                .set_metric_data(Some(chunk.to_vec()))
+                .set_metric_data(Some(chunk))
                 .send()
                 .await;
             match result {
@@ -75,6 +74,15 @@ impl MetricsPublisher for CloudWatchPublisher {
     fn publish<'a>(&'a self, samples: &'a [MetricSample]) -> PortFuture<'a, ()> {
         Box::pin(self.put(samples))
     }
+}
+
+/// The metric data of `samples`, in as few `PutMetricData` calls' worth
+/// as the API's limit allows.
+pub fn metric_batches(samples: &[MetricSample]) -> Vec<Vec<MetricDatum>> {
+    let data: Vec<MetricDatum> = samples.iter().flat_map(metric_data).collect();
+    data.chunks(PUT_METRIC_DATA_LIMIT)
+        .map(<[MetricDatum]>::to_vec)
+        .collect()
 }
 
 /// The metric data of one sample.
@@ -139,6 +147,19 @@ mod tests {
             assert_eq!(datum.dimensions()[0].name(), Some("Policy"));
             assert_eq!(datum.dimensions()[0].value(), Some("orders"));
         }
+    }
+
+    #[test]
+    fn samples_are_split_at_the_api_limit_only() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let samples = vec![sample(3); n];
+            metric_batches(&samples).iter().map(Vec::len).collect()
+        };
+        // Four data per sample.
+        assert_eq!(sizes(250), [1000]);
+        assert_eq!(sizes(300), [1000, 200]);
+        assert_eq!(sizes(750), [1000, 1000, 1000]);
+        assert!(sizes(0).is_empty());
     }
 
     #[test]

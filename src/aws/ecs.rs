@@ -7,6 +7,10 @@
 //! queued lookups fill batches, so the call rate stays bounded as the number
 //! of policies grows. Writes are `UpdateService` with only `desiredCount`,
 //! under their own rate limit.
+//!
+//! An evaluation cycle gathers its batches itself and reads them through
+//! [`ServiceStateReader::services_state`]: direct calls of up to 10
+//! services, under the same rate limit, without the linger.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -173,6 +177,14 @@ impl ServiceStateReader for EcsServices {
     ) -> PortFuture<'a, ServiceCounts> {
         Box::pin(self.lookup(cluster, service))
     }
+
+    fn services_state<'a>(
+        &'a self,
+        cluster: &'a str,
+        services: &'a [String],
+    ) -> PortFuture<'a, Vec<Result<ServiceCounts, PortError>>> {
+        Box::pin(describe_all(&self.shared, cluster, services))
+    }
 }
 
 impl DesiredCountWriter for EcsServices {
@@ -288,6 +300,59 @@ async fn describe(shared: Arc<Shared>, cluster: String, batch: Vec<Lookup>) {
             }
         }
     }
+}
+
+/// `services` of `cluster` in direct `DescribeServices` calls of at most 10
+/// services each, under the describe rate limit: for callers that gather
+/// their batch themselves (an evaluation cycle), so without the batcher's
+/// linger. A failed call fails the answers of its own services only.
+async fn describe_all(
+    shared: &Shared,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<Result<ServiceCounts, PortError>>, PortError> {
+    let mut answers = Vec::with_capacity(services.len());
+    for chunk in services.chunks(DESCRIBE_BATCH_LIMIT) {
+        shared.describe_limit.acquire().await;
+        let result = shared
+            .client
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                shared.calls.record(DESCRIBE_SERVICES, None);
+                answers.extend(
+                    chunk
+                        .iter()
+                        .map(|service| find_service(cluster, service, &output)),
+                );
+            }
+            Err(error) => {
+                let kind = classify_kind(&error);
+                shared.calls.record(DESCRIBE_SERVICES, Some(kind));
+                let missing_cluster =
+                    error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code));
+                let detail = error_code(&error).map(str::to_owned);
+                let source = error_source(error);
+                answers.extend(chunk.iter().map(|service| {
+                    Err(if missing_cluster {
+                        PortError::ServiceNotFound {
+                            cluster: cluster.to_owned(),
+                            service: service.clone(),
+                            detail: detail.clone(),
+                            source: Some(source.clone()),
+                        }
+                    } else {
+                        shared_error(kind, source.clone())
+                    })
+                }));
+            }
+        }
+    }
+    Ok(answers)
 }
 
 /// The error of a failed batched call, for each lookup it served.

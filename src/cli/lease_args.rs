@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use backlog_scaler::controller::Shard;
 use backlog_scaler::lease::{
     default_replica_id, DynamoLeaseStore, LeaseKeeper, LeaseTiming, WriteGate,
 };
@@ -20,14 +21,10 @@ pub struct LeaseArgs {
     #[arg(long, value_name = "TABLE", env = "BACKLOG_SCALER_LEASE_TABLE")]
     pub lease_table: Option<String>,
     /// The lease's key in the table: replicas that share it elect one
-    /// writer.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "default",
-        requires = "lease_table"
-    )]
-    pub lease_name: String,
+    /// writer [default: `default`, or `default-shard-I-of-N` with
+    /// `--shard I/N`, so each shard has its own writer and standby].
+    #[arg(long, value_name = "NAME", requires = "lease_table")]
+    pub lease_name: Option<String>,
     /// How long a lease lasts without renewal: how long the other replica
     /// waits to take over from one that died.
     #[arg(long, value_name = "DURATION", default_value = "15s",
@@ -66,11 +63,21 @@ impl RunningLease {
     }
 }
 
+/// The lease's name: `--lease-name`, else one per shard.
+pub fn lease_name(args: &LeaseArgs, shard: Option<Shard>) -> String {
+    match (&args.lease_name, shard) {
+        (Some(name), _) => name.clone(),
+        (None, Some(shard)) => format!("default-shard-{}-of-{}", shard.index(), shard.count()),
+        (None, None) => "default".to_owned(),
+    }
+}
+
 /// Start keeping the lease when `--lease-table` is given. The first attempt
 /// is made before returning, so the holder writes from its first
 /// evaluation and the logs say at once which replica is which.
 pub async fn start(
     args: &LeaseArgs,
+    shard: Option<Shard>,
     sdk_config: &aws_config::SdkConfig,
 ) -> anyhow::Result<Option<RunningLease>> {
     let Some(table) = &args.lease_table else {
@@ -85,15 +92,16 @@ pub async fn start(
         .map_err(anyhow::Error::msg)
         .context("invalid --lease-duration / --lease-renew-every")?;
     let replica = args.replica_id.clone().unwrap_or_else(default_replica_id);
+    let name = lease_name(args, shard);
     let store = DynamoLeaseStore::new(
         aws_sdk_dynamodb::Client::new(sdk_config),
         table.clone(),
-        args.lease_name.clone(),
+        name.clone(),
     );
     tracing::info!(
         replica = %replica,
         lease_table = %table,
-        lease_name = %args.lease_name,
+        lease_name = %name,
         lease_duration = %humantime::format_duration(timing.duration),
         lease_renew_every = %humantime::format_duration(timing.renew_every),
         "two-replica mode: only the lease holder writes desired counts"
@@ -113,5 +121,28 @@ pub async fn stop(lease: Option<RunningLease>) {
         lease.gate.allow_until(0);
         let _ = lease.stop.send(true);
         let _ = tokio::time::timeout(Duration::from_secs(5), lease.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(name: Option<&str>) -> LeaseArgs {
+        LeaseArgs {
+            lease_table: Some("leases".into()),
+            lease_name: name.map(str::to_owned),
+            lease_duration: Duration::from_secs(15),
+            lease_renew_every: None,
+            replica_id: None,
+        }
+    }
+
+    #[test]
+    fn each_shard_has_its_own_default_lease() {
+        let shard = "2/8".parse::<Shard>().unwrap();
+        assert_eq!(lease_name(&args(None), None), "default");
+        assert_eq!(lease_name(&args(None), Some(shard)), "default-shard-2-of-8");
+        assert_eq!(lease_name(&args(Some("mine")), Some(shard)), "mine");
     }
 }

@@ -16,6 +16,7 @@ mod plan;
 mod policy_source;
 mod run;
 mod schema;
+mod shard_args;
 mod simulate;
 mod trace;
 mod validate;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use backlog_scaler::aws::AwsPorts;
-use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory};
+use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory, SharedReads};
 use backlog_scaler::engine::{Action, Reason, Timestamp};
 use backlog_scaler::policy::Policy;
 use backlog_scaler::ports::{error_chain, Ports};
@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use super::aws_args::{self, AwsArgs};
 use super::logging::{self, LogArgs};
 use super::policy_source::{PolicySource, POLICIES_HELP};
+use super::shard_args::ShardArgs;
 
 /// Policies observed at the same moment.
 const CONCURRENCY: usize = 16;
@@ -35,6 +36,8 @@ pub struct PlanArgs {
     pub json: bool,
     #[command(flatten)]
     pub aws: AwsArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -101,7 +104,7 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
     let rows = runtime.block_on(async {
         let sdk_config = aws_args::load_config(&args.aws).await?;
         let ports = AwsPorts::new(&sdk_config, None).ports();
-        anyhow::Ok(plan_all(loaded.policies, ports).await)
+        anyhow::Ok(plan_all(args.shard.select(loaded.policies), ports).await)
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
 
@@ -113,8 +116,11 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Evaluate every policy once, in dry-run, from a fresh state.
+/// Evaluate every policy once, in dry-run, from a fresh state: one cycle
+/// over all of them, reading each queue once and describing each cluster's
+/// services ten at a time, as the daemon's cycles do.
 async fn plan_all(policies: Vec<Policy>, ports: Ports) -> Vec<Row> {
+    let ports = Arc::new(SharedReads::for_policies(&ports, &policies)).ports(&ports);
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = Vec::new();
     for policy in policies {

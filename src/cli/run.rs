@@ -29,6 +29,7 @@ use super::aws_args::{self, AwsArgs};
 use super::lease_args::{self, LeaseArgs};
 use super::logging::{self, LogArgs};
 use super::policy_source::{PolicySource, POLICIES_HELP};
+use super::shard_args::ShardArgs;
 
 /// After the controller has stopped, how long open HTTP connections may
 /// take to finish before the process exits anyway.
@@ -68,12 +69,14 @@ pub struct RunArgs {
     pub log: LogArgs,
     #[command(flatten)]
     pub lease: LeaseArgs,
+    #[command(flatten)]
+    pub shard: ShardArgs,
 }
 
 pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     logging::init(&args.log)?;
     let source = PolicySource::resolve(args.policies.clone())?;
-    let loaded = match source.load_or_report() {
+    let mut loaded = match source.load_or_report() {
         Ok(loaded) => loaded,
         Err(problems) => {
             eprintln!("error: {source} has {problems} problem(s); not starting");
@@ -83,6 +86,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
+    // The controller applies the shard to every reload; the readiness
+    // below must not wait for policies of other shards.
+    loaded.policies = args.shard.select(loaded.policies);
     if loaded.policies.is_empty() {
         tracing::warn!(policies = %source, "no policies found; waiting for a reload");
     }
@@ -99,6 +105,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Readiness knows the policies before the endpoints answer, so
         // `/readyz` never reports ready before a first evaluation.
         let telemetry = Telemetry::default();
+        if let Some(shard) = args.shard.shard {
+            telemetry.readiness.set_shard(shard.to_string());
+        }
         telemetry
             .readiness
             .set_policies(loaded.policies.iter().map(|p| p.name.as_str()));
@@ -125,7 +134,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             PolicySource::Path(path) => spawn_reloader(path.clone()),
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
         };
-        let lease = lease_args::start(&args.lease, &sdk_config).await?;
+        let lease = lease_args::start(&args.lease, args.shard.shard, &sdk_config).await?;
         if let Some(lease) = &lease {
             telemetry.readiness.set_lease(lease.gate());
         }
@@ -133,12 +142,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             dry_run: args.dry_run,
             max_concurrency: args.max_concurrency as usize,
             write_gate: lease.as_ref().map(lease_args::RunningLease::gate),
+            shard: args.shard.shard,
             ..ControllerConfig::default()
         };
         tracing::info!(
             policies = loaded.policies.len(),
             source = %source,
             dry_run = args.dry_run,
+            shard = args.shard.shard.map(|shard| shard.to_string()),
             region = sdk_config.region().map(|r| r.as_ref()).unwrap_or_default(),
             cloudwatch_namespace = args.cloudwatch_namespace.as_deref(),
             "backlog-scaler starting"

@@ -19,6 +19,11 @@ impl Clock {
         }
     }
 
+    /// The instant engine time counts from.
+    pub fn origin(&self) -> Instant {
+        self.start
+    }
+
     pub fn now(&self) -> Timestamp {
         self.at(Instant::now())
     }

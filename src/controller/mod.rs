@@ -1,13 +1,18 @@
-//! The live controller: every policy evaluated on its own `poll_interval`,
-//! with jitter, under bounded concurrency.
+//! The live controller: every policy evaluated every `poll_interval`, in
+//! evaluation cycles shared with the policies of the same interval and AWS
+//! target, under bounded concurrency.
 //!
 //! - `supervisor.rs`: [`Controller::run`], one worker per policy, reloads,
-//!   shutdown.
-//! - `worker.rs`: a policy's loop: wait, evaluate, log, report.
+//!   shutdown, the shard's policies only.
+//! - `worker.rs`: a policy's loop: wait for its tick, evaluate, log, report.
+//! - `groups.rs`: policies that tick together, and each tick's cycle.
+//! - `cycle.rs`: a cycle's shared reads ([`SharedReads`]): one read per
+//!   distinct queue, services described ten at a time per cluster.
+//! - `shard.rs`: `--shard I/N`, the stable hash of policy names.
 //! - `evaluate.rs`: one evaluation as a plain value ([`Evaluation`]):
 //!   observe, decide with the engine, write (or shadow, in dry-run).
 //! - `observe.rs`: reading a policy's queues and service through the ports.
-//! - `schedule.rs`: jitter and the error backoff, as plain functions.
+//! - `schedule.rs`: the tick grid and the error backoff, as plain functions.
 //! - `health.rs`: logging a failure's cause once per change.
 //! - `metrics_buffer.rs`: batching metric samples for the publisher.
 //! - `reload.rs`: SIGHUP and file changes to policy updates.
@@ -16,13 +21,16 @@
 //! - `write_gate.rs`: the lease check right before each `UpdateService`.
 
 mod clock;
+mod cycle;
 mod evaluate;
+mod groups;
 mod health;
 mod metrics_buffer;
 mod observe;
 mod observer;
 mod reload;
 mod schedule;
+mod shard;
 mod supervisor;
 mod worker;
 mod write_gate;
@@ -31,10 +39,15 @@ mod write_gate;
 mod tests;
 
 pub use clock::Clock;
+pub use cycle::{CycleReport, SharedReads, SERVICE_BATCH};
 pub use evaluate::{evaluate, Deadlines, Evaluation, ExternalChange, Memory, WriteOutcome};
 pub use health::{Health, Transition};
 pub use observe::observe;
 pub use observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 pub use reload::{spawn_fixed_policies, spawn_reloader};
-pub use schedule::{error_backoff, first_delay, jittered, DEFAULT_JITTER, MAX_BACKOFF_INTERVALS};
+pub use schedule::{
+    error_backoff, error_backoff_ticks, group_phase, next_tick, tick_at_or_after, tick_time,
+    DEFAULT_PHASE_SPREAD, MAX_BACKOFF_INTERVALS,
+};
+pub use shard::{shard_of, Shard, ShardError};
 pub use supervisor::{Controller, ControllerConfig, PolicyUpdate};

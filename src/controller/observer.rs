@@ -1,6 +1,7 @@
 //! A hook for everything that wants to know what the controller did beyond
 //! its logs: health and readiness endpoints, Prometheus metrics, tests.
 
+use super::cycle::CycleReport;
 use super::evaluate::Evaluation;
 use crate::policy::{Policy, PolicyErrors};
 
@@ -16,6 +17,9 @@ pub trait Observer: Send + Sync {
 
     /// A reload failed; the previous policies keep running.
     fn reload_failed(&self, _errors: &PolicyErrors) {}
+
+    /// An evaluation cycle (the policies of one group at one tick) ended.
+    fn cycle_finished(&self, _report: &CycleReport) {}
 
     /// The supervisor's loop is alive; called every
     /// [`HEARTBEAT_INTERVAL`] while it runs (a liveness probe's input).

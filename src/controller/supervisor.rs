@@ -5,20 +5,19 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::clock::Clock;
 use super::evaluate::Deadlines;
+use super::groups::Groups;
 use super::metrics_buffer::{run_flusher, MetricsBuffer};
 use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
-use super::schedule::DEFAULT_JITTER;
+use super::schedule::DEFAULT_PHASE_SPREAD;
+use super::shard::Shard;
 use super::worker::{Worker, WorkerContext};
 use crate::lease::WriteGate;
 use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
@@ -40,10 +39,15 @@ pub struct ControllerConfig {
     pub shutdown_grace: Duration,
     /// How often buffered metric samples are published.
     pub metrics_flush_interval: Duration,
-    /// Fraction by which waits are randomly shortened (see `schedule.rs`).
-    pub jitter: f64,
-    /// Seeds the jitter, for reproducible tests; `None` draws from the OS.
+    /// Each group of policies (same poll interval, same AWS target) ticks
+    /// at a phase drawn within this fraction (0..=1) of its interval, so
+    /// groups, replicas and restarts do not call the APIs in lockstep; 0
+    /// ticks every group at the controller's start (see `schedule.rs`).
+    pub phase_spread: f64,
+    /// Seeds the phases, for reproducible tests; `None` draws from the OS.
     pub seed: Option<u64>,
+    /// Run only the policies of this shard; `None` runs them all.
+    pub shard: Option<Shard>,
     /// With two replicas: writes only while this gate is open (this
     /// replica holds the lease); otherwise every policy runs as in dry-run.
     /// `None` writes always.
@@ -58,8 +62,9 @@ impl Default for ControllerConfig {
             deadlines: Deadlines::default(),
             shutdown_grace: Duration::from_secs(5),
             metrics_flush_interval: Duration::from_secs(15),
-            jitter: DEFAULT_JITTER,
+            phase_spread: DEFAULT_PHASE_SPREAD,
             seed: None,
+            shard: None,
             write_gate: None,
         }
     }
@@ -126,13 +131,19 @@ impl Controller {
             .metrics_publisher
             .as_ref()
             .map(|_| Arc::new(MetricsBuffer::default()));
+        let clock = Clock::start();
         let context = Arc::new(WorkerContext {
             source: self.source.clone(),
             write_gate: config.write_gate.clone(),
-            clock: Clock::start(),
+            clock,
             permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             deadlines: config.deadlines,
-            jitter: config.jitter,
+            groups: Arc::new(Groups::new(
+                clock.origin(),
+                config.seed,
+                config.phase_spread,
+                self.observer.clone(),
+            )),
             observer: self.observer.clone(),
             metrics: metrics.clone(),
         });
@@ -217,6 +228,13 @@ impl Controller {
         running: &mut HashMap<String, Running>,
         policies: Vec<Policy>,
     ) -> Vec<JoinHandle<()>> {
+        let policies: Vec<Policy> = match self.config.shard {
+            Some(shard) => policies
+                .into_iter()
+                .filter(|policy| shard.owns(&policy.name))
+                .collect(),
+            None => policies,
+        };
         let mut wanted: HashMap<String, Policy> = HashMap::new();
         for policy in &policies {
             wanted.insert(policy.name.clone(), policy.clone());
@@ -260,7 +278,7 @@ impl Controller {
             let (stop, stopped) = watch::channel(false);
             let worker = Worker {
                 dry_run: self.config.dry_run || policy.dry_run,
-                rng: self.rng_for(&policy.name),
+                membership: context.groups.join(&policy),
                 policy: Arc::new(policy.clone()),
                 context: context.clone(),
             };
@@ -289,6 +307,7 @@ impl Controller {
             changed = %changed.join(","),
             removed = %removed.join(","),
             unchanged,
+            shard = self.config.shard.map(|shard| shard.to_string()),
             "running {} policies",
             running.len()
         );
@@ -296,17 +315,6 @@ impl Controller {
         current.sort_by(|a, b| a.name.cmp(&b.name));
         self.observer.policies_applied(&current);
         finishing.into_values().collect()
-    }
-
-    fn rng_for(&self, policy: &str) -> StdRng {
-        match self.config.seed {
-            Some(seed) => {
-                let mut hasher = DefaultHasher::new();
-                (seed, policy).hash(&mut hasher);
-                StdRng::seed_from_u64(hasher.finish())
-            }
-            None => StdRng::from_os_rng(),
-        }
     }
 }
 

@@ -1,20 +1,22 @@
-//! One policy's task: evaluate on the policy's own schedule, log, report,
-//! and wait. Every policy has its own worker, so a slow or failing policy
-//! only ever delays itself; a shared semaphore bounds how many evaluate at
-//! once.
+//! One policy's task: evaluate at the policy's ticks, log, report, and
+//! wait. Every policy has its own worker (its engine state, health and
+//! backoff are its own) but ticks with its group and reads through the
+//! tick's shared [`Cycle`](super::groups::Cycle), so a slow or failing
+//! policy only ever delays itself; a shared semaphore bounds how many
+//! evaluate at once.
 
 use std::sync::Arc;
 
-use rand::rngs::StdRng;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use super::clock::Clock;
 use super::evaluate::{evaluate, Deadlines, Evaluation, Memory, WriteOutcome};
+use super::groups::{Groups, Membership};
 use super::health::{Health, Transition};
 use super::metrics_buffer::MetricsBuffer;
 use super::observer::Observer;
-use super::schedule::{error_backoff, first_delay, jittered};
+use super::schedule::next_tick;
 use super::write_gate::GatedWriter;
 use crate::engine::Action;
 use crate::lease::WriteGate;
@@ -28,7 +30,8 @@ pub(crate) struct WorkerContext {
     pub clock: Clock,
     pub permits: Arc<Semaphore>,
     pub deadlines: Deadlines,
-    pub jitter: f64,
+    /// The tick grids and their cycles.
+    pub groups: Arc<Groups>,
     pub observer: Arc<dyn Observer>,
     pub metrics: Option<Arc<MetricsBuffer>>,
     /// Open while this replica holds the lease; `None` without a lease.
@@ -39,7 +42,10 @@ pub(crate) struct Worker {
     pub policy: Arc<Policy>,
     pub dry_run: bool,
     pub context: Arc<WorkerContext>,
-    pub rng: StdRng,
+    /// The policy's place in its group, taken when the worker is created
+    /// (so every policy of a start or reload is planned into the first
+    /// cycle); leaves the group when the worker ends, however it ends.
+    pub membership: Membership,
 }
 
 /// Resolves once `stop` says so (or its sender is gone).
@@ -64,19 +70,24 @@ impl WorkerContext {
 impl Worker {
     /// Evaluate until told to stop. An evaluation in progress when the stop
     /// comes is finished, not cut short.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
-        let interval = self.policy.poll_interval;
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let ports = self.context.ports_for(&self.policy).await;
+        let membership = &self.membership;
+        // Later than planned if a predecessor held the worker back.
+        let mut tick = membership.first_tick().max(membership.next_tick_from_now());
+        membership.due_at(tick);
         let mut memory = Memory::default();
         let mut was_standby = false;
         let mut health = Health::default();
-        let mut next = Instant::now() + first_delay(interval, self.context.jitter, &mut self.rng);
         loop {
             tokio::select! {
                 biased;
                 _ = stopped(&mut stop) => return,
-                _ = tokio::time::sleep_until(next) => {}
+                _ = tokio::time::sleep_until(membership.instant(tick)) => {}
             }
+            // Taken before the permit: the cycle's reads are planned and
+            // shared whatever order the permits come in.
+            let cycle = membership.cycle(tick, &ports);
             let permit = tokio::select! {
                 biased;
                 _ = stopped(&mut stop) => return,
@@ -85,8 +96,7 @@ impl Worker {
             // Only a closed semaphore fails, and nothing closes it.
             let Ok(permit) = permit else { return };
 
-            let started = Instant::now();
-            let now = self.context.clock.at(started);
+            let now = self.context.clock.now();
             let standby = self
                 .context
                 .write_gate
@@ -102,7 +112,7 @@ impl Worker {
             let (evaluation, next_memory) = evaluate(
                 &self.policy,
                 self.dry_run || standby,
-                &ports,
+                &cycle.ports(&ports),
                 &memory,
                 now,
                 self.context.deadlines,
@@ -110,10 +120,21 @@ impl Worker {
             .await;
             memory = next_memory;
             drop(permit);
+            membership.evaluated(&cycle);
+            drop(cycle);
 
             let transition = health.update(evaluation.error());
-            let wait = error_backoff(interval, health.consecutive_failures());
-            let wait = jittered(wait, self.context.jitter, &mut self.rng);
+            // On the grid: the next tick, or further on while failing, and
+            // never one already past (a slow evaluation skips it).
+            tick = next_tick(
+                tick,
+                health.consecutive_failures(),
+                membership.next_tick_from_now(),
+            );
+            membership.due_at(tick);
+            let wait = membership
+                .instant(tick)
+                .saturating_duration_since(Instant::now());
             self.log(&evaluation, &transition, wait, standby);
             if let (Some(buffer), Some(sample)) =
                 (&self.context.metrics, evaluation.metric_sample())
@@ -121,9 +142,6 @@ impl Worker {
                 buffer.push(sample);
             }
             self.context.observer.evaluated(&evaluation);
-            // Wait from the evaluation's start, so a slow evaluation does not
-            // push the whole schedule back.
-            next = (started + wait).max(Instant::now());
         }
     }
 

@@ -39,6 +39,11 @@ struct ApiErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IntervalLabel {
+    poll_interval: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabel {
     result: String,
 }
@@ -79,6 +84,8 @@ pub struct Metrics {
     api_errors: Family<ApiErrorLabels, Counter>,
     reloads: Family<ReloadLabel, Counter>,
     evaluation_duration: Family<PolicyLabel, Histogram>,
+    cycle_duration: Family<IntervalLabel, Histogram>,
+    cycles: Counter,
     /// Serialises encoding; recording is lock-free.
     encode_lock: Mutex<()>,
 }
@@ -106,6 +113,9 @@ impl Metrics {
         let reloads = Family::<ReloadLabel, Counter>::default();
         let evaluation_duration =
             Family::<PolicyLabel, Histogram>::new_with_constructor(evaluation_histogram);
+        let cycle_duration =
+            Family::<IntervalLabel, Histogram>::new_with_constructor(evaluation_histogram);
+        let cycles = Counter::default();
 
         registry.register(
             "backlog",
@@ -165,6 +175,17 @@ impl Metrics {
             Unit::Seconds,
             evaluation_duration.clone(),
         );
+        registry.register_with_unit(
+            "cycle_duration",
+            "Time from an evaluation cycle's tick to the end of its last evaluation, by poll interval",
+            Unit::Seconds,
+            cycle_duration.clone(),
+        );
+        registry.register(
+            "cycles",
+            "Evaluation cycles finished (one per group of policies per tick)",
+            cycles.clone(),
+        );
 
         // Both results from the start, so `increase()` sees the first reload.
         for result in ["ok", "failed"] {
@@ -187,6 +208,8 @@ impl Metrics {
             api_errors,
             reloads,
             evaluation_duration,
+            cycle_duration,
+            cycles,
             encode_lock: Mutex::new(()),
         }
     }
@@ -272,6 +295,17 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// An evaluation cycle of the policies polled every `poll_interval`
+    /// (as humantime prints it, e.g. `15s`) ended after `seconds`.
+    pub fn record_cycle(&self, poll_interval: &str, seconds: f64) {
+        self.cycles.inc();
+        self.cycle_duration
+            .get_or_create(&IntervalLabel {
+                poll_interval: poll_interval.to_owned(),
+            })
+            .observe(seconds);
+    }
+
     /// Forget a policy's series after a reload removed it, so dashboards do
     /// not show a stale service and a churn of policy names does not grow
     /// the scrape without bound.
@@ -332,6 +366,7 @@ mod tests {
         m.record_api_call("UpdateService", ApiOutcome::Error("throttling"));
         m.record_reload(false);
         m.observe_evaluation_seconds("orders", 0.02);
+        m.record_cycle("15s", 0.2);
         let text = m.encode();
         for line in [
             "backlog_scaler_backlog{policy=\"orders\"} 120.0",
@@ -346,6 +381,8 @@ mod tests {
             "backlog_scaler_config_reloads_total{result=\"failed\"} 1",
             "backlog_scaler_evaluation_duration_seconds_count{policy=\"orders\"} 1",
             "backlog_scaler_last_success_timestamp_seconds{policy=\"orders\"} 1700000000.0",
+            "backlog_scaler_cycle_duration_seconds_count{poll_interval=\"15s\"} 1",
+            "backlog_scaler_cycles_total 1",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 use super::metrics::{ApiOutcome, PolicyGauges};
 use super::Telemetry;
 use crate::aws::CallListener;
-use crate::controller::{Evaluation, Observer};
+use crate::controller::{CycleReport, Evaluation, Observer};
 use crate::policy::{Policy, PolicyErrors};
 use crate::ports::error_chain;
 
@@ -117,6 +117,13 @@ impl Observer for TelemetryObserver {
 
     fn reload_failed(&self, _errors: &PolicyErrors) {
         self.telemetry.metrics.record_reload(false);
+    }
+
+    fn cycle_finished(&self, report: &CycleReport) {
+        let interval = humantime::format_duration(report.poll_interval).to_string();
+        self.telemetry
+            .metrics
+            .record_cycle(&interval, report.duration.as_secs_f64());
     }
 
     fn heartbeat(&self) {

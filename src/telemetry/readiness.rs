@@ -31,6 +31,9 @@ pub struct ReadinessReport {
     /// With `--lease-table`: this replica, its role and the lease holder.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease: Option<LeaseReport>,
+    /// With `--shard I/N`: the shard this process runs, as `I/N`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +50,7 @@ pub struct Readiness {
     failure_threshold: u32,
     entries: Mutex<BTreeMap<String, Entry>>,
     lease: OnceLock<WriteGate>,
+    shard: OnceLock<String>,
 }
 
 impl Readiness {
@@ -55,12 +59,18 @@ impl Readiness {
             failure_threshold: failure_threshold.max(1),
             entries: Mutex::new(BTreeMap::new()),
             lease: OnceLock::new(),
+            shard: OnceLock::new(),
         }
     }
 
     /// Report the lease behind `gate` in every report from now on.
     pub fn set_lease(&self, gate: WriteGate) {
         let _ = self.lease.set(gate);
+    }
+
+    /// Report the shard (`I/N`) this process runs in every report.
+    pub fn set_shard(&self, shard: String) {
+        let _ = self.shard.set(shard);
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -119,6 +129,7 @@ impl Readiness {
             policies: entries.len(),
             not_ready,
             lease: self.lease.get().map(WriteGate::report),
+            shard: self.shard.get().cloned(),
         }
     }
 }
@@ -158,6 +169,10 @@ mod tests {
         let r = Readiness::new(3);
         let body = serde_json::to_value(r.report()).unwrap();
         assert!(body.get("lease").is_none());
+        assert!(body.get("shard").is_none());
+        r.set_shard("1/4".into());
+        let body = serde_json::to_value(r.report()).unwrap();
+        assert_eq!(body["shard"], "1/4");
         let gate = WriteGate::new("replica-b");
         gate.set_holder(Some("replica-a".into()));
         r.set_lease(gate);

@@ -27,6 +27,10 @@ pub struct World {
     pub writes: Vec<(Instant, String, u32)>,
     /// Every `publish` call's samples.
     pub published: Vec<Vec<MetricSample>>,
+    /// `queue_depth` calls by queue.
+    pub queue_reads: HashMap<String, usize>,
+    /// Every `services_state` call: its cluster and services.
+    pub service_batches: Vec<(String, Vec<String>)>,
 }
 
 #[derive(Default)]
@@ -88,6 +92,15 @@ impl FakeWorld {
         self.with(|w| w.writes.clone())
     }
 
+    pub fn queue_reads(&self, queue: &str) -> usize {
+        self.with(|w| w.queue_reads.get(queue).copied().unwrap_or(0))
+    }
+
+    /// The sizes of the service batch reads, in order.
+    pub fn batch_sizes(&self) -> Vec<usize> {
+        self.with(|w| w.service_batches.iter().map(|(_, s)| s.len()).collect())
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
     }
@@ -100,6 +113,7 @@ fn failure(kind: ErrorKind, operation: &'static str) -> PortError {
 impl QueueDepthReader for FakeWorld {
     fn queue_depth<'a>(&'a self, queue: &'a str) -> PortFuture<'a, QueueDepth> {
         Box::pin(async move {
+            self.with(|w| *w.queue_reads.entry(queue.into()).or_default() += 1);
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             let delay = self.with(|w| w.queue_delays.get(queue).copied());
@@ -144,6 +158,25 @@ impl ServiceStateReader for FakeWorld {
                         source: None,
                     })
             })
+        })
+    }
+
+    /// Records the batch, then answers each service as `service_state`.
+    fn services_state<'a>(
+        &'a self,
+        cluster: &'a str,
+        services: &'a [String],
+    ) -> PortFuture<'a, Vec<Result<ServiceCounts, PortError>>> {
+        Box::pin(async move {
+            self.with(|w| {
+                w.service_batches
+                    .push((cluster.to_owned(), services.to_vec()))
+            });
+            let mut answers = Vec::new();
+            for service in services {
+                answers.push(self.service_state(cluster, service).await);
+            }
+            Ok(answers)
         })
     }
 }

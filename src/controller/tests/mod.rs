@@ -2,6 +2,7 @@
 //! paused so hours of schedule run in milliseconds and every timing is
 //! exact.
 
+mod cycles;
 mod decisions;
 mod failures;
 mod fakes;
@@ -18,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{Controller, ControllerConfig, Evaluation, Observer, PolicyUpdate};
+use super::{Controller, ControllerConfig, CycleReport, Evaluation, Observer, PolicyUpdate};
 use crate::policy::{Policy, PolicyErrors, Target};
 use fakes::FakeWorld;
 
@@ -40,6 +41,7 @@ struct Recorder {
     applied: Mutex<Vec<Vec<String>>>,
     failed_reloads: Mutex<usize>,
     heartbeats: std::sync::atomic::AtomicUsize,
+    cycles: Mutex<Vec<CycleReport>>,
 }
 
 impl Observer for Recorder {
@@ -57,6 +59,10 @@ impl Observer for Recorder {
 
     fn reload_failed(&self, _errors: &PolicyErrors) {
         *self.failed_reloads.lock().unwrap() += 1;
+    }
+
+    fn cycle_finished(&self, report: &CycleReport) {
+        self.cycles.lock().unwrap().push(report.clone());
     }
 
     fn heartbeat(&self) {
@@ -98,10 +104,11 @@ struct Running {
     started: Instant,
 }
 
-/// Config for tests: no jitter unless a test wants it, a fixed seed.
+/// Config for tests: every group ticks at the start (no phase) unless a
+/// test wants one, a fixed seed.
 fn config() -> ControllerConfig {
     ControllerConfig {
-        jitter: 0.0,
+        phase_spread: 0.0,
         seed: Some(42),
         ..ControllerConfig::default()
     }

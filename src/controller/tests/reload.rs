@@ -144,7 +144,8 @@ async fn a_replaced_worker_finishes_before_its_successor_starts() {
 
     assert_eq!(world.max_in_flight(), 1, "never two workers on one service");
     let times = recorder.times_of("orders");
-    // The old evaluation ended at 4 s; the new worker's first at 8 s.
-    assert_eq!(times[1].duration_since(times[0]), Duration::from_secs(4));
+    // The old evaluation ended at 4 s; the new worker started then and
+    // evaluated at its group's next tick, 10 s, until 14 s.
+    assert_eq!(times[1].duration_since(times[0]), Duration::from_secs(10));
     assert_eq!(world.desired("orders"), 5);
 }

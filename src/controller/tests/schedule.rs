@@ -1,5 +1,6 @@
-//! When policies are evaluated: their own intervals, jitter, bounded
-//! concurrency, isolation from slow policies, and shutdown.
+//! When policies are evaluated: their own intervals, bounded concurrency,
+//! isolation from slow policies, and shutdown. (Phases and shared cycles:
+//! `cycles.rs`.)
 
 use std::time::Duration;
 
@@ -29,44 +30,6 @@ async fn each_policy_runs_on_its_own_interval() {
         .heartbeats
         .load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(beats, 61);
-}
-
-#[tokio::test(start_paused = true)]
-async fn jitter_spreads_evaluations_but_never_past_the_interval() {
-    let world = FakeWorld::new();
-    let names: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
-    for name in &names {
-        world.add(name, 100, name, 1);
-    }
-    let config = ControllerConfig {
-        jitter: 0.1,
-        ..config()
-    };
-    let policies = names.iter().map(|n| policy(n, 10)).collect();
-    let running = start(config, &world, policies);
-    advance(300.0).await;
-    let start = running.started;
-    let (recorder, _) = running.stop().await;
-
-    let mut firsts = Vec::new();
-    for name in &names {
-        let times = recorder.times_of(name);
-        let first = times[0].duration_since(start);
-        assert!(first < Duration::from_secs(1), "{name} first at {first:?}");
-        firsts.push(first);
-        for pair in times.windows(2) {
-            let gap = pair[1].duration_since(pair[0]);
-            assert!(
-                (Duration::from_secs(9)..=Duration::from_secs(10)).contains(&gap),
-                "{name}: gap {gap:?}"
-            );
-        }
-        // At most every 9 s, at least every 10 s, over 300 s.
-        assert!((30..=34).contains(&times.len()), "{name}: {}", times.len());
-    }
-    firsts.sort();
-    firsts.dedup();
-    assert_eq!(firsts.len(), names.len(), "first evaluations should differ");
 }
 
 #[tokio::test(start_paused = true)]
