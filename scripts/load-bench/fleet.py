@@ -2,9 +2,10 @@
 
 Policy ``i`` (0-based) scales service ``svc-NNNN`` in cluster
 ``bench-CCC`` (cluster ``i // services_per_cluster``) on queue ``q-NNNN``.
-Queues hold a varied number of messages, so the policies' decisions vary
-(scale-out, scale-in and hold); the controller runs in dry-run, so none of
-them becomes an ``UpdateService``.
+Queues hold a varied number of messages (0 to 40 by default), so with
+services at 3 tasks, a target of 10 messages per task and at least 2 tasks
+the policies' decisions vary: scale-in, hold and scale-out. The controller
+runs in dry-run, so none of them becomes an ``UpdateService``.
 
 Seeding talks to the emulator directly (not through the counting proxy),
 from a pool of threads.
@@ -128,7 +129,7 @@ def write_policies(fleet, directory, poll_interval, target):
             f"queues:\n"
             f"  - {queue_name(i)}\n"
             f"target_backlog_per_task: {target}\n"
-            f"min_tasks: 1\n"
+            f"min_tasks: 2\n"
             f"max_tasks: 20\n"
             f"poll_interval: {poll_interval}s\n"
             f"scale_in:\n"

@@ -17,7 +17,8 @@ are the benchmark's own and are answered here, never forwarded:
 - ``GET /__loadbench/state``: requests seen, in flight, end of the last one
   (``time.monotonic()`` of this machine, comparable with the driver's);
 - ``GET /__loadbench/events?since=N``: the records from index N on, as JSON
-  lists ``[start, end, operation, status]``.
+  lists ``[start, end, operation, status, client port]`` (the port tells
+  how many connections the client used).
 
 Usage: ``proxy.py UPSTREAM_PORT`` binds a free loopback port and prints
 ``PORT`` as its first line of stdout once it is listening.
@@ -58,12 +59,12 @@ class Recorder:
         with self.lock:
             self.in_flight += 1
 
-    def end(self, start, operation, status):
+    def end(self, start, operation, status, client_port):
         now = time.monotonic()
         with self.lock:
             self.in_flight -= 1
             self.last_end = now
-            self.events.append([start, now, operation, status])
+            self.events.append([start, now, operation, status, client_port])
 
     def state(self):
         with self.lock:
@@ -203,7 +204,7 @@ def make_handler(upstream_port, recorder):
                 drop_upstream()
                 self.reply(502, {"error": f"upstream: {error}"})
             finally:
-                recorder.end(start, operation, status)
+                recorder.end(start, operation, status, self.client_address[1])
 
         do_GET = forward
         do_POST = forward

@@ -29,13 +29,13 @@ def yes(flag):
 def markdown(args, results, command, binary, version, revision, controller_command, loads):
     rows, summary = results["rows"], results["summary"]
     targets, met = summary["targets"], summary["met"]
-    profile = os.path.basename(os.path.dirname(binary)) or "?"
+    profile = next((name for name in ("release", "debug") if name in binary), "unknown")
     lines = [
         f"## Load benchmark: {args.policies:,} policies, poll_interval {args.poll_interval}s, "
         f"{args.cycles} cycles after {args.warmup} warm-up",
         "",
         f"- command: `{command}`",
-        f"- binary: `{binary}` ({version}, {profile} build), source {revision}",
+        f"- binary: `{binary}` ({version}, {profile} build), load-bench script at {revision}",
         f"- controller: `{shlex.join(os.path.basename(part) if i == 0 else part for i, part in enumerate(controller_command))}`",
         f"- fleet: {args.policies:,} queues (0-{args.max_messages} messages each), "
         f"{args.policies // args.services_per_cluster:,} clusters x {args.services_per_cluster} services "
@@ -67,9 +67,9 @@ def markdown(args, results, command, binary, version, revision, controller_comma
         "excludes the /metrics scrape that opens each cycle):",
         "",
         "| cycle | cut | GetQueueAttributes | DescribeServices | UpdateService | other calls | "
-        "/metrics agrees | evaluations | HTTP errors | burst s | cycle s (metric) | controller CPU ms | moto CPU ms | "
+        "/metrics agrees | evaluations | HTTP errors | connections | burst s | cycle s (metric) | controller CPU ms | moto CPU ms | "
         "proxy CPU ms | controller RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ops = row["proxy_calls"]
@@ -78,7 +78,7 @@ def markdown(args, results, command, binary, version, revision, controller_comma
         lines.append(
             f"| {label} | {row['kind']} | {ops.get('GetQueueAttributes', 0):,} | "
             f"{ops.get('DescribeServices', 0):,} | {ops.get('UpdateService', 0):,} | {calls(ops)} | {agree} | "
-            f"{row['evaluations']:,} | {row['http_errors']} | {row['span_s']:.2f} | {fmt(row['cycle_metric_s'], 2)} | "
+            f"{row['evaluations']:,} | {row['http_errors']} | {row['connections']} | {row['span_s']:.2f} | {fmt(row['cycle_metric_s'], 2)} | "
             f"{row['cpu_ms']['controller']:.1f} | {row['cpu_ms']['moto']:,.0f} | {row['cpu_ms']['proxy']:,.0f} | "
             f"{row['controller_rss_mib']:.1f} |"
         )
