@@ -41,6 +41,7 @@ import urllib.request
 import fleet as fleet_mod
 import procstat
 import promtext
+import report
 from processes import SetupError, free_port, spawn, stop, wait_for_port
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -502,8 +503,6 @@ def main(argv):
     code = 0
     try:
         results = bench.run()
-        import report
-
         command = shlex.join(["scripts/load-bench.sh", *argv])
         print(
             report.markdown(

@@ -67,9 +67,9 @@ def markdown(args, results, command, binary, version, revision, controller_comma
         "excludes the /metrics scrape that opens each cycle):",
         "",
         "| cycle | cut | GetQueueAttributes | DescribeServices | UpdateService | other calls | "
-        "/metrics agrees | evaluations | HTTP errors | connections | burst s | cycle s (metric) | controller CPU ms | moto CPU ms | "
+        "/metrics agrees | evaluations | HTTP errors | connections | burst s | controller cycles | cycle s (metric) | controller CPU ms | moto CPU ms | "
         "proxy CPU ms | controller RSS MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ops = row["proxy_calls"]
@@ -78,7 +78,7 @@ def markdown(args, results, command, binary, version, revision, controller_comma
         lines.append(
             f"| {label} | {row['kind']} | {ops.get('GetQueueAttributes', 0):,} | "
             f"{ops.get('DescribeServices', 0):,} | {ops.get('UpdateService', 0):,} | {calls(ops)} | {agree} | "
-            f"{row['evaluations']:,} | {row['http_errors']} | {row['connections']} | {row['span_s']:.2f} | {fmt(row['cycle_metric_s'], 2)} | "
+            f"{row['evaluations']:,} | {row['http_errors']} | {row['connections']} | {row['span_s']:.2f} | {fmt(row['controller_cycles'], 0)} | {fmt(row['cycle_metric_s'], 2)} | "
             f"{row['cpu_ms']['controller']:.1f} | {row['cpu_ms']['moto']:,.0f} | {row['cpu_ms']['proxy']:,.0f} | "
             f"{row['controller_rss_mib']:.1f} |"
         )
@@ -100,8 +100,9 @@ def markdown(args, results, command, binary, version, revision, controller_comma
     if summary["saturated"]:
         lines += [
             "",
-            "**The emulator was saturated**: some cycles never went idle (`cut: window`, cut after one "
-            "poll interval), so their calls are what the emulator could answer in that time, not what "
+            "**Some cycles never went idle** (`cut: window`, cut after one poll interval: the emulator "
+            "is too slow for this poll interval, or the policies' schedules have drifted into one "
+            "another), so their calls are what the emulator could answer in that time, not what "
             "the controller asks per cycle, and calls in flight at a cut are counted on different sides "
             "by the proxy and `/metrics`. The per-round row still holds; for per-cycle figures, rerun with a "
             "longer `--poll-interval`.",
