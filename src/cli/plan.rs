@@ -11,11 +11,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use backlog_scaler::aws::AwsPorts;
+use backlog_scaler::aws::{ApiCalls, AwsFleet};
 use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory};
 use backlog_scaler::engine::{Action, Reason, Timestamp};
 use backlog_scaler::policy::Policy;
-use backlog_scaler::ports::{error_chain, Ports};
+use backlog_scaler::ports::{error_chain, PortsSource};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -100,8 +100,10 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
         let sdk_config = aws_args::load_config(&args.aws).await?;
-        let ports = AwsPorts::new(&sdk_config, None).ports();
-        anyhow::Ok(plan_all(loaded.policies, ports).await)
+        // Each policy is read through its own target (region, role), as
+        // the daemon reads it.
+        let fleet = Arc::new(AwsFleet::new(sdk_config, Arc::new(ApiCalls::new())));
+        anyhow::Ok(plan_all(loaded.policies, fleet).await)
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
 
@@ -114,14 +116,15 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Evaluate every policy once, in dry-run, from a fresh state.
-async fn plan_all(policies: Vec<Policy>, ports: Ports) -> Vec<Row> {
+async fn plan_all(policies: Vec<Policy>, source: Arc<dyn PortsSource>) -> Vec<Row> {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = Vec::new();
     for policy in policies {
-        let ports = ports.clone();
+        let source = source.clone();
         let permits = permits.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;
+            let ports = source.ports_for(&policy.aws).await;
             let (evaluation, _) = evaluate(
                 &policy,
                 true,
