@@ -24,7 +24,9 @@
 //!   applies to every target, STS included.
 //!
 //! CloudWatch metrics are not per target: the controller publishes them in
-//! its own account and region (see `cli/run.rs`).
+//! its own account and region (see `cli/run.rs`). Clients of a target stay
+//! until the process ends, even when a reload removes its last policy: a
+//! target costs a few idle connections, and a policy coming back reuses them.
 
 use std::collections::HashMap;
 use std::fmt;
