@@ -6,7 +6,9 @@
 //!
 //! moto logs every request it serves (its recorder), which tells how many
 //! `AssumeRole` calls the controller made and with which credentials and
-//! region each call was signed.
+//! region each call was signed. With moto's IAM checks on, STS refuses the
+//! controller's dummy key, which is how a role that cannot be assumed is
+//! tested.
 
 #[path = "support/moto.rs"]
 mod moto;
@@ -23,7 +25,7 @@ use aws_types::sdk_config::SharedCredentialsProvider;
 use backlog_scaler::aws::{configure, ApiCalls, AwsFleet, AwsSettings, SESSION_NAME};
 use backlog_scaler::engine::QueueDepth;
 use backlog_scaler::policy::AwsTarget;
-use backlog_scaler::ports::PortsSource;
+use backlog_scaler::ports::{error_chain, ErrorKind, PortsSource};
 use moto::{Moto, REGION};
 
 const CLUSTER: &str = "jobs";
@@ -493,4 +495,51 @@ async fn run_scales_each_service_in_its_own_region_and_account() {
     // messages: 1 task), not from another region's or account's.
     assert_eq!(home.desired("worker").await, 1);
     assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_cannot_be_assumed_is_access_denied_and_asked_again() {
+    // moto checks every request's credentials from its first: the
+    // controller's dummy key is not a known IAM key, so STS refuses the
+    // AssumeRole with a 403.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("requests.jsonl");
+    let recorded = Recorded {
+        moto: Moto::start_with_env(&[
+            ("INITIAL_NO_AUTH_ACTION_COUNT", "0"),
+            ("MOTO_ENABLE_RECORDING", "true"),
+            (
+                "MOTO_RECORDER_FILEPATH",
+                log.to_str().expect("a UTF-8 path"),
+            ),
+        ]),
+        log,
+        _dir: dir,
+    };
+    let moto = &recorded.moto;
+    let fleet = AwsFleet::new(controller_base(moto).await, Arc::new(ApiCalls::new()));
+    let ports = fleet.ports_for(&target(None, Some(ROLE))).await;
+    let error = ports
+        .queues
+        .queue_depth("orders")
+        .await
+        .expect_err("no credentials for the role");
+    assert_eq!(
+        error.kind(),
+        ErrorKind::AccessDenied,
+        "{}",
+        error_chain(&error)
+    );
+    let chain = error_chain(&error);
+    assert!(chain.contains("loading credentials"), "{chain}");
+    let asked = recorded.sts_calls_by(CONTROLLER_KEY);
+    assert!(asked >= 1);
+    // A failure is not cached: the next evaluation asks STS again.
+    let again = ports
+        .queues
+        .queue_depth("orders")
+        .await
+        .expect_err("still refused");
+    assert_eq!(again.kind(), ErrorKind::AccessDenied);
+    assert!(recorded.sts_calls_by(CONTROLLER_KEY) > asked);
 }
