@@ -57,6 +57,16 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "bad-region-and-role.yaml",
+        &[
+            "tests/bad-policies/bad-region-and-role.yaml:2:10: error: policy 'eu-orders': cluster: `arn:aws:ecs:eu-west-1:123456789012:clust…` is in region `eu-west-1`, but the policy's `region` is `eu-central-1` (hint: SQS and ECS are called in the policy's region: make `region` and the URL or ARN agree)",
+            "tests/bad-policies/bad-region-and-role.yaml:5:5: error: policy 'eu-orders': queues[0]: `https://sqs.eu-west-1.amazonaws.com/1234…` is in region `eu-west-1`, but the policy's `region` is `eu-central-1` (hint: SQS and ECS are called in the policy's region: make `region` and the URL or ARN agree)",
+            "tests/bad-policies/bad-region-and-role.yaml:20:9: error: policy 'partner-orders': region: `Frankfurt` is not an AWS region (hint: write a region code such as `eu-west-1`, `us-gov-west-1` or `cn-north-1`; leave it out for the controller's own region)",
+            "tests/bad-policies/bad-region-and-role.yaml:21:11: error: policy 'partner-orders': role_arn: `arn:aws:iam::210987654321:user/backlog-s…` is not an IAM role ARN (hint: a role ARN looks like `arn:aws:iam::123456789012:role/backlog-scaler` (12-digit account, `role/` then the path and name))",
+            "tests/bad-policies/bad-region-and-role.yaml: 4 errors, 0 warnings",
+        ],
+    ),
+    (
         "bad-weights.yaml",
         &[
             "tests/bad-policies/bad-weights.yaml:6:13: error: policy 'orders-worker': queues[0].weight: must be greater than 0, got 0 (hint: a weight says how much one message counts, e.g. `0.5`; remove the queue to ignore it)",
@@ -1012,4 +1022,62 @@ fn the_committed_schema_is_what_the_schema_command_prints() {
         String::from_utf8_lossy(&output.stdout) == committed,
         "policies/schema.json is stale: run `cargo run -- schema > policies/schema.json`"
     );
+}
+
+#[test]
+fn explain_shows_where_the_policys_calls_go() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("remote.yaml");
+    fs::write(
+        &file,
+        "name: remote\ncluster: prod\nservice: remote\nqueues: [q]\ntarget_backlog_per_task: 10\n\
+         min_tasks: 2\nmax_tasks: 20\nregion: eu-west-1\n\
+         role_arn: arn:aws:iam::210987654321:role/backlog-scaler-target\n",
+    )
+    .expect("written");
+    let run = |extra: &[&str]| {
+        let output = cli()
+            .args(["explain", "--policies"])
+            .arg(&file)
+            .args(["--policy", "remote", "--visible", "30", "--desired", "3"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(0));
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    let text = run(&[]);
+    assert!(
+        text.lines().any(|line| line
+            == "aws: region eu-west-1, role arn:aws:iam::210987654321:role/backlog-scaler-target"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run(&["--json"])).expect("JSON");
+    assert_eq!(json["region"], "eu-west-1");
+    assert_eq!(
+        json["role_arn"],
+        "arn:aws:iam::210987654321:role/backlog-scaler-target"
+    );
+    // The example policies use the controller's own: no `aws:` line, nulls.
+    let (_, stdout, _) = explain(&[
+        "--policy",
+        "orders-worker",
+        "--visible",
+        "1",
+        "--desired",
+        "2",
+    ]);
+    assert!(!stdout.contains("aws:"), "{stdout}");
+    let (_, stdout, _) = explain(&[
+        "--policy",
+        "orders-worker",
+        "--visible",
+        "1",
+        "--desired",
+        "2",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["region"], serde_json::Value::Null);
+    assert_eq!(json["role_arn"], serde_json::Value::Null);
 }

@@ -32,7 +32,21 @@ fn iam_policy() -> Value {
         .unwrap_or_else(|error| panic!("{IAM_POLICY}: {error}"))
 }
 
-/// Every statement of the task role's inline policies.
+/// A statement granted only under a condition
+/// (`{"Fn::If": [CONDITION, STATEMENT, {"Ref": "AWS::NoValue"}]}`): the
+/// condition and the statement it grants.
+fn conditional_statement(statement: &Value) -> Option<(&str, &Value)> {
+    let branches = statement.get("Fn::If")?.as_array()?;
+    assert_eq!(
+        branches[2],
+        serde_json::json!({"Ref": "AWS::NoValue"}),
+        "a conditional statement grants nothing otherwise"
+    );
+    Some((branches[0].as_str()?, &branches[1]))
+}
+
+/// Every statement of the task role's inline policies, the conditional
+/// ones as the statement they grant when their condition holds.
 fn task_role_statements(template: &Value) -> Vec<Value> {
     let policies = template["Resources"]["TaskRole"]["Properties"]["Policies"]
         .as_array()
@@ -43,7 +57,12 @@ fn task_role_statements(template: &Value) -> Vec<Value> {
             policy["PolicyDocument"]["Statement"]
                 .as_array()
                 .expect("each policy has a Statement list")
-                .clone()
+                .iter()
+                .map(|statement| {
+                    conditional_statement(statement)
+                        .map_or_else(|| statement.clone(), |(_, granted)| granted.clone())
+                })
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -115,6 +134,7 @@ fn arn_form_for_parameter(parameter: &str) -> (&'static str, &'static str) {
     match parameter {
         "QueueArns" => ("arn:aws:sqs:", ""),
         "ServiceArns" => ("arn:aws:ecs:", ":service/"),
+        "TargetRoleArns" => ("arn:aws:iam::", ":role/"),
         other => panic!("no standalone ARN form known for template parameter {other}: add it here"),
     }
 }
@@ -405,4 +425,48 @@ fn the_image_runs_as_non_root_and_ships_the_probe_its_health_checks_call() {
         "the health check runs {}, which the final stage does not copy in (it copies {copied:?})",
         probe[0]
     );
+}
+
+#[test]
+fn the_role_may_assume_only_the_listed_target_roles_and_none_by_default() {
+    let template = template();
+    let policies = template["Resources"]["TaskRole"]["Properties"]["Policies"]
+        .as_array()
+        .expect("TaskRole has inline Policies");
+    let conditional: Vec<(&str, &Value)> = policies
+        .iter()
+        .flat_map(|policy| policy["PolicyDocument"]["Statement"].as_array().unwrap())
+        .filter_map(conditional_statement)
+        .collect();
+    assert_eq!(
+        conditional.len(),
+        1,
+        "only the AssumeRole grant is conditional"
+    );
+    let (condition, granted) = conditional[0];
+    assert_eq!(condition, "HasTargetRoles");
+    assert_eq!(granted["Sid"], "AssumeTargetRoles");
+    assert_eq!(
+        actions(granted),
+        BTreeSet::from(["sts:assumerole".to_owned()])
+    );
+    assert_eq!(
+        granted["Resource"],
+        serde_json::json!({"Ref": "TargetRoleArns"})
+    );
+    // No role listed by default, and the condition is "the list is not empty".
+    assert_eq!(template["Parameters"]["TargetRoleArns"]["Default"], "");
+    assert_eq!(
+        template["Conditions"]["HasTargetRoles"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": [
+            {"Fn::Join": ["", {"Ref": "TargetRoleArns"}]}, ""
+        ]}]})
+    );
+    // Every other grant is unconditional: AssumeRole is the only one a
+    // stack without target roles lacks.
+    let sts_elsewhere = task_role_statements(&template)
+        .iter()
+        .filter(|statement| statement["Sid"] != "AssumeTargetRoles")
+        .any(|statement| actions(statement).iter().any(|a| a.starts_with("sts:")));
+    assert!(!sts_elsewhere);
 }

@@ -76,7 +76,11 @@ where
     E: ProvideErrorMetadata,
 {
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ErrorKind::Unreachable,
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .and_then(|connector| assume_role_failure(connector))
+            .unwrap_or(ErrorKind::Unreachable),
+        SdkError::TimeoutError(_) => ErrorKind::Unreachable,
         SdkError::ServiceError(context) => {
             let code = context.err().code().unwrap_or_default();
             let status = context.raw().status().as_u16();
@@ -100,6 +104,23 @@ where
         // build (no credentials, no region): neither passes by itself.
         _ => ErrorKind::Other,
     }
+}
+
+/// A call whose credentials could not be loaded fails before it is sent,
+/// as a dispatch failure. When the cause is an STS `AssumeRole` (a policy's
+/// `role_arn`), its kind is the STS error's: a role that may not be assumed
+/// is access denied, not an unreachable endpoint.
+fn assume_role_failure(error: &(dyn Error + 'static)) -> Option<ErrorKind> {
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        type AssumeRoleFailure =
+            SdkError<aws_sdk_sts::operation::assume_role::AssumeRoleError, HttpResponse>;
+        if let Some(sts) = error.downcast_ref::<AssumeRoleFailure>() {
+            return Some(classify_kind(sts));
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// The cause to keep for an SDK error: the service's own error when the

@@ -46,7 +46,7 @@ struct Lookup {
 /// Reads and scales ECS services through the ECS API.
 pub struct EcsServices {
     shared: Arc<Shared>,
-    update_limit: RateLimiter,
+    update_limit: Arc<RateLimiter>,
     batchers: Mutex<HashMap<String, mpsc::UnboundedSender<Lookup>>>,
 }
 
@@ -54,7 +54,7 @@ pub struct EcsServices {
 struct Shared {
     client: Client,
     calls: Arc<ApiCalls>,
-    describe_limit: RateLimiter,
+    describe_limit: Arc<RateLimiter>,
     linger: Duration,
 }
 
@@ -64,16 +64,18 @@ impl EcsServices {
         EcsServices::with_limits(
             client,
             calls,
-            RateLimiter::ecs_describe_services(),
-            RateLimiter::ecs_update_service(),
+            Arc::new(RateLimiter::ecs_describe_services()),
+            Arc::new(RateLimiter::ecs_update_service()),
         )
     }
 
+    /// With the given limiters, which may be shared with other clients of
+    /// the same account and region (ECS quotas are per account and region).
     pub fn with_limits(
         client: Client,
         calls: Arc<ApiCalls>,
-        describe_limit: RateLimiter,
-        update_limit: RateLimiter,
+        describe_limit: Arc<RateLimiter>,
+        update_limit: Arc<RateLimiter>,
     ) -> EcsServices {
         EcsServices {
             shared: Arc::new(Shared {

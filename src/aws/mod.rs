@@ -6,6 +6,8 @@
 //! - `rate_limit.rs`: the client-side token bucket for ECS quotas.
 //! - `calls.rs`: call counters by operation and outcome.
 //! - `sqs.rs`, `ecs.rs`, `cloudwatch.rs`: the adapters.
+//! - `fleet.rs`: [`AwsFleet`], one set of adapters per policy target
+//!   (region, role to assume), limiters shared per (account, region).
 //!
 //! [`AwsPorts::connect`] builds all of them from one SDK configuration.
 
@@ -14,6 +16,7 @@ mod classify;
 mod cloudwatch;
 mod config;
 mod ecs;
+mod fleet;
 mod rate_limit;
 mod sqs;
 
@@ -23,6 +26,7 @@ pub use calls::{ApiCalls, CallListener, Outcome};
 pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_METRIC_DATA_LIMIT};
 pub use config::{configure, load_sdk_config, AwsSettings};
 pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
+pub use fleet::{AwsFleet, EcsLimits, LimitKey, SESSION_NAME};
 pub use rate_limit::RateLimiter;
 pub use sqs::SqsQueues;
 

@@ -107,6 +107,9 @@ fn print_text(policy: &Policy, decision: &Decision) {
         println!("action: {} {current} -> {desired} tasks", decision.action);
     }
     println!("reason: {}", decision.reason);
+    if let Some(target) = target_text(policy) {
+        println!("aws: {target}");
+    }
     if policy.queues.len() > 1 {
         println!(
             "note: the counts given are taken as the weighted sum of the policy's {} queues",
@@ -115,9 +118,25 @@ fn print_text(policy: &Policy, decision: &Decision) {
     }
 }
 
+/// Where the policy's calls go, when not the controller's own region and
+/// credentials: "region us-west-2, role arn:...".
+fn target_text(policy: &Policy) -> Option<String> {
+    let aws = &policy.aws;
+    let parts: Vec<String> = [
+        aws.region.as_ref().map(|r| format!("region {r}")),
+        aws.role_arn.as_ref().map(|r| format!("role {r}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 fn as_json(policy: &Policy, decision: &Decision) -> serde_json::Value {
     serde_json::json!({
         "policy": policy.name,
+        "region": policy.aws.region,
+        "role_arn": policy.aws.role_arn,
         "action": decision.action,
         "current": decision.current,
         "desired": decision.desired,

@@ -6,16 +6,17 @@
 //! written. A policy that cannot be observed gets a row saying why; that is
 //! not a failure of `plan`. Invalid policy files are (exit code 1).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use backlog_scaler::aws::AwsPorts;
+use backlog_scaler::aws::{ApiCalls, AwsFleet};
 use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory, SharedReads};
 use backlog_scaler::engine::{Action, Reason, Timestamp};
-use backlog_scaler::policy::Policy;
-use backlog_scaler::ports::{error_chain, Ports};
+use backlog_scaler::policy::{AwsTarget, Policy};
+use backlog_scaler::ports::{error_chain, Ports, PortsSource};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
@@ -103,8 +104,10 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
         let sdk_config = aws_args::load_config(&args.aws).await?;
-        let ports = AwsPorts::new(&sdk_config, None).ports();
-        anyhow::Ok(plan_all(args.shard.select(loaded.policies), ports).await)
+        // Each policy is read through its own target (region, role), as
+        // the daemon reads it.
+        let fleet = Arc::new(AwsFleet::new(sdk_config, Arc::new(ApiCalls::new())));
+        anyhow::Ok(plan_all(args.shard.select(loaded.policies), fleet).await)
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
 
@@ -117,14 +120,30 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Evaluate every policy once, in dry-run, from a fresh state: one cycle
-/// over all of them, reading each queue once and describing each cluster's
-/// services ten at a time, as the daemon's cycles do.
-async fn plan_all(policies: Vec<Policy>, ports: Ports) -> Vec<Row> {
-    let ports = Arc::new(SharedReads::for_policies(&ports, &policies)).ports(&ports);
+/// over all of them, each through its own target (region, role), reading
+/// each of a target's queues once and describing each cluster's services
+/// ten at a time, as the daemon's cycles do.
+async fn plan_all(policies: Vec<Policy>, source: Arc<dyn PortsSource>) -> Vec<Row> {
+    let mut by_target: BTreeMap<AwsTarget, Vec<&Policy>> = BTreeMap::new();
+    for policy in &policies {
+        by_target
+            .entry(policy.aws.clone())
+            .or_default()
+            .push(policy);
+    }
+    let mut cycle_ports: BTreeMap<AwsTarget, Ports> = BTreeMap::new();
+    for (target, members) in by_target {
+        let ports = source.ports_for(&target).await;
+        let services = members
+            .iter()
+            .map(|p| (p.cluster.as_str(), p.service.as_str()));
+        let shared = Arc::new(SharedReads::new(&ports, services)).ports(&ports);
+        cycle_ports.insert(target, shared);
+    }
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
     let mut tasks = Vec::new();
     for policy in policies {
-        let ports = ports.clone();
+        let ports = cycle_ports[&policy.aws].clone();
         let permits = permits.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permits.acquire_owned().await;

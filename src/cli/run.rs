@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use backlog_scaler::aws::{ApiCalls, AwsPorts};
+use backlog_scaler::aws::{ApiCalls, AwsFleet, CloudWatchPublisher};
 use backlog_scaler::controller::{
     spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
 };
 use backlog_scaler::http;
-use backlog_scaler::ports::error_chain;
+use backlog_scaler::ports::{error_chain, MetricsPublisher};
 use backlog_scaler::telemetry::Telemetry;
 use tokio::sync::oneshot;
 
@@ -129,7 +129,17 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
 
         let sdk_config = aws_args::load_config(&args.aws).await?;
         let calls = Arc::new(ApiCalls::with_listener(telemetry.call_listener()));
-        let aws = AwsPorts::with_calls(&sdk_config, args.cloudwatch_namespace.clone(), calls);
+        // Clients per policy target (region, role), made as policies need
+        // them; metrics go to CloudWatch in the controller's own account and
+        // region, whatever the targets.
+        let fleet = Arc::new(AwsFleet::new(sdk_config.clone(), calls.clone()));
+        let metrics_publisher = args.cloudwatch_namespace.clone().map(|namespace| {
+            Arc::new(CloudWatchPublisher::new(
+                aws_sdk_cloudwatch::Client::new(&sdk_config),
+                namespace,
+                calls,
+            )) as Arc<dyn MetricsPublisher>
+        });
         let reloads = match &source {
             PolicySource::Path(path) => spawn_reloader(path.clone()),
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
@@ -154,7 +164,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             cloudwatch_namespace = args.cloudwatch_namespace.as_deref(),
             "backlog-scaler starting"
         );
-        Controller::new(config, aws.ports())
+        Controller::with_source(config, fleet, metrics_publisher)
             .with_observer(Arc::new(telemetry.observer()))
             .run(loaded.policies, reloads, shutdown)
             .await;

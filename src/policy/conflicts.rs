@@ -1,11 +1,18 @@
 //! Checks across policies: every name is unique, and no two policies drive
 //! the same ECS service (they would fight over its desired count). Names and
 //! ARNs of one cluster or service compare equal.
+//!
+//! Services of one name in different regions or accounts are different
+//! services, but a policy without `region` (or `role_arn`) uses the
+//! controller's own, which is not known here: it may be any. So two policies
+//! of one cluster and service clash unless both name their region and the
+//! regions differ, or both name a role and the roles' accounts differ.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use super::diagnostic::Diagnostic;
+use super::model::AwsTarget;
 use super::names::{self, ClusterRef, ServiceRef};
 use super::outline::Position;
 use super::validate::CheckedPolicy;
@@ -16,7 +23,7 @@ pub(crate) fn conflicts(policies: &[CheckedPolicy]) -> (Vec<Diagnostic>, Vec<boo
     let mut diagnostics = Vec::new();
     let mut keep = vec![true; policies.len()];
     let mut names: HashMap<&str, usize> = HashMap::new();
-    let mut services: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut services: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for (i, checked) in policies.iter().enumerate() {
         let policy = &checked.policy;
         let file = file_of(checked);
@@ -42,7 +49,13 @@ pub(crate) fn conflicts(policies: &[CheckedPolicy]) -> (Vec<Diagnostic>, Vec<boo
             names.insert(&policy.name, i);
         }
         let service = service_key(&policy.cluster, &policy.service);
-        if let Some(&first) = services.get(&service) {
+        let earlier = services.get(&service).and_then(|earlier| {
+            earlier
+                .iter()
+                .copied()
+                .find(|&j| may_be_the_same_place(&policies[j].policy.aws, &policy.aws))
+        });
+        if let Some(first) = earlier {
             let at = checked.service_at;
             let other = &policies[first];
             diagnostics.push(
@@ -60,14 +73,25 @@ pub(crate) fn conflicts(policies: &[CheckedPolicy]) -> (Vec<Diagnostic>, Vec<boo
                 )
                 .with_policy(Some(&policy.name))
                 .with_key("service")
-                .with_hint("two policies would fight over one service; give one policy several queues instead"),
+                .with_hint(if policy.aws.is_home() && other.policy.aws.is_home() {
+                    "two policies would fight over one service; give one policy several queues instead"
+                } else {
+                    "two policies may fight over one service; if they are in different regions or accounts, give both `region` (or `role_arn`)"
+                }),
             );
             keep[i] = false;
         } else {
-            services.insert(service, i);
+            services.entry(service).or_default().push(i);
         }
     }
     (diagnostics, keep)
+}
+
+/// False only when the two targets are known to be different regions or
+/// different accounts; an unset region or role may be anything.
+fn may_be_the_same_place(a: &AwsTarget, b: &AwsTarget) -> bool {
+    let differ = |x: Option<&str>, y: Option<&str>| matches!((x, y), (Some(x), Some(y)) if x != y);
+    !differ(a.region.as_deref(), b.region.as_deref()) && !differ(a.role_account(), b.role_account())
 }
 
 fn file_of(checked: &CheckedPolicy) -> &Path {

@@ -83,6 +83,20 @@ pub(crate) const KEY_TABLE: &[(&str, (&str, &str))] = &[
     ("scale_to_zero_after", DURATION),
     ("dry_run", FLAG),
     ("in_flight_per_task", NUMBER),
+    (
+        "region",
+        (
+            "an AWS region such as `eu-west-1`",
+            "write a region code, e.g. `eu-west-1`",
+        ),
+    ),
+    (
+        "role_arn",
+        (
+            "an IAM role ARN",
+            "write a role ARN, e.g. `arn:aws:iam::123456789012:role/backlog-scaler`",
+        ),
+    ),
 ];
 
 /// What the value at `pattern` must be and how to write it, if the format
@@ -193,6 +207,6 @@ mod tests {
         );
         assert_eq!(keys_under("queues[]"), Some(vec!["queue", "weight"]));
         assert_eq!(keys_under("name"), None);
-        assert_eq!(keys_under("").map(|k| k.len()), Some(19));
+        assert_eq!(keys_under("").map(|k| k.len()), Some(21));
     }
 }

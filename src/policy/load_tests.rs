@@ -79,6 +79,8 @@ activation_backlog: 5.5
 scale_to_zero_after: 20m
 dry_run: true
 in_flight_per_task: 2
+region: eu-west-1
+role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
 ";
     let report = check(text);
     assert_eq!(problems(&report), Vec::<String>::new());
@@ -121,7 +123,10 @@ in_flight_per_task: 2
         scale_to_zero_after: Duration::from_secs(1200),
         dry_run: true,
         in_flight_per_task: Some(2.0),
-        aws: AwsTarget::default(),
+        aws: AwsTarget {
+            region: Some("eu-west-1".into()),
+            role_arn: Some("arn:aws:iam::123456789012:role/ops/backlog-scaler".into()),
+        },
         source: Some(SourceLocation {
             file: FILE.into(),
             line: 1,
@@ -526,4 +531,119 @@ fn the_opt_in_sizing_keys_are_checked() {
     let policy = &report.policies[0];
     assert_eq!(policy.in_flight_per_task, Some(4.0));
     assert_eq!(policy.scale_out.lookahead, Duration::from_secs(90));
+}
+
+#[test]
+fn region_and_role_arn_are_checked_with_a_hint() {
+    let text = format!("{MINIMAL}region: Europe\nrole_arn: arn:aws:iam::1234:role/scaler\n");
+    let report = check(&text);
+    assert_eq!(
+        problems(&report),
+        vec![
+            "8:9 region: `Europe` is not an AWS region",
+            "9:11 role_arn: `arn:aws:iam::1234:role/scaler` is not an IAM role ARN",
+        ]
+    );
+    let hints: Vec<&str> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.hint.as_deref().expect("a hint"))
+        .collect();
+    assert!(hints[0].contains("`eu-west-1`"), "{}", hints[0]);
+    assert!(
+        hints[1].contains("arn:aws:iam::123456789012:role/"),
+        "{}",
+        hints[1]
+    );
+}
+
+#[test]
+fn a_policy_without_region_or_role_uses_the_controllers_own() {
+    let report = check(MINIMAL);
+    assert_eq!(report.policies[0].aws, AwsTarget::default());
+    assert!(report.policies[0].aws.is_home());
+    let text = format!("{MINIMAL}region: us-gov-west-1\n");
+    let aws = &check(&text).policies[0].aws;
+    assert_eq!(aws.region.as_deref(), Some("us-gov-west-1"));
+    assert_eq!(aws.role_arn, None);
+    assert_eq!(aws.role_account(), None);
+    let text = format!("{MINIMAL}role_arn: arn:aws-cn:iam::210987654321:role/scaler\n");
+    let aws = &check(&text).policies[0].aws;
+    assert_eq!(aws.region, None);
+    assert_eq!(aws.role_account(), Some("210987654321"));
+}
+
+#[test]
+fn a_queue_url_or_arn_of_another_region_than_the_policys_is_an_error() {
+    let text = "\
+name: w
+cluster: arn:aws:ecs:eu-west-1:123456789012:cluster/c
+service: s
+queues:
+  - https://sqs.us-east-1.amazonaws.com/123456789012/q1
+  - {queue: 'https://sqs.eu-west-1.amazonaws.com/123456789012/q2'}
+  - http://127.0.0.1:5000/123456789012/q3
+target_backlog_per_task: 50
+min_tasks: 2
+max_tasks: 10
+region: us-east-1
+";
+    let report = check(text);
+    assert_eq!(
+        problems(&report),
+        vec![
+            "2:10 cluster: `arn:aws:ecs:eu-west-1:123456789012:clust…` is in region `eu-west-1`, but the policy's `region` is `us-east-1`",
+            "6:13 queues[1].queue: `https://sqs.eu-west-1.amazonaws.com/1234…` is in region `eu-west-1`, but the policy's `region` is `us-east-1`",
+        ]
+    );
+    assert!(report.policies.is_empty());
+    // Without `region`, the controller's region applies and is not known here.
+    let text = text.replace("region: us-east-1\n", "");
+    assert_eq!(problems(&check(&text)), Vec::<String>::new());
+}
+
+#[test]
+fn misspelt_target_keys_get_a_suggestion() {
+    let text = format!("{MINIMAL}regoin: eu-west-1\nrole-arn: arn:aws:iam::123456789012:role/r\n");
+    let report = check(&text);
+    let hints: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.hint.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        hints,
+        vec!["did you mean `region`?", "did you mean `role_arn`?"]
+    );
+}
+
+#[test]
+fn one_service_name_in_two_regions_or_accounts_is_two_services() {
+    let policy = |name: &str, extra: &str| {
+        format!(
+            "name: {name}\ncluster: c\nservice: s\nqueues: [q]\ntarget_backlog_per_task: 5\nmax_tasks: 4\n{extra}"
+        )
+    };
+    let role = |account: &str| format!("role_arn: arn:aws:iam::{account}:role/scaler\n");
+    let clashes = |a: String, b: String| {
+        let report = check(&format!("{a}---\n{b}"));
+        problems(&report)
+            .iter()
+            .any(|p| p.contains("is already driven by policy"))
+    };
+    let east = || "region: us-east-1\n".to_owned();
+    let west = || "region: us-west-2\n".to_owned();
+    assert!(!clashes(policy("a", &east()), policy("b", &west())));
+    assert!(!clashes(
+        policy("a", &role("111111111111")),
+        policy("b", &role("222222222222"))
+    ));
+    // Unset is the controller's own region or account, which may be either.
+    assert!(clashes(policy("a", ""), policy("b", &west())));
+    assert!(clashes(policy("a", &role("111111111111")), policy("b", "")));
+    assert!(clashes(policy("a", &east()), policy("b", &east())));
+    // Two roles of one account reach one service.
+    let role_a = "role_arn: arn:aws:iam::111111111111:role/one\n";
+    let role_b = "role_arn: arn:aws:iam::111111111111:role/two\n";
+    assert!(clashes(policy("a", role_a), policy("b", role_b)));
 }

@@ -125,6 +125,22 @@ pub struct AwsTarget {
     pub role_arn: Option<String>,
 }
 
+impl AwsTarget {
+    /// The account of `role_arn`; `None` without a role (the controller's
+    /// own account) or for a role ARN that is not valid.
+    pub fn role_account(&self) -> Option<&str> {
+        self.role_arn
+            .as_deref()
+            .and_then(super::names::role_arn_account)
+    }
+
+    /// True when the policy uses the controller's own region and
+    /// credentials.
+    pub fn is_home(&self) -> bool {
+        self.region.is_none() && self.role_arn.is_none()
+    }
+}
+
 /// A validated scaling policy for one ECS service.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Policy {

@@ -104,6 +104,68 @@ pub(crate) fn is_queue(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// An AWS region code such as `eu-west-1`, `us-gov-west-1` or `cn-north-1`:
+/// a two-letter area, one or more lowercase words, and a number.
+pub(crate) fn is_region(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let [area, words @ .., number] = parts.as_slice() else {
+        return false;
+    };
+    let lowercase = |word: &&str| !word.is_empty() && word.bytes().all(|b| b.is_ascii_lowercase());
+    area.len() == 2
+        && lowercase(area)
+        && !words.is_empty()
+        && words.iter().all(lowercase)
+        && (1..=2).contains(&number.len())
+        && number.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account of an IAM role ARN
+/// `arn:PARTITION:iam::ACCOUNT:role/PATH/NAME`, or `None` when `text` is not
+/// one. Path segments and the name use letters, digits and `+=,.@_-`.
+pub(crate) fn role_arn_account(text: &str) -> Option<&str> {
+    let mut parts = text.splitn(6, ':');
+    let (arn, partition, service) = (parts.next()?, parts.next()?, parts.next()?);
+    let (region, account, resource) = (parts.next()?, parts.next()?, parts.next()?);
+    let partition_ok = partition == "aws"
+        || partition.strip_prefix("aws-").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        });
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let name_ok = resource.strip_prefix("role/").is_some_and(|path| {
+        (1..=512).contains(&path.len())
+            && path.split('/').all(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+            })
+            && path.rsplit('/').next().is_some_and(|name| name.len() <= 64)
+    });
+    (arn == "arn" && partition_ok && service == "iam" && region.is_empty() && account_ok && name_ok)
+        .then_some(account)
+}
+
+/// The region an ECS ARN or an AWS SQS queue URL names, if it names one:
+/// `arn:aws:ecs:REGION:...`, `https://sqs.REGION.amazonaws.com/...` or the
+/// legacy `https://REGION.queue.amazonaws.com/...`. Names and other hosts
+/// (an emulator's) name none.
+pub(crate) fn region_named_by(text: &str) -> Option<&str> {
+    if text.starts_with("arn:") {
+        return text.split(':').nth(3).filter(|region| is_region(region));
+    }
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))?;
+    let host = rest.split('/').next()?;
+    let region = host
+        .strip_prefix("sqs.")
+        .and_then(|h| h.split_once(".amazonaws.com"))
+        .or_else(|| host.split_once(".queue.amazonaws.com"))
+        .map(|(region, _)| region)?;
+    is_region(region).then_some(region)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +230,87 @@ mod tests {
         assert!(!is_queue("my queue"));
         assert!(!is_queue(".fifo"));
         assert!(!is_queue(&"q".repeat(81)));
+    }
+
+    #[test]
+    fn regions_of_every_partition() {
+        for region in [
+            "eu-west-1",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-2",
+            "us-iso-east-1",
+        ] {
+            assert!(is_region(region), "{region}");
+        }
+        for bad in [
+            "",
+            "eu",
+            "eu-west",
+            "EU-WEST-1",
+            "eu-west-x",
+            "eu--1",
+            "europe-west-1",
+            "eu-west-100",
+            "eu_west_1",
+        ] {
+            assert!(!is_region(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn role_arns_name_their_account() {
+        assert_eq!(
+            role_arn_account("arn:aws:iam::123456789012:role/scaler"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            role_arn_account("arn:aws-us-gov:iam::123456789012:role/ops/backlog-scaler"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            role_arn_account("arn:aws-cn:iam::123456789012:role/a+b=c,d.e@f_g-h"),
+            Some("123456789012")
+        );
+        for bad in [
+            "scaler",
+            "arn:aws:iam::123456789012:user/scaler",
+            "arn:aws:iam::12345:role/scaler",
+            "arn:aws:iam:eu-west-1:123456789012:role/scaler",
+            "arn:aws:sts::123456789012:role/scaler",
+            "arn:azure:iam::123456789012:role/scaler",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role/ops//scaler",
+            "arn:aws:iam::123456789012:role/with space",
+        ] {
+            assert_eq!(role_arn_account(bad), None, "{bad}");
+        }
+        let long = format!("arn:aws:iam::123456789012:role/{}", "n".repeat(65));
+        assert_eq!(role_arn_account(&long), None);
+    }
+
+    #[test]
+    fn arns_and_aws_queue_urls_name_their_region() {
+        assert_eq!(
+            region_named_by("arn:aws:ecs:eu-west-1:123456789012:cluster/prod"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_named_by("https://sqs.us-gov-west-1.amazonaws.com/123456789012/q"),
+            Some("us-gov-west-1")
+        );
+        assert_eq!(
+            region_named_by("https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q"),
+            Some("cn-north-1")
+        );
+        assert_eq!(
+            region_named_by("https://eu-west-1.queue.amazonaws.com/123456789012/q"),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_named_by("http://127.0.0.1:4566/000000000000/q"),
+            None
+        );
+        assert_eq!(region_named_by("orders"), None);
     }
 }

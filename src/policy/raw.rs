@@ -116,6 +116,22 @@ pub struct RawPolicy {
     #[serde(default)]
     #[schemars(with = "f64", extend("exclusiveMinimum" = 0))]
     pub in_flight_per_task: Option<Spanned<f64>>,
+    /// AWS region of the policy's queues and service, e.g. `eu-west-1`.
+    /// Left out, the controller's own region. A queue URL or ECS ARN of
+    /// another region is an error: SQS and ECS are called in this region.
+    #[serde(default)]
+    #[schemars(with = "String", pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"))]
+    pub region: Option<Spanned<String>>,
+    /// IAM role to assume (through STS) for this policy's calls, e.g.
+    /// `arn:aws:iam::123456789012:role/backlog-scaler-target`: how one
+    /// controller serves other accounts. Left out, the controller's own
+    /// credentials.
+    #[serde(default)]
+    #[schemars(
+        with = "String",
+        pattern(r"^arn:aws(-[a-z-]+)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+    )]
+    pub role_arn: Option<Spanned<String>>,
 }
 
 /// Limits on adding tasks.

@@ -35,6 +35,8 @@ pub enum Kind {
     Step,
     ScaleOut,
     ScaleIn,
+    Region,
+    RoleArn,
 }
 
 /// The keys of a policy document; `the_key_tables_are_the_schemas` keeps
@@ -59,6 +61,8 @@ pub const TOP_KEYS: &[(&str, Kind)] = &[
     ("scale_to_zero_after", Kind::Duration),
     ("dry_run", Kind::Flag),
     ("in_flight_per_task", Kind::Number),
+    ("region", Kind::Region),
+    ("role_arn", Kind::RoleArn),
 ];
 pub const SCALE_OUT_KEYS: &[(&str, Kind)] = &[
     ("max_step", Kind::Step),
@@ -233,6 +237,23 @@ const SERVICES: &[&str] = &[
     "arn:aws:ecs:eu-west-1:123456789012:service/b",
     "arn:aws:ecs:eu-west-1:123456789012:service/a/b/c",
     "arn:aws:sqs:eu-west-1:1:q",
+];
+/// Regions of every partition, the region of the ARNs above, and near misses.
+const REGIONS: &[&str] = &[
+    "eu-west-1",
+    "us-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "Europe",
+    "eu-west",
+    "eu-west-100",
+];
+const ROLE_ARNS: &[&str] = &[
+    "arn:aws:iam::123456789012:role/scaler",
+    "arn:aws-cn:iam::210987654321:role/ops/scaler",
+    "arn:aws:iam::1234:role/scaler",
+    "arn:aws:iam::123456789012:user/scaler",
+    "arn:aws:iam::123456789012:role/",
 ];
 const CLUSTERS: &[&str] = &[
     "prod",
@@ -425,6 +446,12 @@ pub fn typed(kind: Kind) -> BoxedStrategy<Node> {
             .prop_map(Node::Scalar)
             .boxed(),
         Kind::Queue => prop_oneof![4 => tokens(QUEUES), 1 => name()]
+            .prop_map(Node::Scalar)
+            .boxed(),
+        Kind::Region => prop_oneof![4 => tokens(REGIONS), 1 => name()]
+            .prop_map(Node::Scalar)
+            .boxed(),
+        Kind::RoleArn => prop_oneof![4 => tokens(ROLE_ARNS), 1 => name()]
             .prop_map(Node::Scalar)
             .boxed(),
         Kind::Queues => prop_oneof![

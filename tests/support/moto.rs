@@ -37,6 +37,13 @@ fn free_port() -> u16 {
 impl Moto {
     /// Start a fresh emulator and wait until it answers.
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// As [`Moto::start`], with extra environment for the server (e.g.
+    /// `MOTO_ENABLE_RECORDING` and `MOTO_RECORDER_FILEPATH`, which make it
+    /// log every request it serves to a file).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let path = moto_server_path();
         assert!(
             path.exists(),
@@ -48,6 +55,7 @@ impl Moto {
             let port = free_port();
             let child = Command::new(&path)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

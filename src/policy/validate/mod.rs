@@ -4,20 +4,22 @@
 //!
 //! - `identity.rs`: what the policy drives (name, cluster, service, queues);
 //! - `sizing.rs`: how many tasks (target, bounds, tolerance, from zero);
-//! - `pacing.rs`: how fast (poll interval, steps, cooldowns, windows).
+//! - `pacing.rs`: how fast (poll interval, steps, cooldowns, windows);
+//! - `target.rs`: where its calls go (region, role to assume).
 //!
 //! Checks that compare policies (names, services) are in `conflicts.rs`.
 
 mod identity;
 mod pacing;
 mod sizing;
+mod target;
 
 use std::path::Path;
 
 use serde_saphyr::Spanned;
 
 use super::diagnostic::Diagnostic;
-use super::model::{AwsTarget, Policy, SourceLocation};
+use super::model::{Policy, SourceLocation};
 use super::outline::Position;
 use super::raw::RawPolicy;
 
@@ -74,6 +76,7 @@ pub(crate) fn validate(
     let activation_backlog = check.activation_backlog(raw.activation_backlog.as_ref());
     let scale_to_zero_after = check.scale_to_zero_after(raw.scale_to_zero_after.as_ref());
     let in_flight_per_task = check.in_flight_per_task(raw.in_flight_per_task.as_ref());
+    let aws = check.aws_target(&raw);
     if let Some((min_tasks, _)) = bounds {
         check.zero_only_keys(&raw, min_tasks);
     }
@@ -96,6 +99,7 @@ pub(crate) fn validate(
         Some(activation_backlog),
         Some(scale_to_zero_after),
         Some(in_flight_per_task),
+        Some(aws),
     ) = (
         name,
         cluster,
@@ -110,6 +114,7 @@ pub(crate) fn validate(
         activation_backlog,
         scale_to_zero_after,
         in_flight_per_task,
+        aws,
     )
     else {
         // Unreachable: every `None` above came with an error.
@@ -133,7 +138,7 @@ pub(crate) fn validate(
         scale_to_zero_after,
         dry_run: raw.dry_run.is_some_and(|v| v.value),
         in_flight_per_task,
-        aws: AwsTarget::default(),
+        aws,
         source: Some(SourceLocation {
             file: file.to_path_buf(),
             line: start.line,

@@ -1,0 +1,545 @@
+//! Policies with their own `region` and `role_arn`, against a real AWS API
+//! emulator (moto): one moto serves every region (by the request's signing
+//! region) and every account (credentials from STS `AssumeRole` act in the
+//! role's account), so same-named queues and services in another region or
+//! account hold other counts, and reading the wrong one shows.
+//!
+//! moto logs every request it serves (its recorder), which tells how many
+//! `AssumeRole` calls the controller made and with which credentials and
+//! region each call was signed. With moto's IAM checks on, STS refuses the
+//! controller's dummy key, which is how a role that cannot be assumed is
+//! tested.
+
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{Region, SdkConfig};
+use aws_sdk_ecs::types::ContainerDefinition;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_types::sdk_config::SharedCredentialsProvider;
+use backlog_scaler::aws::{configure, ApiCalls, AwsFleet, AwsSettings, SESSION_NAME};
+use backlog_scaler::engine::QueueDepth;
+use backlog_scaler::policy::AwsTarget;
+use backlog_scaler::ports::{error_chain, ErrorKind, PortsSource};
+use moto::{Moto, REGION};
+
+const CLUSTER: &str = "jobs";
+const OTHER_REGION: &str = "us-west-2";
+/// A role in another account (111111111111) than the controller's.
+const ROLE: &str = "arn:aws:iam::111111111111:role/backlog-scaler-target";
+/// The access key the controller runs with (`Moto::env`, `controller_base`).
+const CONTROLLER_KEY: &str = "testing";
+/// The access key the test seeds with, so its calls are told apart.
+const SEEDER_KEY: &str = "seeder";
+
+// ---------------------------------------------------------------------------
+// The emulator, its request log, and seeding it
+// ---------------------------------------------------------------------------
+
+/// moto with its recorder on, logging every request to a file.
+struct Recorded {
+    moto: Moto,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Recorded {
+    fn start() -> Recorded {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let log = dir.path().join("requests.jsonl");
+        let moto = Moto::start_with_env(&[
+            ("MOTO_ENABLE_RECORDING", "true"),
+            (
+                "MOTO_RECORDER_FILEPATH",
+                log.to_str().expect("a UTF-8 path"),
+            ),
+        ]);
+        Recorded {
+            moto,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// How many requests have been logged: a mark to look only at the
+    /// requests after it.
+    fn mark(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Every request so far, as (access key, region, service) of its
+    /// signature.
+    fn signed_requests(&self) -> Vec<Signature> {
+        self.signed_requests_since(0)
+    }
+
+    /// The requests logged after `mark`.
+    fn signed_requests_since(&self, mark: usize) -> Vec<Signature> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .skip(mark)
+            .filter_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                let headers = entry["headers"].as_object()?;
+                let authorization = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))?
+                    .1
+                    .as_str()?;
+                Signature::parse(authorization)
+            })
+            .collect()
+    }
+
+    /// `AssumeRole` calls (the only STS calls there are) signed with `key`.
+    fn sts_calls_by(&self, key: &str) -> usize {
+        self.signed_requests()
+            .iter()
+            .filter(|s| s.service == "sts" && s.key == key)
+            .count()
+    }
+}
+
+/// The credential scope of a SigV4 `Authorization` header.
+#[derive(Debug, Clone, PartialEq)]
+struct Signature {
+    key: String,
+    region: String,
+    service: String,
+}
+
+impl Signature {
+    /// From `AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request, ...`.
+    fn parse(authorization: &str) -> Option<Signature> {
+        let scope = authorization
+            .split("Credential=")
+            .nth(1)?
+            .split(',')
+            .next()?;
+        let parts: Vec<&str> = scope.split('/').collect();
+        match parts.as_slice() {
+            [key, _date, region, service, _] => Some(Signature {
+                key: (*key).to_owned(),
+                region: (*region).to_owned(),
+                service: (*service).to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// SDK configuration of the test's own calls in `region`, as the role when
+/// `role` is given (so in the role's account).
+async fn seeder_config(moto: &Moto, region: &str, role: Option<&str>) -> SdkConfig {
+    let base = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            SEEDER_KEY, SEEDER_KEY, None, None, "seed",
+        ))
+        .load()
+        .await;
+    let Some(role) = role else {
+        return base;
+    };
+    let provider = AssumeRoleProvider::builder(role)
+        .session_name("seeder")
+        .configure(&base)
+        .build()
+        .await;
+    base.to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// Queues and services in one (account, region).
+struct Place {
+    sqs: aws_sdk_sqs::Client,
+    ecs: aws_sdk_ecs::Client,
+}
+
+impl Place {
+    async fn new(moto: &Moto, region: &str, role: Option<&str>) -> Place {
+        let config = seeder_config(moto, region, role).await;
+        let place = Place {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+        };
+        place
+            .ecs
+            .create_cluster()
+            .cluster_name(CLUSTER)
+            .send()
+            .await
+            .expect("CreateCluster");
+        let container = ContainerDefinition::builder()
+            .name("worker")
+            .image("public.ecr.aws/docker/library/busybox:latest")
+            .memory(128)
+            .build();
+        place
+            .ecs
+            .register_task_definition()
+            .family("worker")
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("RegisterTaskDefinition");
+        place
+    }
+
+    /// A queue holding `backlog` messages.
+    async fn queue(&self, name: &str, backlog: usize) {
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("CreateQueue")
+            .queue_url
+            .expect("a queue URL");
+        let mut sent = 0;
+        while sent < backlog {
+            let batch = (backlog - sent).min(10);
+            let entries = (0..batch)
+                .map(|i| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body("job")
+                        .build()
+                        .expect("a message")
+                })
+                .collect();
+            self.sqs
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+            sent += batch;
+        }
+    }
+
+    async fn service(&self, name: &str, desired: i32) {
+        self.ecs
+            .create_service()
+            .cluster(CLUSTER)
+            .service_name(name)
+            .task_definition("worker")
+            .desired_count(desired)
+            .send()
+            .await
+            .expect("CreateService");
+    }
+
+    async fn desired(&self, service: &str) -> i32 {
+        let output = self
+            .ecs
+            .describe_services()
+            .cluster(CLUSTER)
+            .services(service)
+            .send()
+            .await
+            .expect("DescribeServices");
+        output.services()[0].desired_count()
+    }
+}
+
+/// The same names in three places with different counts:
+/// - home (controller's account, us-east-1): `orders` 3 messages, `worker` at 1;
+/// - us-west-2, same account: `orders` 25 messages, `worker` at 2;
+/// - account 111111111111 (through the role), us-east-1: `orders` 40
+///   messages, `worker-a` at 3 and `worker-b` at 4.
+async fn seed_three_places(moto: &Moto) -> [Place; 3] {
+    let home = Place::new(moto, REGION, None).await;
+    home.queue("orders", 3).await;
+    home.service("worker", 1).await;
+    let west = Place::new(moto, OTHER_REGION, None).await;
+    west.queue("orders", 25).await;
+    west.service("worker", 2).await;
+    let remote = Place::new(moto, REGION, Some(ROLE)).await;
+    remote.queue("orders", 40).await;
+    remote.service("worker-a", 3).await;
+    remote.service("worker-b", 4).await;
+    [home, west, remote]
+}
+
+/// The controller's own configuration, as `run` and `plan` load it.
+async fn controller_base(moto: &Moto) -> SdkConfig {
+    let settings = AwsSettings {
+        region: Some(REGION.into()),
+        endpoint_url: Some(moto.endpoint()),
+        ..AwsSettings::default()
+    };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
+        aws_sdk_sqs::config::Credentials::new(CONTROLLER_KEY, CONTROLLER_KEY, None, None, "moto"),
+    );
+    configure(loader, &settings).load().await
+}
+
+fn target(region: Option<&str>, role_arn: Option<&str>) -> AwsTarget {
+    AwsTarget {
+        region: region.map(str::to_owned),
+        role_arn: role_arn.map(str::to_owned),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The fleet, in process
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_target_reads_its_own_region_and_account() {
+    let recorded = Recorded::start();
+    let moto = &recorded.moto;
+    seed_three_places(moto).await;
+    // Only the fleet's requests from here on (the seeding's role calls are
+    // signed with assumed keys too).
+    let mark = recorded.mark();
+    let calls = Arc::new(ApiCalls::new());
+    let fleet = AwsFleet::new(controller_base(moto).await, calls.clone());
+
+    let depth = |visible| QueueDepth {
+        visible,
+        in_flight: 0,
+        delayed: 0,
+    };
+    let read = |target: AwsTarget, service: &'static str| {
+        let fleet = &fleet;
+        async move {
+            let ports = fleet.ports_for(&target).await;
+            let queue = ports.queues.queue_depth("orders").await.expect("the queue");
+            let counts = ports
+                .services
+                .service_state(CLUSTER, service)
+                .await
+                .expect("the service");
+            (queue, counts.desired)
+        }
+    };
+    assert_eq!(read(target(None, None), "worker").await, (depth(3), 1));
+    assert_eq!(
+        read(target(Some(OTHER_REGION), None), "worker").await,
+        (depth(25), 2)
+    );
+    // Two policies of one role target, the second naming the region the
+    // controller has anyway: one target, one AssumeRole.
+    assert_eq!(
+        read(target(None, Some(ROLE)), "worker-a").await,
+        (depth(40), 3)
+    );
+    assert_eq!(
+        read(target(Some(REGION), Some(ROLE)), "worker-b").await,
+        (depth(40), 4)
+    );
+    assert_eq!(fleet.target_count().await, 3);
+    assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
+
+    // Every call the fleet made for us-west-2 was signed for us-west-2, and
+    // the role's calls were signed with the role's keys, not the
+    // controller's.
+    let requests = recorded.signed_requests_since(mark);
+    assert!(requests.iter().all(|s| s.key != SEEDER_KEY));
+    let controller: Vec<&Signature> = requests.iter().filter(|s| s.service != "sts").collect();
+    let west = controller
+        .iter()
+        .filter(|s| s.region == OTHER_REGION)
+        .count();
+    assert_eq!(west, 3, "GetQueueUrl, GetQueueAttributes, DescribeServices");
+    let by_role = controller
+        .iter()
+        .filter(|s| s.key != CONTROLLER_KEY)
+        .collect::<Vec<_>>();
+    // GetQueueUrl, GetQueueAttributes, then two reads of the cached URL...
+    assert!(by_role.len() >= 4, "{by_role:?}");
+    assert!(by_role.iter().all(|s| s.region == REGION), "{by_role:?}");
+    // Every call was counted in the one set of counters.
+    let snapshot = calls.snapshot();
+    let total: u64 = snapshot.values().sum();
+    assert_eq!(total as usize, controller.len(), "{snapshot:?}");
+}
+
+// ---------------------------------------------------------------------------
+// The binary: `plan` and `run`
+// ---------------------------------------------------------------------------
+
+fn binary(moto: &Moto) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
+    command
+        .envs(moto.env())
+        .env_remove("RUST_LOG")
+        .env_remove("BACKLOG_SCALER_POLICIES")
+        .env("BACKLOG_SCALER_LISTEN", "127.0.0.1:0");
+    command
+}
+
+fn policy(name: &str, service: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\ncluster: {CLUSTER}\nservice: {service}\nqueues: [orders]\n\
+         target_backlog_per_task: 5\nmin_tasks: 1\nmax_tasks: 20\npoll_interval: 1s\n{extra}"
+    )
+}
+
+/// The policy file of the three places: `home` in the controller's region,
+/// `west` in the other, `remote-a` and `remote-b` with the role. Both `home`
+/// and `west` name their region: one service name in two policies is
+/// accepted only when the regions are known to differ.
+fn write_policies(dir: &Path) -> PathBuf {
+    let file = dir.join("policies.yaml");
+    let role = format!("role_arn: {ROLE}\n");
+    let text = [
+        policy("home", "worker", &format!("region: {REGION}\n")),
+        policy("west", "worker", &format!("region: {OTHER_REGION}\n")),
+        policy("remote-a", "worker-a", &role),
+        policy("remote-b", "worker-b", &role),
+    ]
+    .join("---\n");
+    std::fs::write(&file, text).expect("the policy file");
+    file
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_reads_every_policy_through_its_target() {
+    let recorded = Recorded::start();
+    let moto = &recorded.moto;
+    let [home, west, remote] = seed_three_places(moto).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = write_policies(dir.path());
+
+    let output = binary(moto)
+        .args(["plan", "--json", "--policies"])
+        .arg(&file)
+        .output()
+        .expect("plan runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "plan failed: {stderr}");
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let row = |name: &str| {
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .find(|row| row["policy"] == name)
+            .unwrap_or_else(|| panic!("no row for {name}: {rows}"))
+            .clone()
+    };
+    // backlog / 5 per task, from each place's own counts.
+    for (name, backlog, desired, proposed) in [
+        ("home", 3.0, 1, 1),
+        ("west", 25.0, 2, 5),
+        ("remote-a", 40.0, 3, 8),
+        ("remote-b", 40.0, 4, 8),
+    ] {
+        let row = row(name);
+        assert_eq!(row["error"], serde_json::Value::Null, "{name}: {row}");
+        assert_eq!(row["backlog"], backlog, "{name}: {row}");
+        assert_eq!(row["desired"], desired, "{name}: {row}");
+        assert_eq!(row["proposed"], proposed, "{name}: {row}");
+    }
+    // Both role policies went through one AssumeRole, named for us.
+    assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
+    assert_eq!(SESSION_NAME, "backlog-scaler");
+    // plan never writes.
+    assert_eq!(home.desired("worker").await, 1);
+    assert_eq!(west.desired("worker").await, 2);
+    assert_eq!(remote.desired("worker-a").await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_scales_each_service_in_its_own_region_and_account() {
+    let recorded = Recorded::start();
+    let moto = &recorded.moto;
+    let [home, west, remote] = seed_three_places(moto).await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = write_policies(dir.path());
+
+    let mut child = binary(moto)
+        .args(["run", "--policies"])
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run starts");
+    // Poll the emulator until every service has its new count.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let expected = [5, 8, 8];
+    let current = || async {
+        [
+            west.desired("worker").await,
+            remote.desired("worker-a").await,
+            remote.desired("worker-b").await,
+        ]
+    };
+    let mut seen = current().await;
+    while seen != expected && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        seen = current().await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        seen, expected,
+        "west/worker, remote/worker-a, remote/worker-b"
+    );
+    // The same-named service at home was sized from its own backlog (3
+    // messages: 1 task), not from another region's or account's.
+    assert_eq!(home.desired("worker").await, 1);
+    assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_cannot_be_assumed_is_access_denied_and_asked_again() {
+    // moto checks every request's credentials from its first: the
+    // controller's dummy key is not a known IAM key, so STS refuses the
+    // AssumeRole with a 403.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let log = dir.path().join("requests.jsonl");
+    let recorded = Recorded {
+        moto: Moto::start_with_env(&[
+            ("INITIAL_NO_AUTH_ACTION_COUNT", "0"),
+            ("MOTO_ENABLE_RECORDING", "true"),
+            (
+                "MOTO_RECORDER_FILEPATH",
+                log.to_str().expect("a UTF-8 path"),
+            ),
+        ]),
+        log,
+        _dir: dir,
+    };
+    let moto = &recorded.moto;
+    let fleet = AwsFleet::new(controller_base(moto).await, Arc::new(ApiCalls::new()));
+    let ports = fleet.ports_for(&target(None, Some(ROLE))).await;
+    let error = ports
+        .queues
+        .queue_depth("orders")
+        .await
+        .expect_err("no credentials for the role");
+    assert_eq!(
+        error.kind(),
+        ErrorKind::AccessDenied,
+        "{}",
+        error_chain(&error)
+    );
+    let chain = error_chain(&error);
+    assert!(chain.contains("loading credentials"), "{chain}");
+    let asked = recorded.sts_calls_by(CONTROLLER_KEY);
+    assert!(asked >= 1);
+    // A failure is not cached: the next evaluation asks STS again.
+    let again = ports
+        .queues
+        .queue_depth("orders")
+        .await
+        .expect_err("still refused");
+    assert_eq!(again.kind(), ErrorKind::AccessDenied);
+    assert!(recorded.sts_calls_by(CONTROLLER_KEY) > asked);
+}
