@@ -4,6 +4,8 @@
 //! - `config.rs`: the SDK configuration, with explicit timeouts and retries.
 //! - `classify.rs`: SDK errors to [`crate::ports::PortError`] kinds.
 //! - `rate_limit.rs`: the client-side token bucket for ECS quotas.
+//! - `retry.rs`: our own retries (backoff, full jitter, each attempt under
+//!   the rate limiter) for calls that must stay under a limit.
 //! - `calls.rs`: call counters by operation and outcome.
 //! - `sqs.rs`, `ecs.rs`, `cloudwatch.rs`: the adapters.
 //!
@@ -15,6 +17,7 @@ mod cloudwatch;
 mod config;
 mod ecs;
 mod rate_limit;
+mod retry;
 mod sqs;
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_MET
 pub use config::{configure, load_sdk_config, AwsSettings};
 pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
 pub use rate_limit::RateLimiter;
+pub use retry::{retryable, with_retries, Backoff};
 pub use sqs::SqsQueues;
 
 use aws_config::SdkConfig;
