@@ -910,8 +910,8 @@ async fn a_fault_on_one_policys_queue_or_service_leaves_the_others_on_schedule()
 // Throttled UpdateService: retried with backoff and jitter, under the limit
 // ---------------------------------------------------------------------------
 
-/// Four policies all want to scale while `UpdateService` is throttled for
-/// four seconds, with the write limit tightened to 2 per second (burst 2) so
+/// Four policies all want to scale while `UpdateService` is throttled (until
+/// each has been refused twice), with the write limit tightened to 2 per second (burst 2) so
 /// retries would break it if they bypassed it. Every request the API sees is
 /// one of ours (the SDK does not retry on its own), none breaks the limit,
 /// retries are spaced by jittered backoff, the desired counts hold until
@@ -944,12 +944,30 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         cloudwatch: None,
         calls: calls.clone(),
     };
-    let throttle = Duration::from_secs(4);
-    proxy.inject_for("UpdateService", Fault::Throttle, throttle);
-    let throttled_until = Instant::now() + throttle;
-    let throttle_end = SystemTime::now() + throttle;
+    // Throttled until every policy has been refused at least twice (the
+    // policies share the limiter, so who gets a token when varies).
+    proxy.inject("UpdateService", Fault::Throttle);
+    let throttled_for = |name: &str| {
+        let needle = format!(r#""service":"{name}""#);
+        proxy
+            .requests("UpdateService")
+            .iter()
+            .filter(|r| r.fault.is_some() && r.body.contains(&needle))
+            .count()
+    };
     let policies = names.iter().map(|&n| policy(n, n, "writes", n)).collect();
+    let started = Instant::now();
     let live = Live::start(&ports, policies, None);
+    eventually(
+        Duration::from_secs(30),
+        "every policy refused twice",
+        || async { names.iter().all(|name| throttled_for(name) >= 2) },
+    )
+    .await;
+    proxy.clear();
+    let throttled_until = Instant::now();
+    let throttle = throttled_until - started;
+    let throttle_end = SystemTime::now();
     for name in names {
         eventually(
             Duration::from_secs(30),
@@ -1018,7 +1036,7 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         }
     }
     println!(
-        "{} UpdateService requests ({} throttled); retry spacing min {:?} median {:?} max {:?}; \
+        "{} UpdateService requests ({} throttled in {throttle:?}); retry spacing min {:?} median {:?} max {:?}; \
          all converged {converged:?} after the throttling ended",
         requests.len(),
         throttled.len(),
