@@ -6,7 +6,8 @@
 //! Under load the `DescribeServices` rate limit makes lookups queue, and
 //! queued lookups fill batches, so the call rate stays bounded as the number
 //! of policies grows. Writes are `UpdateService` with only `desiredCount`,
-//! under their own rate limit.
+//! under their own rate limit, retried by `retry.rs` (not the SDK) so that
+//! every attempt is under it.
 //!
 //! An evaluation cycle gathers its batches itself and reads them through
 //! [`ServiceStateReader::services_state`]: direct calls of up to 10
@@ -23,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::calls::ApiCalls;
 use super::classify::{classify_kind, error_code, error_source, port_error, SERVICE_MISSING_CODES};
 use super::rate_limit::RateLimiter;
+use super::retry;
 use crate::engine::ServiceCounts;
 use crate::ports::{DesiredCountWriter, ErrorKind, PortError, PortFuture, ServiceStateReader};
 
@@ -137,24 +139,18 @@ impl EcsServices {
     }
 
     async fn update(&self, cluster: &str, service: &str, desired: u32) -> Result<(), PortError> {
-        self.update_limit.acquire().await;
-        let result = self
-            .shared
-            .client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .desired_count(i32::try_from(desired).unwrap_or(i32::MAX))
-            .send()
-            .await;
+        let result = retry::update_service(
+            &self.shared.client,
+            &self.update_limit,
+            &self.shared.calls,
+            cluster,
+            service,
+            desired,
+        )
+        .await;
         match result {
-            Ok(_) => {
-                self.shared.calls.record(UPDATE_SERVICE, None);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(error) => {
-                let kind = classify_kind(&error);
-                self.shared.calls.record(UPDATE_SERVICE, Some(kind));
                 if error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code)) {
                     let detail = error_code(&error).map(str::to_owned);
                     Err(PortError::ServiceNotFound {

@@ -4,6 +4,8 @@
 //! - `config.rs`: the SDK configuration, with explicit timeouts and retries.
 //! - `classify.rs`: SDK errors to [`crate::ports::PortError`] kinds.
 //! - `rate_limit.rs`: the client-side token bucket for ECS quotas.
+//! - `retry.rs`: our own retries (backoff, full jitter, each attempt under
+//!   the rate limiter) for calls that must stay under a limit.
 //! - `calls.rs`: call counters by operation and outcome.
 //! - `sqs.rs`, `ecs.rs`, `cloudwatch.rs`: the adapters.
 //! - `fleet.rs`: [`AwsFleet`], one set of adapters per policy target
@@ -18,6 +20,7 @@ mod config;
 mod ecs;
 mod fleet;
 mod rate_limit;
+mod retry;
 mod sqs;
 
 use std::sync::Arc;
@@ -28,6 +31,7 @@ pub use config::{configure, load_sdk_config, AwsSettings};
 pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
 pub use fleet::{AwsFleet, EcsLimits, LimitKey, SESSION_NAME};
 pub use rate_limit::RateLimiter;
+pub use retry::{retryable, with_retries, Backoff};
 pub use sqs::SqsQueues;
 
 use aws_config::SdkConfig;

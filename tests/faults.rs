@@ -1,0 +1,1143 @@
+//! The controller under injected AWS faults: the real loop, in process,
+//! talking to moto through a fault-injecting proxy (`support/fault_proxy.rs`)
+//! that throttles, fails, slows, hangs, drops or garbles chosen operations
+//! for chosen resources while a test says so.
+//!
+//! What is asserted (the "Faults" list of issue 6):
+//! - no panic and no stuck policy; each fault shows up in the logs and in
+//!   `backlog_scaler_aws_api_errors_total` with its kind;
+//! - fail static: while a policy cannot observe (or cannot write), the
+//!   service's desired count in the emulator does not move;
+//! - throttled `UpdateService` calls are retried with backoff and jitter,
+//!   every attempt under the client rate limit;
+//! - recovery: decisions resume within two poll intervals of the fault
+//!   ending and reach what a fault-free control policy reached;
+//! - a fault on one policy's queue or service leaves the others on schedule;
+//! - the emulator restarting empty makes policies report the missing
+//!   resources and hold, and they recover when the resources come back.
+//!
+//! Every wait polls a condition until a deadline; figures measured (recovery
+//! times, request spacing) are printed for RELIABILITY.md.
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_ecs::types::ContainerDefinition;
+use backlog_scaler::aws::{
+    configure, ApiCalls, AwsPorts, AwsSettings, EcsServices, RateLimiter, SqsQueues,
+};
+use backlog_scaler::controller::{
+    Controller, ControllerConfig, Evaluation, Observer, PolicyUpdate, WriteOutcome,
+};
+use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::ports::ErrorKind;
+use backlog_scaler::telemetry::Telemetry;
+use fault_proxy::{Fault, FaultProxy};
+use moto::{Moto, REGION};
+use tokio::sync::{mpsc, oneshot};
+
+const INTERVAL: Duration = Duration::from_secs(1);
+const TASK_FAMILY: &str = "worker";
+
+// ---------------------------------------------------------------------------
+// Logs: one subscriber for the whole test binary, into a buffer
+// ---------------------------------------------------------------------------
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap().extend_from_slice(bytes);
+        if std::env::var_os("FAULTS_LOG").is_some() {
+            let _ = std::io::stderr().write_all(bytes);
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter("info,backlog_scaler=debug")
+            .with_ansi(false)
+            .with_writer(|| LogWriter)
+            .init();
+    });
+}
+
+/// Log lines that mention every one of `parts`. Tests use policy names of
+/// their own, so they can share the buffer.
+fn log_lines(parts: &[&str]) -> Vec<String> {
+    let logs = LOGS.lock().unwrap();
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|line| parts.iter().all(|part| line.contains(part)))
+        .map(str::to_owned)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The emulator
+// ---------------------------------------------------------------------------
+
+struct Aws {
+    sqs: aws_sdk_sqs::Client,
+    ecs: aws_sdk_ecs::Client,
+}
+
+impl Aws {
+    async fn new(moto: &Moto) -> Aws {
+        let config = moto.sdk_config().await;
+        Aws {
+            sqs: aws_sdk_sqs::Client::new(&config),
+            ecs: aws_sdk_ecs::Client::new(&config),
+        }
+    }
+
+    async fn create_cluster(&self, cluster: &str) {
+        self.ecs
+            .create_cluster()
+            .cluster_name(cluster)
+            .send()
+            .await
+            .expect("CreateCluster");
+        let container = ContainerDefinition::builder()
+            .name("worker")
+            .image("public.ecr.aws/docker/library/busybox:latest")
+            .memory(128)
+            .build();
+        self.ecs
+            .register_task_definition()
+            .family(TASK_FAMILY)
+            .container_definitions(container)
+            .send()
+            .await
+            .expect("RegisterTaskDefinition");
+    }
+
+    async fn create_service(&self, cluster: &str, service: &str, desired: i32) {
+        self.ecs
+            .create_service()
+            .cluster(cluster)
+            .service_name(service)
+            .task_definition(TASK_FAMILY)
+            .desired_count(desired)
+            .send()
+            .await
+            .expect("CreateService");
+    }
+
+    async fn create_queue(&self, queue: &str) {
+        self.sqs
+            .create_queue()
+            .queue_name(queue)
+            .send()
+            .await
+            .expect("CreateQueue");
+    }
+
+    async fn send(&self, queue: &str, count: usize) {
+        let url = self
+            .sqs
+            .get_queue_url()
+            .queue_name(queue)
+            .send()
+            .await
+            .expect("GetQueueUrl")
+            .queue_url
+            .expect("a URL");
+        let mut sent = 0;
+        while sent < count {
+            let batch = (count - sent).min(10);
+            let entries = (0..batch)
+                .map(|i| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{i}"))
+                        .message_body(format!("job {}", sent + i))
+                        .build()
+                        .expect("a message")
+                })
+                .collect();
+            self.sqs
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("SendMessageBatch");
+            sent += batch;
+        }
+    }
+
+    /// A queue with `backlog` messages and a service at `desired` in a
+    /// cluster that already exists.
+    async fn seed(&self, queue: &str, backlog: usize, cluster: &str, service: &str, desired: i32) {
+        self.create_queue(queue).await;
+        self.send(queue, backlog).await;
+        self.create_service(cluster, service, desired).await;
+    }
+
+    async fn desired(&self, cluster: &str, service: &str) -> i32 {
+        let output = self
+            .ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service)
+            .send()
+            .await
+            .expect("DescribeServices");
+        output.services()[0].desired_count()
+    }
+}
+
+/// Poll `check` every 50 ms until it holds; fail with `what` at `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The controller
+// ---------------------------------------------------------------------------
+
+/// 10 messages per task, 1..=50 tasks, every second, scale-out at once and
+/// never in (so each phase only adds work).
+fn policy(name: &str, queue: &str, cluster: &str, service: &str) -> Policy {
+    let mut policy = Policy::with_defaults(name, cluster, service, queue);
+    policy.target = Target::BacklogPerTask(10.0);
+    policy.min_tasks = 1;
+    policy.max_tasks = 50;
+    policy.poll_interval = INTERVAL;
+    policy.scale_in.stabilization_window = Duration::from_secs(3600);
+    policy
+}
+
+/// The production SDK settings, with shorter timeouts where a test needs
+/// hung calls to end sooner, and dummy credentials.
+async fn sdk_config(endpoint: &str, settings: AwsSettings) -> aws_config::SdkConfig {
+    let settings = AwsSettings {
+        region: Some(REGION.into()),
+        endpoint_url: Some(endpoint.to_owned()),
+        ..settings
+    };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
+        aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "moto"),
+    );
+    configure(loader, &settings).load().await
+}
+
+fn short_timeouts() -> AwsSettings {
+    AwsSettings {
+        connect_timeout: Duration::from_secs(1),
+        attempt_timeout: Duration::from_secs(1),
+        operation_timeout: Duration::from_secs(3),
+        ..AwsSettings::default()
+    }
+}
+
+#[derive(Default)]
+struct Recorder {
+    evaluations: Mutex<Vec<Evaluation>>,
+}
+
+impl Observer for Recorder {
+    fn evaluated(&self, evaluation: &Evaluation) {
+        self.evaluations.lock().unwrap().push(evaluation.clone());
+    }
+}
+
+impl Recorder {
+    fn of(&self, policy: &str) -> Vec<Evaluation> {
+        let evaluations = self.evaluations.lock().unwrap();
+        evaluations
+            .iter()
+            .filter(|e| e.policy == policy)
+            .cloned()
+            .collect()
+    }
+}
+
+struct Live {
+    recorder: Arc<Recorder>,
+    shutdown: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Live {
+    fn start(aws: &AwsPorts, policies: Vec<Policy>, namespace_flush: Option<Duration>) -> Live {
+        let recorder = Arc::new(Recorder::default());
+        let (_, reloads) = mpsc::channel::<PolicyUpdate>(1);
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let config = ControllerConfig {
+            metrics_flush_interval: namespace_flush.unwrap_or(Duration::from_secs(15)),
+            ..ControllerConfig::default()
+        };
+        let controller = Controller::new(config, aws.ports()).with_observer(recorder.clone());
+        let task = tokio::spawn(controller.run(policies, reloads, async {
+            let _ = stop.await;
+        }));
+        Live {
+            recorder,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Stop, and fail the test if the controller panicked or would not stop.
+    async fn stop(self) -> Arc<Recorder> {
+        let _ = self.shutdown.send(());
+        tokio::time::timeout(Duration::from_secs(15), self.task)
+            .await
+            .expect("the controller stops")
+            .expect("the controller does not panic");
+        self.recorder
+    }
+}
+
+fn api_errors(telemetry: &Telemetry, operation: &str, kind: &str) -> f64 {
+    let series =
+        format!("backlog_scaler_aws_api_errors_total{{operation=\"{operation}\",kind=\"{kind}\"}}");
+    telemetry
+        .metrics
+        .encode()
+        .lines()
+        .find_map(|line| line.strip_prefix(&series))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn since(time: SystemTime, start: SystemTime) -> Duration {
+    time.duration_since(start).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// The proxy itself answers in each protocol's own terms
+// ---------------------------------------------------------------------------
+
+/// The SDK reads each injected fault as AWS's own: the error codes the
+/// controller's classifier knows, from each protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_speaks_each_protocols_errors() {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let settings = AwsSettings {
+        max_attempts: 1,
+        ..short_timeouts()
+    };
+    let config = sdk_config(&proxy.endpoint(), settings).await;
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let sqs_code = || async {
+        let error = sqs
+            .get_queue_url()
+            .queue_name("q")
+            .send()
+            .await
+            .unwrap_err();
+        (
+            error.code().map(str::to_owned),
+            error.raw_response().map(|r| r.status().as_u16()),
+        )
+    };
+    let ecs_code = || async {
+        let error = ecs
+            .describe_services()
+            .cluster("c")
+            .services("s")
+            .send()
+            .await
+            .unwrap_err();
+        (
+            error.code().map(str::to_owned),
+            error.raw_response().map(|r| r.status().as_u16()),
+        )
+    };
+
+    proxy.inject("GetQueueUrl", Fault::Throttle);
+    assert_eq!(
+        sqs_code().await,
+        (Some("RequestThrottled".into()), Some(400))
+    );
+    proxy.clear();
+    proxy.inject("GetQueueUrl", Fault::Status(503));
+    assert_eq!(
+        sqs_code().await,
+        (Some("ServiceUnavailable".into()), Some(503))
+    );
+    proxy.clear();
+
+    proxy.inject("DescribeServices", Fault::Throttle);
+    assert_eq!(
+        ecs_code().await,
+        (Some("ThrottlingException".into()), Some(400))
+    );
+    proxy.clear();
+    proxy.inject("DescribeServices", Fault::Status(500));
+    assert_eq!(
+        ecs_code().await,
+        (Some("InternalFailure".into()), Some(500))
+    );
+    proxy.clear();
+    proxy.inject("DescribeServices", Fault::Garbage);
+    let error = ecs
+        .describe_services()
+        .cluster("c")
+        .services("s")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, aws_sdk_ecs::error::SdkError::ResponseError(_)),
+        "a garbled answer is unreadable: {error:?}"
+    );
+    proxy.clear();
+    proxy.inject("DescribeServices", Fault::Drop);
+    let error = ecs
+        .describe_services()
+        .cluster("c")
+        .services("s")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, aws_sdk_ecs::error::SdkError::DispatchFailure(_)),
+        "a dropped connection is a dispatch failure: {error:?}"
+    );
+    proxy.clear();
+    proxy.inject("DescribeServices", Fault::Hang);
+    let error = ecs
+        .describe_services()
+        .cluster("c")
+        .services("s")
+        .send()
+        .await
+        .unwrap_err();
+    // The read timeout (a dispatch failure of kind timeout) or the attempt
+    // timeout, whichever comes first: both are "unreachable" to us.
+    assert!(
+        match &error {
+            aws_sdk_ecs::error::SdkError::TimeoutError(_) => true,
+            aws_sdk_ecs::error::SdkError::DispatchFailure(failure) => failure.is_timeout(),
+            _ => false,
+        },
+        "an unanswered call times out: {error:?}"
+    );
+    proxy.clear();
+
+    proxy.inject("PutItem", Fault::Throttle);
+    let error = dynamodb
+        .put_item()
+        .table_name("lease")
+        .item("id", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("ThrottlingException"));
+    proxy.clear();
+
+    proxy.inject("PutMetricData", Fault::Throttle);
+    let error = cloudwatch
+        .put_metric_data()
+        .namespace("Faults")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("m")
+                .value(1.0)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("Throttling"));
+    proxy.clear();
+
+    // Without a fault, calls pass through to the emulator.
+    let error = sqs
+        .get_queue_url()
+        .queue_name("q")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.code(),
+            Some("AWS.SimpleQueueService.NonExistentQueue" | "QueueDoesNotExist")
+        ),
+        "{error:?}"
+    );
+    for operation in [
+        "GetQueueUrl",
+        "DescribeServices",
+        "PutItem",
+        "PutMetricData",
+    ] {
+        assert!(proxy.count(operation) >= 1, "{operation} counted");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Every fault in turn: hold while it lasts, recover within two intervals
+// ---------------------------------------------------------------------------
+
+/// Where a phase's fault applies: the victim's queue or its cluster.
+#[derive(Clone, Copy)]
+enum On {
+    Queue,
+    Cluster,
+}
+
+/// A victim policy and a control policy see the same work arrive; each
+/// phase injects one fault on the victim's queue or service, adds work, and
+/// checks that the victim holds (its desired count unchanged in the
+/// emulator, the fault's kind in its evaluations, logs and metrics) while the
+/// control scales; then clears the fault and checks that the victim catches
+/// up with the control within two poll intervals. `prefix` names the
+/// policies (each test its own, as they share the log buffer).
+async fn run_phases(prefix: &str, phases: &[(&'static str, On, Fault, ErrorKind)]) {
+    capture_logs();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let aws = Aws::new(&moto).await;
+    let (victim, control) = (format!("{prefix}-victim"), format!("{prefix}-control"));
+    aws.create_cluster(&control).await;
+    aws.create_cluster(&victim).await;
+    aws.seed(&control, 10, &control, "worker", 1).await;
+    aws.seed(&victim, 10, &victim, "worker", 1).await;
+
+    let telemetry = Telemetry::default();
+    let calls = Arc::new(ApiCalls::with_listener(telemetry.call_listener()));
+    let config = sdk_config(&proxy.endpoint(), short_timeouts()).await;
+    let ports = AwsPorts::with_calls(&config, Some("Faults".into()), calls);
+    // CloudWatch publishing (query protocol) is throttled for the first
+    // phases: decisions must not care.
+    proxy.inject("PutMetricData", Fault::Throttle);
+    let with_zero_tolerance = |mut policy: Policy| {
+        // Every added task's worth of work is a change to make.
+        policy.tolerance = 0.0;
+        policy
+    };
+    let live = Live::start(
+        &ports,
+        vec![
+            with_zero_tolerance(policy(&control, &control, &control, "worker")),
+            with_zero_tolerance(policy(&victim, &victim, &victim, "worker")),
+        ],
+        Some(Duration::from_secs(1)),
+    );
+    eventually(Duration::from_secs(20), "first evaluations", || async {
+        !live.recorder.of(&victim).is_empty() && !live.recorder.of(&control).is_empty()
+    })
+    .await;
+
+    let queue_needle = format!("/{victim}");
+    let cluster_needle = format!(r#""cluster":"{victim}""#);
+    let victim_label = format!("policy={victim} ");
+    let mut expected = 1;
+    let mut recoveries = Vec::new();
+    for (i, (operation, on, fault, kind)) in phases.iter().enumerate() {
+        let what = format!("{} on {operation}", fault.name());
+        let held = aws.desired(&victim, "worker").await;
+        assert_eq!(held, expected, "{what}: the victim starts level");
+        let label = format!("error_kind={kind}");
+        let log_parts = [victim_label.as_str(), label.as_str(), operation];
+        let lines_before = log_lines(&log_parts).len();
+        let needle = match on {
+            On::Queue => &queue_needle,
+            On::Cluster => &cluster_needle,
+        };
+        let errors_before = api_errors(&telemetry, operation, kind.as_str());
+        proxy.inject_matching(operation, needle, fault.clone());
+        let injected = SystemTime::now();
+        let failed = || {
+            live.recorder
+                .of(&victim)
+                .into_iter()
+                .filter(|e| since(e.wall_time, injected) > Duration::ZERO)
+                .filter(|e| e.error().map(|e| e.kind()) == Some(*kind))
+                .count()
+        };
+        // Work arrives at both.
+        aws.send(&control, 20).await;
+        aws.send(&victim, 20).await;
+        expected += 2;
+        eventually(
+            Duration::from_secs(20),
+            &format!("{what}: control scales"),
+            || async { aws.desired(&control, "worker").await == expected },
+        )
+        .await;
+        eventually(
+            Duration::from_secs(30),
+            &format!("{what}: two failures"),
+            || async { failed() >= 2 },
+        )
+        .await;
+        // Fail static: not a single write while blind (or refused).
+        assert_eq!(aws.desired(&victim, "worker").await, held, "{what}: held");
+        let errors = api_errors(&telemetry, operation, kind.as_str()) - errors_before;
+        assert!(errors >= 2.0, "{what}: the metric counted {errors}");
+        let lines = log_lines(&log_parts).len();
+        assert!(lines > lines_before, "{what}: no new log line with {label}");
+
+        proxy.clear();
+        if i == 1 {
+            // Publishing was throttled until now; it works again below.
+            assert!(api_errors(&telemetry, "PutMetricData", "throttled") >= 1.0);
+        }
+        let cleared = SystemTime::now();
+        eventually(
+            Duration::from_secs(20),
+            &format!("{what}: recovery"),
+            || async { aws.desired(&victim, "worker").await == expected },
+        )
+        .await;
+        let converged = since(SystemTime::now(), cleared);
+        // The evaluation that wrote it is recorded once it has ended.
+        eventually(
+            Duration::from_secs(10),
+            &format!("{what}: recorded"),
+            || async {
+                live.recorder
+                    .of(&victim)
+                    .last()
+                    .is_some_and(|e| e.error().is_none())
+            },
+        )
+        .await;
+        let evaluations = live.recorder.of(&victim);
+        // The first evaluation that worked after the fault: it may have
+        // started just before the clear (a retry inside it got through).
+        let first_ok = evaluations
+            .iter()
+            .rev()
+            .take_while(|e| e.error().is_none())
+            .last()
+            .expect("a successful evaluation");
+        let resumed = since(first_ok.wall_time, cleared);
+        // A call hung at the moment of the clear still runs to its timeout
+        // (3 s here) before the next evaluation starts.
+        let allowance = if *fault == Fault::Hang {
+            Duration::from_secs(3)
+        } else {
+            Duration::ZERO
+        };
+        assert!(
+            resumed <= 2 * INTERVAL + allowance + Duration::from_millis(300),
+            "{what}: decisions resumed {resumed:?} after the fault ended"
+        );
+        assert!(
+            converged <= 2 * INTERVAL + allowance + Duration::from_secs(2),
+            "{what}: converged {converged:?} after the fault ended"
+        );
+        assert_eq!(aws.desired(&control, "worker").await, expected);
+        println!("{prefix}: {what}: resumed after {resumed:?}, converged after {converged:?}");
+        recoveries.push((what, resumed, converged));
+    }
+
+    // Publishing recovered, the victim logged its recoveries, nobody panicked.
+    eventually(
+        Duration::from_secs(10),
+        "PutMetricData works again",
+        || async {
+            proxy
+                .requests("PutMetricData")
+                .last()
+                .is_some_and(|r| r.fault.is_none())
+        },
+    )
+    .await;
+    assert!(!log_lines(&[victim_label.as_str(), "recovered after"]).is_empty());
+    let recorder = live.stop().await;
+    let control = recorder.of(&control);
+    assert!(
+        control.iter().all(|e| e.error().is_none()),
+        "control never failed"
+    );
+    let worst = recoveries.iter().map(|r| r.2).max().unwrap();
+    println!(
+        "{prefix}: worst convergence {worst:?} over {} faults",
+        recoveries.len()
+    );
+}
+
+/// SQS's side: throttling, 500, 503, dropped connections, garbled and
+/// unanswered `GetQueueAttributes`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_faults_hold_the_policy_and_it_recovers_within_two_intervals() {
+    run_phases(
+        "sqs",
+        &[
+            (
+                "GetQueueAttributes",
+                On::Queue,
+                Fault::Throttle,
+                ErrorKind::Throttled,
+            ),
+            (
+                "GetQueueAttributes",
+                On::Queue,
+                Fault::Status(500),
+                ErrorKind::Other,
+            ),
+            (
+                "GetQueueAttributes",
+                On::Queue,
+                Fault::Status(503),
+                ErrorKind::Unreachable,
+            ),
+            (
+                "GetQueueAttributes",
+                On::Queue,
+                Fault::Drop,
+                ErrorKind::Unreachable,
+            ),
+            (
+                "GetQueueAttributes",
+                On::Queue,
+                Fault::Garbage,
+                ErrorKind::Other,
+            ),
+            (
+                "GetQueueAttributes",
+                On::Queue,
+                Fault::Hang,
+                ErrorKind::Unreachable,
+            ),
+        ],
+    )
+    .await;
+}
+
+/// ECS's side: throttled, dropped and garbled `DescribeServices`; throttled
+/// and failing `UpdateService` (the decision is made, the write fails, the
+/// count holds until the write works).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_faults_hold_the_policy_and_it_recovers_within_two_intervals() {
+    run_phases(
+        "ecs",
+        &[
+            (
+                "DescribeServices",
+                On::Cluster,
+                Fault::Throttle,
+                ErrorKind::Throttled,
+            ),
+            (
+                "DescribeServices",
+                On::Cluster,
+                Fault::Status(503),
+                ErrorKind::Unreachable,
+            ),
+            (
+                "DescribeServices",
+                On::Cluster,
+                Fault::Drop,
+                ErrorKind::Unreachable,
+            ),
+            (
+                "DescribeServices",
+                On::Cluster,
+                Fault::Garbage,
+                ErrorKind::Other,
+            ),
+            (
+                "UpdateService",
+                On::Cluster,
+                Fault::Throttle,
+                ErrorKind::Throttled,
+            ),
+            (
+                "UpdateService",
+                On::Cluster,
+                Fault::Status(500),
+                ErrorKind::Other,
+            ),
+        ],
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// One policy's fault does not delay the others
+// ---------------------------------------------------------------------------
+
+/// One policy's queue never answers, another's answers slower than its
+/// interval, a third's cluster answers 503: the healthy policies keep their
+/// one-second schedule throughout, and the failing ones hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_on_one_policys_queue_or_service_leaves_the_others_on_schedule() {
+    capture_logs();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster("iso").await;
+    aws.create_cluster("iso-down").await;
+    for name in ["iso-ok-1", "iso-ok-2", "iso-hang", "iso-slow"] {
+        aws.seed(name, 30, "iso", name, 1).await;
+    }
+    aws.seed("iso-down", 30, "iso-down", "iso-down", 1).await;
+
+    proxy.inject_matching("GetQueueAttributes", "iso-hang", Fault::Hang);
+    proxy.inject_matching(
+        "GetQueueAttributes",
+        "iso-slow",
+        Fault::Delay(2500 * INTERVAL / 1000),
+    );
+    proxy.inject_matching(
+        "DescribeServices",
+        r#""cluster":"iso-down""#,
+        Fault::Status(503),
+    );
+    // The production timeouts: a hung call is given up after 12 s.
+    let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
+    let ports = AwsPorts::new(&config, None);
+    let names = ["iso-ok-1", "iso-ok-2", "iso-hang", "iso-slow", "iso-down"];
+    let policies = names
+        .iter()
+        .map(|&name| {
+            policy(
+                name,
+                name,
+                if name == "iso-down" {
+                    "iso-down"
+                } else {
+                    "iso"
+                },
+                name,
+            )
+        })
+        .collect();
+    let start = SystemTime::now();
+    let live = Live::start(&ports, policies, None);
+    let window = Duration::from_secs(8);
+    eventually(
+        window + Duration::from_secs(10),
+        "the observation window",
+        || async {
+            live.recorder
+                .of("iso-ok-2")
+                .iter()
+                .any(|e| since(e.wall_time, start) >= window)
+        },
+    )
+    .await;
+    let recorder = live.stop().await;
+
+    let mut worst_gap = Duration::ZERO;
+    for name in ["iso-ok-1", "iso-ok-2"] {
+        let evaluations: Vec<Evaluation> = recorder
+            .of(name)
+            .into_iter()
+            .filter(|e| since(e.wall_time, start) <= window)
+            .collect();
+        assert!(
+            evaluations.iter().all(|e| e.error().is_none()),
+            "{name} never failed"
+        );
+        assert!(
+            evaluations.len() >= 7,
+            "{name}: {} evaluations in 8 s",
+            evaluations.len()
+        );
+        let first = since(evaluations[0].wall_time, start);
+        assert!(
+            first <= Duration::from_millis(500),
+            "{name} first at {first:?}"
+        );
+        for pair in evaluations.windows(2) {
+            let gap = pair[1].wall_time.duration_since(pair[0].wall_time).unwrap();
+            worst_gap = worst_gap.max(gap);
+            assert!(
+                gap <= INTERVAL + Duration::from_millis(400),
+                "{name}: a gap of {gap:?}"
+            );
+        }
+        assert_eq!(aws.desired("iso", name).await, 3, "{name} scaled");
+    }
+    // The hung one never finished an evaluation (its calls give up at
+    // 12 s); the 503 one failed as unreachable; both held. The slow one
+    // worked, once per 2.5 s answer.
+    assert!(recorder.of("iso-hang").iter().all(|e| e.error().is_some()));
+    assert!(proxy
+        .requests("GetQueueAttributes")
+        .iter()
+        .any(|r| r.fault == Some(Fault::Hang)));
+    assert_eq!(aws.desired("iso", "iso-hang").await, 1);
+    let down = recorder.of("iso-down");
+    assert!(down.len() >= 2);
+    assert!(down
+        .iter()
+        .all(|e| e.error().map(|e| e.kind()) == Some(ErrorKind::Unreachable)));
+    assert_eq!(aws.desired("iso-down", "iso-down").await, 1);
+    let slow = recorder.of("iso-slow");
+    assert!(!slow.is_empty() && slow.iter().all(|e| e.error().is_none()));
+    assert!(slow[0].duration >= Duration::from_secs(2));
+    println!(
+        "healthy policies: worst gap {worst_gap:?}; slow policy: {} evaluations, hung: {}",
+        slow.len(),
+        recorder.of("iso-hang").len()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Throttled UpdateService: retried with backoff and jitter, under the limit
+// ---------------------------------------------------------------------------
+
+/// Four policies all want to scale while `UpdateService` is throttled (until
+/// each has been refused twice), with the write limit tightened to 2 per second (burst 2) so
+/// retries would break it if they bypassed it. Every request the API sees is
+/// one of ours (the SDK does not retry on its own), none breaks the limit,
+/// retries are spaced by jittered backoff, the desired counts hold until
+/// the throttling ends and then all converge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit() {
+    capture_logs();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster("writes").await;
+    let names = ["w-1", "w-2", "w-3", "w-4"];
+    for name in names {
+        aws.seed(name, 50, "writes", name, 1).await;
+    }
+    let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
+    let calls = Arc::new(ApiCalls::new());
+    let (rate, burst) = (2.0, 2);
+    let ports = AwsPorts {
+        sqs: Arc::new(SqsQueues::new(
+            aws_sdk_sqs::Client::new(&config),
+            calls.clone(),
+        )),
+        ecs: Arc::new(EcsServices::with_limits(
+            aws_sdk_ecs::Client::new(&config),
+            calls.clone(),
+            Arc::new(RateLimiter::ecs_describe_services()),
+            Arc::new(RateLimiter::new(rate, burst)),
+        )),
+        cloudwatch: None,
+        calls: calls.clone(),
+    };
+    // Throttled until every policy has been refused at least twice (the
+    // policies share the limiter, so who gets a token when varies).
+    proxy.inject("UpdateService", Fault::Throttle);
+    let throttled_for = |name: &str| {
+        let needle = format!(r#""service":"{name}""#);
+        proxy
+            .requests("UpdateService")
+            .iter()
+            .filter(|r| r.fault.is_some() && r.body.contains(&needle))
+            .count()
+    };
+    let policies = names.iter().map(|&n| policy(n, n, "writes", n)).collect();
+    let started = Instant::now();
+    let live = Live::start(&ports, policies, None);
+    eventually(
+        Duration::from_secs(30),
+        "every policy refused twice",
+        || async { names.iter().all(|name| throttled_for(name) >= 2) },
+    )
+    .await;
+    proxy.clear();
+    let throttled_until = Instant::now();
+    let throttle = throttled_until - started;
+    let throttle_end = SystemTime::now();
+    for name in names {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{name} scaled"),
+            || async { aws.desired("writes", name).await == 5 },
+        )
+        .await;
+    }
+    let converged = since(SystemTime::now(), throttle_end);
+    let recorder = live.stop().await;
+
+    let requests = proxy.requests("UpdateService");
+    // Every request the API saw was an attempt of ours, counted and under
+    // the limiter: no hidden SDK retries.
+    assert_eq!(requests.len() as u64, calls.total("UpdateService"));
+    let throttled: Vec<_> = requests.iter().filter(|r| r.fault.is_some()).collect();
+    assert!(
+        throttled.len() >= 6,
+        "{} throttled attempts",
+        throttled.len()
+    );
+    assert!(requests
+        .iter()
+        .all(|r| r.fault.is_none() || r.at <= throttled_until));
+    // The token bucket: the k-th request after any request comes at least
+    // (k - burst) / rate later (50 ms for the loopback's own jitter).
+    let times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
+    for (i, first) in times.iter().enumerate() {
+        for (k, later) in times[i..].iter().enumerate().skip(burst as usize + 1) {
+            let least = Duration::from_secs_f64((k - burst as usize) as f64 / rate);
+            let took = later.duration_since(*first);
+            assert!(
+                took + Duration::from_millis(50) >= least,
+                "{k} requests after #{i} within {took:?}, the limit allows {least:?}"
+            );
+        }
+    }
+    // Each policy retried: attempts for one service within one evaluation,
+    // spaced by waits that differ (jitter), never all at once.
+    let mut spacing = Vec::new();
+    for name in names {
+        let needle = format!(r#""service":"{name}""#);
+        let mine: Vec<Instant> = throttled
+            .iter()
+            .filter(|r| r.body.contains(&needle))
+            .map(|r| r.at)
+            .collect();
+        assert!(mine.len() >= 2, "{name} retried: {} attempts", mine.len());
+        spacing.extend(mine.windows(2).map(|w| w[1].duration_since(w[0])));
+    }
+    spacing.sort();
+    let distinct: std::collections::BTreeSet<u128> =
+        spacing.iter().map(|d| d.as_millis() / 20).collect();
+    assert!(distinct.len() >= 3, "jittered spacing: {spacing:?}");
+    // Fail static: while the writes failed, the next observation still
+    // found the old count.
+    for name in names {
+        let evaluations = recorder.of(name);
+        for pair in evaluations.windows(2) {
+            if let WriteOutcome::Failed { from, error, .. } = &pair[0].write {
+                assert_eq!(error.kind(), ErrorKind::Throttled);
+                if let Ok(observation) = &pair[1].observation {
+                    assert_eq!(observation.service.desired, *from, "{name} held");
+                }
+            }
+        }
+    }
+    println!(
+        "{} UpdateService requests ({} throttled in {throttle:?}); retry spacing min {:?} median {:?} max {:?}; \
+         all converged {converged:?} after the throttling ended",
+        requests.len(),
+        throttled.len(),
+        spacing.first().unwrap(),
+        spacing[spacing.len() / 2],
+        spacing.last().unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The emulator restarts empty
+// ---------------------------------------------------------------------------
+
+/// moto restarts on the same port with no state: the policy's queue, then
+/// its service, are reported missing while it holds; when they are created
+/// again it works again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulator_restart_makes_policies_report_missing_resources_and_hold() {
+    capture_logs();
+    let mut moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster("rs").await;
+    aws.seed("rs-a", 30, "rs", "rs-a", 1).await;
+    aws.seed("rs-b", 20, "rs", "rs-b", 1).await;
+    let config = sdk_config(&moto.endpoint(), short_timeouts()).await;
+    let ports = AwsPorts::new(&config, None);
+    let live = Live::start(
+        &ports,
+        vec![
+            policy("rs-a", "rs-a", "rs", "rs-a"),
+            policy("rs-b", "rs-b", "rs", "rs-b"),
+        ],
+        None,
+    );
+    eventually(
+        Duration::from_secs(20),
+        "scaled before the restart",
+        || async { aws.desired("rs", "rs-a").await == 3 && aws.desired("rs", "rs-b").await == 2 },
+    )
+    .await;
+    let writes_before = ports.calls.total("UpdateService");
+
+    moto.restart();
+    let restarted = SystemTime::now();
+    let aws = Aws::new(&moto).await;
+    let kinds_since = |name: &str, from: SystemTime| -> Vec<Option<ErrorKind>> {
+        live.recorder
+            .of(name)
+            .iter()
+            .filter(|e| e.wall_time >= from)
+            .map(|e| e.error().map(|e| e.kind()))
+            .collect()
+    };
+    let missing = |kind: ErrorKind, from: SystemTime| {
+        let kinds_a = kinds_since("rs-a", from);
+        let kinds_b = kinds_since("rs-b", from);
+        kinds_a.iter().filter(|k| **k == Some(kind)).count() >= 2
+            && kinds_b.iter().filter(|k| **k == Some(kind)).count() >= 2
+    };
+    eventually(
+        Duration::from_secs(20),
+        "queues reported missing",
+        || async { missing(ErrorKind::QueueNotFound, restarted) },
+    )
+    .await;
+    // The queues come back (empty), the cluster and services not yet.
+    aws.create_queue("rs-a").await;
+    aws.create_queue("rs-b").await;
+    aws.send("rs-a", 40).await;
+    let queues_back = SystemTime::now();
+    eventually(
+        Duration::from_secs(20),
+        "services reported missing",
+        || async { missing(ErrorKind::ServiceNotFound, queues_back) },
+    )
+    .await;
+    assert_eq!(
+        ports.calls.total("UpdateService"),
+        writes_before,
+        "no write while missing"
+    );
+    assert!(!log_lines(&["policy=rs-a", "error_kind=queue_not_found"]).is_empty());
+    assert!(!log_lines(&["policy=rs-a", "error_kind=service_not_found"]).is_empty());
+
+    aws.create_cluster("rs").await;
+    aws.create_service("rs", "rs-a", 1).await;
+    aws.create_service("rs", "rs-b", 1).await;
+    let back = SystemTime::now();
+    eventually(
+        Duration::from_secs(20),
+        "scaled after the restart",
+        || async { aws.desired("rs", "rs-a").await == 4 },
+    )
+    .await;
+    let recovered = since(SystemTime::now(), back);
+    // rs-b's queue came back empty: it holds at its minimum, and works.
+    eventually(Duration::from_secs(10), "rs-b evaluates again", || async {
+        kinds_since("rs-b", back).contains(&None)
+    })
+    .await;
+    assert_eq!(aws.desired("rs", "rs-b").await, 1);
+    live.stop().await;
+    println!("after the restart: scaled again {recovered:?} after the resources came back");
+}
