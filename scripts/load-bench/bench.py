@@ -292,7 +292,8 @@ class Bench:
         cycles = []
         seen = 0
         cycle_start = None
-        first_call_deadline = time.monotonic() + 3 * poll + 60
+        # Reset after every cycle: the next call is due within an interval.
+        next_call_deadline = time.monotonic() + 3 * poll + 60
         while len(cycles) < wanted:
             time.sleep(0.05)
             self.alive()
@@ -300,7 +301,7 @@ class Bench:
             now = state["now"]
             if cycle_start is None:
                 if state["requests"] == seen:
-                    if time.monotonic() > first_call_deadline:
+                    if time.monotonic() > next_call_deadline:
                         raise SetupError("the controller made no AWS call for 3 poll intervals")
                     continue
                 cycle_start = min(event[0] for event in self.control.events(seen))
@@ -320,6 +321,7 @@ class Bench:
             log(f"{label}: {len(events)} calls ({kind})")
             # A cut window goes straight on; a burst waits for the next call.
             cycle_start = boundaries[-1]["time"] if kind == "window" else None
+            next_call_deadline = time.monotonic() + 3 * poll + 60
         return boundaries, cycles
 
     # -- the run ----------------------------------------------------------
