@@ -14,12 +14,13 @@
 //! engine's pending-task and deployment rules are therefore tested with
 //! fakes (`src/controller/tests/`).
 
+#[path = "support/aws.rs"]
+mod aws;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,12 +28,10 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-use aws_sdk_ecs::types::ContainerDefinition;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use backlog_scaler::aws::{configure, ApiCalls, AwsPorts, AwsSettings};
+use aws::{controller_ports, eventually, Aws, Recorder};
+use backlog_scaler::aws::ApiCalls;
 use backlog_scaler::controller::{
-    Controller, ControllerConfig, Evaluation, Observer, PolicyUpdate, WriteOutcome,
+    Controller, ControllerConfig, Evaluation, PolicyUpdate, WriteOutcome,
 };
 use backlog_scaler::engine::{Because, QueueDepth};
 use backlog_scaler::policy::{Policy, Target};
@@ -41,196 +40,16 @@ use moto::{Moto, REGION};
 use tokio::sync::{mpsc, oneshot};
 
 const CLUSTER: &str = "jobs";
-const TASK_FAMILY: &str = "worker";
 
 // ---------------------------------------------------------------------------
 // Seeding and inspecting the emulator
 // ---------------------------------------------------------------------------
 
-/// SDK clients for setting up and checking the emulator's state.
-struct Aws {
-    sqs: aws_sdk_sqs::Client,
-    ecs: aws_sdk_ecs::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-}
-
-impl Aws {
-    async fn new(moto: &Moto) -> Aws {
-        let config = moto.sdk_config().await;
-        Aws {
-            sqs: aws_sdk_sqs::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
-        }
-    }
-
-    async fn create_queue(&self, name: &str) -> String {
-        let output = self
-            .sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("CreateQueue");
-        output.queue_url.expect("a queue URL")
-    }
-
-    async fn queue_url(&self, name: &str) -> String {
-        let output = self.sqs.get_queue_url().queue_name(name).send().await;
-        output.expect("GetQueueUrl").queue_url.expect("a queue URL")
-    }
-
-    /// Send `count` messages, ten per call.
-    async fn send(&self, queue: &str, count: usize) {
-        self.send_delayed(queue, count, 0).await;
-    }
-
-    async fn send_delayed(&self, queue: &str, count: usize, delay_seconds: i32) {
-        let url = self.queue_url(queue).await;
-        let mut sent = 0;
-        while sent < count {
-            let batch = (count - sent).min(10);
-            let entries = (0..batch)
-                .map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(format!("m{i}"))
-                        .message_body(format!("job {}", sent + i))
-                        .delay_seconds(delay_seconds)
-                        .build()
-                        .expect("a message")
-                })
-                .collect();
-            self.sqs
-                .send_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-            sent += batch;
-        }
-    }
-
-    async fn purge(&self, queue: &str) {
-        let url = self.queue_url(queue).await;
-        self.sqs
-            .purge_queue()
-            .queue_url(url)
-            .send()
-            .await
-            .expect("PurgeQueue");
-    }
-
-    /// The cluster and the task definition every service uses.
-    async fn create_cluster(&self) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("CreateCluster");
-        let container = ContainerDefinition::builder()
-            .name("worker")
-            .image("public.ecr.aws/docker/library/busybox:latest")
-            .memory(128)
-            .build();
-        self.ecs
-            .register_task_definition()
-            .family(TASK_FAMILY)
-            .container_definitions(container)
-            .send()
-            .await
-            .expect("RegisterTaskDefinition");
-    }
-
-    async fn create_service(&self, name: &str, desired: i32) {
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(name)
-            .task_definition(TASK_FAMILY)
-            .desired_count(desired)
-            .send()
-            .await
-            .expect("CreateService");
-    }
-
-    /// A queue with `backlog` messages and a service at `desired`.
-    async fn seed(&self, queue: &str, backlog: usize, service: &str, desired: i32) {
-        self.create_queue(queue).await;
-        self.send(queue, backlog).await;
-        self.create_service(service, desired).await;
-    }
-
-    async fn desired(&self, service: &str) -> i32 {
-        let output = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(service)
-            .send()
-            .await
-            .expect("DescribeServices");
-        output.services()[0].desired_count()
-    }
-
-    /// A metric's datapoints in the last hour (Maximum over 60 s).
-    async fn metric(&self, namespace: &str, name: &str, policy: &str) -> Vec<f64> {
-        let query = MetricDataQuery::builder()
-            .id("m0")
-            .metric_stat(
-                MetricStat::builder()
-                    .metric(
-                        Metric::builder()
-                            .namespace(namespace)
-                            .metric_name(name)
-                            .dimensions(Dimension::builder().name("Policy").value(policy).build())
-                            .build(),
-                    )
-                    .period(60)
-                    .stat("Maximum")
-                    .build(),
-            )
-            .build();
-        let now = SystemTime::now();
-        let output = self
-            .cloudwatch
-            .get_metric_data()
-            .metric_data_queries(query)
-            .start_time((now - Duration::from_secs(3600)).into())
-            .end_time((now + Duration::from_secs(600)).into())
-            .send()
-            .await
-            .expect("GetMetricData");
-        output
-            .metric_data_results()
-            .iter()
-            .flat_map(|result| result.values().to_vec())
-            .collect()
-    }
-}
-
-/// Poll `check` every 100 ms until it holds; fail with `what` at `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn wait_for_desired(aws: &Aws, service: &str, desired: i32, limit: Duration) {
     eventually(
         limit,
         &format!("{service} at desired {desired}"),
-        || async { aws.desired(service).await == desired },
+        || async { aws.desired(CLUSTER, service).await == desired },
     )
     .await;
 }
@@ -249,47 +68,6 @@ fn policy(name: &str, queue: &str, service: &str) -> Policy {
     policy.poll_interval = Duration::from_secs(1);
     policy.scale_in.stabilization_window = Duration::from_secs(3);
     policy
-}
-
-/// The production SDK settings (timeouts, retries) pointed at the emulator,
-/// with its dummy credentials.
-async fn controller_ports(moto: &Moto, namespace: Option<String>) -> AwsPorts {
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        endpoint_url: Some(moto.endpoint()),
-        ..AwsSettings::default()
-    };
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
-        aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "moto"),
-    );
-    let config = configure(loader, &settings).load().await;
-    AwsPorts::new(&config, namespace)
-}
-
-#[derive(Default)]
-struct Recorder {
-    evaluations: Mutex<Vec<Evaluation>>,
-}
-
-impl Observer for Recorder {
-    fn evaluated(&self, evaluation: &Evaluation) {
-        self.evaluations.lock().unwrap().push(evaluation.clone());
-    }
-}
-
-impl Recorder {
-    fn of(&self, policy: &str) -> Vec<Evaluation> {
-        let evaluations = self.evaluations.lock().unwrap();
-        evaluations
-            .iter()
-            .filter(|e| e.policy == policy)
-            .cloned()
-            .collect()
-    }
-
-    fn count(&self, policy: &str) -> usize {
-        self.of(policy).len()
-    }
 }
 
 /// A controller running in the background against the emulator.
@@ -351,8 +129,8 @@ impl Live {
 async fn scales_out_from_a_backlog_with_one_update() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 45, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
 
     let live = Live::start(&moto, vec![policy("orders", "orders", "orders")]).await;
     wait_for_desired(&aws, "orders", 5, Duration::from_secs(20)).await;
@@ -362,7 +140,7 @@ async fn scales_out_from_a_backlog_with_one_update() {
     let calls = live.calls.clone();
     let recorder = live.stop().await;
 
-    assert_eq!(aws.desired("orders").await, 5);
+    assert_eq!(aws.desired(CLUSTER, "orders").await, 5);
     // UpdateService only on change; one GetQueueUrl, then the cached URL;
     // one GetQueueAttributes and one DescribeServices per evaluation.
     let evaluations = recorder.count("orders") as u64;
@@ -385,8 +163,8 @@ async fn scales_out_from_a_backlog_with_one_update() {
 async fn scales_in_only_after_the_stabilization_window() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 60, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 60, CLUSTER, "orders", 1).await;
 
     let live = Live::start(&moto, vec![policy("orders", "orders", "orders")]).await;
     wait_for_desired(&aws, "orders", 6, Duration::from_secs(20)).await;
@@ -413,9 +191,9 @@ async fn scales_in_only_after_the_stabilization_window() {
 async fn bounds_are_respected_both_ways() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("flood", 500, "capped", 1).await;
-    aws.seed("quiet", 0, "floored", 0).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("flood", 500, CLUSTER, "capped", 1).await;
+    aws.seed("quiet", 0, CLUSTER, "floored", 0).await;
 
     let mut capped = policy("capped", "flood", "capped");
     capped.max_tasks = 4;
@@ -428,17 +206,21 @@ async fn bounds_are_respected_both_ways() {
     live.wait_for_evaluations("capped", seen + 3).await;
     live.stop().await;
 
-    assert_eq!(aws.desired("capped").await, 4, "500 messages want 50 tasks");
-    assert_eq!(aws.desired("floored").await, 2);
+    assert_eq!(
+        aws.desired(CLUSTER, "capped").await,
+        4,
+        "500 messages want 50 tasks"
+    );
+    assert_eq!(aws.desired(CLUSTER, "floored").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_queue_or_service_fails_only_its_own_policy() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
-    aws.seed("lonely", 30, "unmanaged", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
+    aws.seed("lonely", 30, CLUSTER, "unmanaged", 1).await;
 
     let policies = vec![
         policy("orders", "orders", "orders"),
@@ -457,7 +239,7 @@ async fn a_missing_queue_or_service_fails_only_its_own_policy() {
     }
     let recorder = live.stop().await;
 
-    assert_eq!(aws.desired("unmanaged").await, 1);
+    assert_eq!(aws.desired(CLUSTER, "unmanaged").await, 1);
     let kinds = |name: &str| -> Vec<ErrorKind> {
         recorder
             .of(name)
@@ -490,8 +272,8 @@ async fn a_missing_queue_or_service_fails_only_its_own_policy() {
 async fn cloudwatch_metrics_can_be_read_back() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
 
     let config = ControllerConfig {
         metrics_flush_interval: Duration::from_secs(1),
@@ -549,8 +331,8 @@ async fn cloudwatch_metrics_can_be_read_back() {
 async fn a_stopped_emulator_makes_policies_hold_and_a_restarted_one_lets_them_recover() {
     let mut moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
 
     let live = Live::start(&moto, vec![policy("orders", "orders", "orders")]).await;
     wait_for_desired(&aws, "orders", 3, Duration::from_secs(20)).await;
@@ -576,8 +358,8 @@ async fn a_stopped_emulator_makes_policies_hold_and_a_restarted_one_lets_them_re
     // policy works again by itself.
     moto.restart();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 70, "orders", 2).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 70, CLUSTER, "orders", 2).await;
     wait_for_desired(&aws, "orders", 7, Duration::from_secs(30)).await;
     live.stop().await;
 }
@@ -640,9 +422,9 @@ async fn sqs_reads_the_three_counts_and_caches_queue_urls() {
 async fn ecs_lookups_are_batched_ten_services_per_call() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
+    aws.create_cluster(CLUSTER).await;
     for i in 0..12 {
-        aws.create_service(&format!("s{i}"), i).await;
+        aws.create_service(CLUSTER, &format!("s{i}"), i).await;
     }
 
     let ports = controller_ports(&moto, None).await;
@@ -677,17 +459,6 @@ struct Binary {
 }
 
 impl Binary {
-    fn command(moto: &Moto) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
-        command
-            .envs(moto.env())
-            .env_remove("RUST_LOG")
-            .env_remove("BACKLOG_SCALER_POLICIES")
-            // Tests run side by side: never the fixed default port.
-            .env("BACKLOG_SCALER_LISTEN", "127.0.0.1:0");
-        command
-    }
-
     fn spawn(mut command: Command) -> Binary {
         let mut child = command
             .stdin(Stdio::null())
@@ -778,8 +549,8 @@ fn write(path: &Path, text: &str) {
 async fn plan_shows_every_policy_and_changes_nothing() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 45, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("policies.yaml");
     let policies = [
@@ -789,7 +560,7 @@ async fn plan_shows_every_policy_and_changes_nothing() {
     .join("---\n");
     write(&file, &policies);
 
-    let output = Binary::command(&moto)
+    let output = aws::binary(&moto)
         .args(["plan", "--json", "--policies"])
         .arg(&file)
         .output()
@@ -814,7 +585,7 @@ async fn plan_shows_every_policy_and_changes_nothing() {
         .contains("queue no-such-queue does not exist"));
 
     // The flags instead of the environment.
-    let table = Binary::command(&moto)
+    let table = aws::binary(&moto)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_REGION")
         .args([
@@ -838,11 +609,11 @@ async fn plan_shows_every_policy_and_changes_nothing() {
     assert!(lines[2].contains("does not exist"), "{table}");
 
     // Never writes.
-    assert_eq!(aws.desired("orders").await, 1);
+    assert_eq!(aws.desired(CLUSTER, "orders").await, 1);
 
     // Invalid files: exit code 1, nothing observed.
     write(&file, "name: broken\ncluster: [\n");
-    let invalid = Binary::command(&moto)
+    let invalid = aws::binary(&moto)
         .args(["plan", "--policies"])
         .arg(&file)
         .output()
@@ -855,9 +626,9 @@ async fn plan_shows_every_policy_and_changes_nothing() {
 async fn dry_run_leaves_desired_untouched_across_many_ticks() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 45, "orders", 1).await;
-    aws.seed("billing", 80, "billing", 2).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
+    aws.seed("billing", 80, CLUSTER, "billing", 2).await;
     let dir = tempfile::tempdir().unwrap();
     write(
         &dir.path().join("orders.yaml"),
@@ -869,7 +640,7 @@ async fn dry_run_leaves_desired_untouched_across_many_ticks() {
         &policy_yaml("billing", "billing", "billing", "dry_run: true\n"),
     );
 
-    let mut command = Binary::command(&moto);
+    let mut command = aws::binary(&moto);
     command
         .args(["run", "--dry-run", "--policies"])
         .arg(dir.path());
@@ -891,8 +662,8 @@ async fn dry_run_leaves_desired_untouched_across_many_ticks() {
         binary.stderr().matches("hold at 5 (").count() >= 10
     })
     .await;
-    assert_eq!(aws.desired("orders").await, 1);
-    assert_eq!(aws.desired("billing").await, 2);
+    assert_eq!(aws.desired(CLUSTER, "orders").await, 1);
+    assert_eq!(aws.desired(CLUSTER, "billing").await, 2);
     binary.signal("TERM");
     assert!(binary.wait_exit(Duration::from_secs(10)).await.success());
     assert_eq!(
@@ -901,14 +672,14 @@ async fn dry_run_leaves_desired_untouched_across_many_ticks() {
     );
 
     // Without --dry-run, only the policy marked dry_run stays untouched.
-    let mut command = Binary::command(&moto);
+    let mut command = aws::binary(&moto);
     command.args(["run", "--policies"]).arg(dir.path());
     let mut binary = Binary::spawn(command);
     wait_for_desired(&aws, "orders", 5, Duration::from_secs(20)).await;
     binary
         .wait_for_log("would set desired 2 -> 8", Duration::from_secs(20))
         .await;
-    assert_eq!(aws.desired("billing").await, 2);
+    assert_eq!(aws.desired(CLUSTER, "billing").await, 2);
     binary.signal("TERM");
     assert!(binary.wait_exit(Duration::from_secs(10)).await.success());
 }
@@ -917,16 +688,16 @@ async fn dry_run_leaves_desired_untouched_across_many_ticks() {
 async fn a_broken_reload_keeps_the_old_policies_and_a_good_one_applies() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
-    aws.seed("billing", 40, "billing", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
+    aws.seed("billing", 40, CLUSTER, "billing", 1).await;
     let dir = tempfile::tempdir().unwrap();
     write(
         &dir.path().join("orders.yaml"),
         &policy_yaml("orders", "orders", "orders", ""),
     );
 
-    let mut command = Binary::command(&moto);
+    let mut command = aws::binary(&moto);
     command.args(["run", "--policies"]).arg(dir.path());
     let mut binary = Binary::spawn(command);
     wait_for_desired(&aws, "orders", 3, Duration::from_secs(20)).await;
@@ -947,7 +718,7 @@ async fn a_broken_reload_keeps_the_old_policies_and_a_good_one_applies() {
     assert!(binary.stderr().contains("max_taks"), "{}", binary.stderr());
     aws.send("orders", 30).await;
     wait_for_desired(&aws, "orders", 6, Duration::from_secs(20)).await;
-    assert_eq!(aws.desired("billing").await, 1);
+    assert_eq!(aws.desired(CLUSTER, "billing").await, 1);
 
     // Fixed, then SIGHUP-free: the file change alone reloads it.
     write(
@@ -982,8 +753,8 @@ async fn a_broken_reload_keeps_the_old_policies_and_a_good_one_applies() {
 async fn sigterm_exits_zero_promptly() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("orders.yaml");
     // A long interval: waiting for the next tick would take most of a minute.
@@ -992,7 +763,7 @@ async fn sigterm_exits_zero_promptly() {
         &policy_yaml_every("60s", "orders", "orders", "orders", ""),
     );
 
-    let mut command = Binary::command(&moto);
+    let mut command = aws::binary(&moto);
     command
         .args(["run", "--log-format", "json", "--policies"])
         .arg(&file);
@@ -1078,9 +849,9 @@ fn not_ready(body: &serde_json::Value) -> Vec<(String, String, u64)> {
 async fn endpoints_report_health_readiness_and_metrics_over_http() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 45, "orders", 1).await;
-    aws.create_service("ghost", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
+    aws.create_service(CLUSTER, "ghost", 1).await;
     let dir = tempfile::tempdir().unwrap();
     write(
         &dir.path().join("orders.yaml"),
@@ -1095,7 +866,7 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
     );
     let started = SystemTime::now();
 
-    let mut command = Binary::command(&moto);
+    let mut command = aws::binary(&moto);
     command
         .args(["run", "--listen", "127.0.0.1:0", "--policies"])
         .arg(dir.path());
@@ -1442,7 +1213,7 @@ impl ReadOnlyWorld {
             set_mode(&path, 0o555, 0o444);
         }
         set_mode(self.path(), 0o555, 0o444);
-        let mut command = Binary::command(moto);
+        let mut command = aws::binary(moto);
         command
             .args(args)
             .current_dir(self.path().join("cwd"))
@@ -1477,8 +1248,8 @@ impl Drop for ReadOnlyWorld {
 async fn runs_from_a_read_only_policy_directory_on_a_read_only_root() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
     let world = ReadOnlyWorld::new();
     let policies = world.path().join("policies");
     std::fs::create_dir(&policies).unwrap();
@@ -1526,9 +1297,9 @@ async fn runs_from_a_read_only_policy_directory_on_a_read_only_root() {
 async fn policies_from_the_environment_variable() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_cluster().await;
-    aws.seed("orders", 30, "orders", 1).await;
-    aws.seed("billing", 40, "billing", 1).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 30, CLUSTER, "orders", 1).await;
+    aws.seed("billing", 40, CLUSTER, "billing", 1).await;
     let yaml = [
         policy_yaml("orders", "orders", "orders", ""),
         policy_yaml("billing", "billing", "billing", ""),
@@ -1536,7 +1307,7 @@ async fn policies_from_the_environment_variable() {
     .join("---\n");
 
     // `plan` reads the variable.
-    let plan = Binary::command(&moto)
+    let plan = aws::binary(&moto)
         .env("BACKLOG_SCALER_POLICIES", &yaml)
         .args(["plan", "--json"])
         .output()
@@ -1589,7 +1360,7 @@ async fn policies_from_the_environment_variable() {
     assert_eq!(tree(world.path()), before, "nothing written");
 
     // An invalid variable: exit 1, every error located in the variable.
-    let invalid = Binary::command(&moto)
+    let invalid = aws::binary(&moto)
         .env("BACKLOG_SCALER_POLICIES", "name: orders\nmax_taks: 3\n")
         .args(["run", "--listen", "127.0.0.1:0"])
         .output()

@@ -19,32 +19,30 @@
 //! Every wait polls a condition until a deadline; figures measured (recovery
 //! times, request spacing) are printed for RELIABILITY.md.
 
+#[path = "support/aws.rs"]
+mod aws;
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_ecs::types::ContainerDefinition;
-use backlog_scaler::aws::{
-    configure, ApiCalls, AwsPorts, AwsSettings, EcsServices, RateLimiter, SqsQueues,
-};
+use aws::{eventually, sdk_config, Aws, Recorder};
+use backlog_scaler::aws::{ApiCalls, AwsPorts, AwsSettings, EcsServices, RateLimiter, SqsQueues};
 use backlog_scaler::controller::{
-    Controller, ControllerConfig, Evaluation, Observer, PolicyUpdate, WriteOutcome,
+    Controller, ControllerConfig, Evaluation, PolicyUpdate, WriteOutcome,
 };
 use backlog_scaler::policy::{Policy, Target};
 use backlog_scaler::ports::ErrorKind;
 use backlog_scaler::telemetry::Telemetry;
 use fault_proxy::{Fault, FaultProxy};
-use moto::{Moto, REGION};
+use moto::Moto;
 use tokio::sync::{mpsc, oneshot};
 
 const INTERVAL: Duration = Duration::from_secs(1);
-const TASK_FAMILY: &str = "worker";
 
 // ---------------------------------------------------------------------------
 // Logs: one subscriber for the whole test binary, into a buffer
@@ -90,136 +88,6 @@ fn log_lines(parts: &[&str]) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------
-// The emulator
-// ---------------------------------------------------------------------------
-
-struct Aws {
-    sqs: aws_sdk_sqs::Client,
-    ecs: aws_sdk_ecs::Client,
-}
-
-impl Aws {
-    async fn new(moto: &Moto) -> Aws {
-        let config = moto.sdk_config().await;
-        Aws {
-            sqs: aws_sdk_sqs::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-        }
-    }
-
-    async fn create_cluster(&self, cluster: &str) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(cluster)
-            .send()
-            .await
-            .expect("CreateCluster");
-        let container = ContainerDefinition::builder()
-            .name("worker")
-            .image("public.ecr.aws/docker/library/busybox:latest")
-            .memory(128)
-            .build();
-        self.ecs
-            .register_task_definition()
-            .family(TASK_FAMILY)
-            .container_definitions(container)
-            .send()
-            .await
-            .expect("RegisterTaskDefinition");
-    }
-
-    async fn create_service(&self, cluster: &str, service: &str, desired: i32) {
-        self.ecs
-            .create_service()
-            .cluster(cluster)
-            .service_name(service)
-            .task_definition(TASK_FAMILY)
-            .desired_count(desired)
-            .send()
-            .await
-            .expect("CreateService");
-    }
-
-    async fn create_queue(&self, queue: &str) {
-        self.sqs
-            .create_queue()
-            .queue_name(queue)
-            .send()
-            .await
-            .expect("CreateQueue");
-    }
-
-    async fn send(&self, queue: &str, count: usize) {
-        let url = self
-            .sqs
-            .get_queue_url()
-            .queue_name(queue)
-            .send()
-            .await
-            .expect("GetQueueUrl")
-            .queue_url
-            .expect("a URL");
-        let mut sent = 0;
-        while sent < count {
-            let batch = (count - sent).min(10);
-            let entries = (0..batch)
-                .map(|i| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(format!("m{i}"))
-                        .message_body(format!("job {}", sent + i))
-                        .build()
-                        .expect("a message")
-                })
-                .collect();
-            self.sqs
-                .send_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-            sent += batch;
-        }
-    }
-
-    /// A queue with `backlog` messages and a service at `desired` in a
-    /// cluster that already exists.
-    async fn seed(&self, queue: &str, backlog: usize, cluster: &str, service: &str, desired: i32) {
-        self.create_queue(queue).await;
-        self.send(queue, backlog).await;
-        self.create_service(cluster, service, desired).await;
-    }
-
-    async fn desired(&self, cluster: &str, service: &str) -> i32 {
-        let output = self
-            .ecs
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .send()
-            .await
-            .expect("DescribeServices");
-        output.services()[0].desired_count()
-    }
-}
-
-/// Poll `check` every 50 ms until it holds; fail with `what` at `limit`.
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-// ---------------------------------------------------------------------------
 // The controller
 // ---------------------------------------------------------------------------
 
@@ -235,48 +103,12 @@ fn policy(name: &str, queue: &str, cluster: &str, service: &str) -> Policy {
     policy
 }
 
-/// The production SDK settings, with shorter timeouts where a test needs
-/// hung calls to end sooner, and dummy credentials.
-async fn sdk_config(endpoint: &str, settings: AwsSettings) -> aws_config::SdkConfig {
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        endpoint_url: Some(endpoint.to_owned()),
-        ..settings
-    };
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
-        aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "moto"),
-    );
-    configure(loader, &settings).load().await
-}
-
 fn short_timeouts() -> AwsSettings {
     AwsSettings {
         connect_timeout: Duration::from_secs(1),
         attempt_timeout: Duration::from_secs(1),
         operation_timeout: Duration::from_secs(3),
         ..AwsSettings::default()
-    }
-}
-
-#[derive(Default)]
-struct Recorder {
-    evaluations: Mutex<Vec<Evaluation>>,
-}
-
-impl Observer for Recorder {
-    fn evaluated(&self, evaluation: &Evaluation) {
-        self.evaluations.lock().unwrap().push(evaluation.clone());
-    }
-}
-
-impl Recorder {
-    fn of(&self, policy: &str) -> Vec<Evaluation> {
-        let evaluations = self.evaluations.lock().unwrap();
-        evaluations
-            .iter()
-            .filter(|e| e.policy == policy)
-            .cloned()
-            .collect()
     }
 }
 
@@ -366,90 +198,80 @@ async fn the_proxy_speaks_each_protocols_errors() {
             error.raw_response().map(|r| r.status().as_u16()),
         )
     };
-    let ecs_code = || async {
-        let error = ecs
-            .describe_services()
+    // A DescribeServices call that the injected fault makes fail.
+    let ecs_error = || async {
+        ecs.describe_services()
             .cluster("c")
             .services("s")
             .send()
             .await
-            .unwrap_err();
+            .unwrap_err()
+    };
+    let ecs_code = || async {
+        let error = ecs_error().await;
         (
             error.code().map(str::to_owned),
             error.raw_response().map(|r| r.status().as_u16()),
         )
     };
 
-    proxy.inject("GetQueueUrl", Fault::Throttle);
-    assert_eq!(
-        sqs_code().await,
-        (Some("RequestThrottled".into()), Some(400))
-    );
-    proxy.clear();
-    proxy.inject("GetQueueUrl", Fault::Status(503));
-    assert_eq!(
-        sqs_code().await,
-        (Some("ServiceUnavailable".into()), Some(503))
-    );
-    proxy.clear();
-
-    proxy.inject("DescribeServices", Fault::Throttle);
-    assert_eq!(
-        ecs_code().await,
-        (Some("ThrottlingException".into()), Some(400))
-    );
-    proxy.clear();
-    proxy.inject("DescribeServices", Fault::Status(500));
-    assert_eq!(
-        ecs_code().await,
-        (Some("InternalFailure".into()), Some(500))
-    );
-    proxy.clear();
-    proxy.inject("DescribeServices", Fault::Garbage);
-    let error = ecs
-        .describe_services()
-        .cluster("c")
-        .services("s")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, aws_sdk_ecs::error::SdkError::ResponseError(_)),
-        "a garbled answer is unreadable: {error:?}"
-    );
-    proxy.clear();
-    proxy.inject("DescribeServices", Fault::Drop);
-    let error = ecs
-        .describe_services()
-        .cluster("c")
-        .services("s")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, aws_sdk_ecs::error::SdkError::DispatchFailure(_)),
-        "a dropped connection is a dispatch failure: {error:?}"
-    );
-    proxy.clear();
-    proxy.inject("DescribeServices", Fault::Hang);
-    let error = ecs
-        .describe_services()
-        .cluster("c")
-        .services("s")
-        .send()
-        .await
-        .unwrap_err();
-    // The read timeout (a dispatch failure of kind timeout) or the attempt
-    // timeout, whichever comes first: both are "unreachable" to us.
-    assert!(
-        match &error {
-            aws_sdk_ecs::error::SdkError::TimeoutError(_) => true,
-            aws_sdk_ecs::error::SdkError::DispatchFailure(failure) => failure.is_timeout(),
-            _ => false,
-        },
-        "an unanswered call times out: {error:?}"
-    );
-    proxy.clear();
+    // Throttling and server errors, in each protocol's own code and status.
+    for (operation, fault, code, status) in [
+        ("GetQueueUrl", Fault::Throttle, "RequestThrottled", 400),
+        ("GetQueueUrl", Fault::Status(503), "ServiceUnavailable", 503),
+        (
+            "DescribeServices",
+            Fault::Throttle,
+            "ThrottlingException",
+            400,
+        ),
+        (
+            "DescribeServices",
+            Fault::Status(500),
+            "InternalFailure",
+            500,
+        ),
+    ] {
+        proxy.inject(operation, fault);
+        let answer = match operation {
+            "GetQueueUrl" => sqs_code().await,
+            _ => ecs_code().await,
+        };
+        assert_eq!(answer, (Some(code.into()), Some(status)), "{operation}");
+        proxy.clear();
+    }
+    // Unreadable, dropped and unanswered calls: each its own SDK error.
+    type DescribeError = aws_sdk_ecs::error::SdkError<
+        aws_sdk_ecs::operation::describe_services::DescribeServicesError,
+    >;
+    type Expected = fn(&DescribeError) -> bool;
+    let failures: [(Fault, &str, Expected); 3] = [
+        (Fault::Garbage, "a garbled answer is unreadable", |error| {
+            matches!(error, aws_sdk_ecs::error::SdkError::ResponseError(_))
+        }),
+        (
+            Fault::Drop,
+            "a dropped connection is a dispatch failure",
+            |error| matches!(error, aws_sdk_ecs::error::SdkError::DispatchFailure(_)),
+        ),
+        // The read timeout (a dispatch failure of kind timeout) or the
+        // attempt timeout, whichever comes first: both are "unreachable".
+        (
+            Fault::Hang,
+            "an unanswered call times out",
+            |error| match error {
+                aws_sdk_ecs::error::SdkError::TimeoutError(_) => true,
+                aws_sdk_ecs::error::SdkError::DispatchFailure(failure) => failure.is_timeout(),
+                _ => false,
+            },
+        ),
+    ];
+    for (fault, what, expected) in failures {
+        proxy.inject("DescribeServices", fault);
+        let error = ecs_error().await;
+        assert!(expected(&error), "{what}: {error:?}");
+        proxy.clear();
+    }
 
     proxy.inject("PutItem", Fault::Throttle);
     let error = dynamodb

@@ -3,22 +3,22 @@
 //! processes sharing one lease table. Waiting is always "poll a condition
 //! until a deadline"; the deadlines are the bounds the lease promises.
 
+#[path = "support/aws.rs"]
+mod aws;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws::{eventually, Aws};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_sdk_ecs::types::ContainerDefinition;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use backlog_scaler::lease::{Attempt, DynamoLeaseStore, LeaseStore, StoreOutcome};
 use moto::Moto;
 
@@ -28,141 +28,29 @@ const LEASE: Duration = Duration::from_secs(3);
 const RENEW: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_secs(1);
 
-struct Aws {
-    sqs: aws_sdk_sqs::Client,
-    ecs: aws_sdk_ecs::Client,
-    dynamodb: aws_sdk_dynamodb::Client,
-}
-
-impl Aws {
-    async fn new(moto: &Moto) -> Aws {
-        let config = moto.sdk_config().await;
-        Aws {
-            sqs: aws_sdk_sqs::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-        }
-    }
-
-    /// The lease table as the CloudFormation template declares it.
-    async fn create_lease_table(&self) {
-        self.dynamodb
-            .create_table()
-            .table_name(TABLE)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("lease")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("lease")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .expect("CreateTable");
-    }
-
-    /// A queue with `backlog` messages and a service at `desired`.
-    async fn seed(&self, name: &str, backlog: usize, desired: i32) {
-        self.ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("CreateCluster");
-        let container = ContainerDefinition::builder()
-            .name("worker")
-            .image("public.ecr.aws/docker/library/busybox:latest")
-            .memory(128)
-            .build();
-        self.ecs
-            .register_task_definition()
-            .family("worker")
-            .container_definitions(container)
-            .send()
-            .await
-            .expect("RegisterTaskDefinition");
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(name)
-            .task_definition("worker")
-            .desired_count(desired)
-            .send()
-            .await
-            .expect("CreateService");
-        self.sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("CreateQueue");
-        self.send(name, backlog).await;
-    }
-
-    async fn send(&self, queue: &str, count: usize) {
-        let url = self
-            .sqs
-            .get_queue_url()
-            .queue_name(queue)
-            .send()
-            .await
-            .expect("GetQueueUrl")
-            .queue_url
-            .expect("a queue URL");
-        for start in (0..count).step_by(10) {
-            let entries = (start..count.min(start + 10))
-                .map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(format!("m{i}"))
-                        .message_body(format!("job {i}"))
-                        .build()
-                        .unwrap()
-                })
-                .collect();
-            self.sqs
-                .send_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-        }
-    }
-
-    async fn desired(&self, service: &str) -> i32 {
-        let output = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(service)
-            .send()
-            .await
-            .expect("DescribeServices");
-        output.services()[0].desired_count()
-    }
-}
-
-async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// The lease table as the CloudFormation template declares it.
+async fn create_lease_table(aws: &Aws) {
+    aws.dynamodb
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("lease")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("lease")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("CreateTable");
 }
 
 // ---------------------------------------------------------------------------
@@ -173,7 +61,7 @@ where
 async fn the_store_grants_the_lease_to_one_replica_at_a_time() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_lease_table().await;
+    create_lease_table(&aws).await;
     let store = DynamoLeaseStore::new(aws.dynamodb.clone(), TABLE, "default");
     let acquire = |now_ms: u64| Attempt::Acquire {
         now_ms,
@@ -355,8 +243,9 @@ const ACQUIRED: &str = "lease acquired";
 async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    aws.create_lease_table().await;
-    aws.seed("orders", 45, 1).await;
+    create_lease_table(&aws).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("orders.yaml"),
@@ -402,12 +291,12 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
 
     // The holder scales; the standby decides too but never writes.
     eventually(Duration::from_secs(20), "desired 5", || async {
-        aws.desired("orders").await == 5
+        aws.desired(CLUSTER, "orders").await == 5
     })
     .await;
     aws.send("orders", 30).await;
     eventually(Duration::from_secs(20), "desired 8", || async {
-        aws.desired("orders").await == 8
+        aws.desired(CLUSTER, "orders").await == 8
     })
     .await;
     eventually(Duration::from_secs(10), "the standby to see 8", || async {
@@ -437,7 +326,7 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
     .await;
     let took_over = killed.elapsed();
     eventually(POLL * 3, "the new holder to write 10", || async {
-        aws.desired("orders").await == 10
+        aws.desired(CLUSTER, "orders").await == 10
     })
     .await;
     assert!(
@@ -472,7 +361,7 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
         "took over at release, not expiry"
     );
     assert_eq!(restarted.writes(), 0, "nothing to change");
-    assert_eq!(aws.desired("orders").await, 10);
+    assert_eq!(aws.desired(CLUSTER, "orders").await, 10);
 }
 
 #[test]

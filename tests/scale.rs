@@ -9,6 +9,8 @@
 //! test in `src/aws/cloudwatch.rs`: moto takes longer than the SDK's
 //! timeout to store a full call.)
 
+#[path = "support/aws.rs"]
+mod aws;
 #[path = "support/moto.rs"]
 mod moto;
 
@@ -16,17 +18,16 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::ContainerDefinition;
-use backlog_scaler::aws::{configure, ApiCalls, AwsPorts, AwsSettings};
+use aws::{binary, controller_ports, Aws};
+use backlog_scaler::aws::ApiCalls;
 use backlog_scaler::controller::{
     Controller, ControllerConfig, CycleReport, Observer, PolicyUpdate,
 };
 use backlog_scaler::policy::{Policy, Target};
 use backlog_scaler::ports::{ErrorKind, ServiceStateReader};
-use moto::{Moto, REGION};
+use moto::Moto;
 use tokio::sync::{mpsc, oneshot};
 
-const TASK_FAMILY: &str = "worker";
 const OPERATIONS: [&str; 4] = [
     "GetQueueUrl",
     "GetQueueAttributes",
@@ -34,52 +35,15 @@ const OPERATIONS: [&str; 4] = [
     "UpdateService",
 ];
 
-/// The production SDK settings pointed at the emulator.
-async fn controller_ports(moto: &Moto, namespace: Option<String>) -> AwsPorts {
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        endpoint_url: Some(moto.endpoint()),
-        ..AwsSettings::default()
-    };
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
-        aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "moto"),
-    );
-    let config = configure(loader, &settings).load().await;
-    AwsPorts::new(&config, namespace)
-}
-
 /// Clusters `clusters[i]` with `sizes[i]` services each, all at 1 task:
 /// service `{cluster}-s{j}`.
-async fn create_services(moto: &Moto, clusters: &[(&str, usize)]) -> Vec<(String, String)> {
-    let ecs = aws_sdk_ecs::Client::new(&moto.sdk_config().await);
-    let container = ContainerDefinition::builder()
-        .name("worker")
-        .image("public.ecr.aws/docker/library/busybox:latest")
-        .memory(128)
-        .build();
-    ecs.register_task_definition()
-        .family(TASK_FAMILY)
-        .container_definitions(container)
-        .send()
-        .await
-        .expect("RegisterTaskDefinition");
+async fn create_services(aws: &Aws, clusters: &[(&str, usize)]) -> Vec<(String, String)> {
     let mut services = Vec::new();
     for (cluster, size) in clusters {
-        ecs.create_cluster()
-            .cluster_name(*cluster)
-            .send()
-            .await
-            .expect("CreateCluster");
+        aws.create_cluster(cluster).await;
         for j in 0..*size {
             let service = format!("{cluster}-s{j}");
-            ecs.create_service()
-                .cluster(*cluster)
-                .service_name(&service)
-                .task_definition(TASK_FAMILY)
-                .desired_count(1)
-                .send()
-                .await
-                .expect("CreateService");
+            aws.create_service(cluster, &service, 1).await;
             services.push(((*cluster).to_owned(), service));
         }
     }
@@ -105,14 +69,10 @@ impl Observer for CycleCounts {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_reads_each_queue_once_and_describes_ten_services_per_call() {
     let moto = Moto::start();
-    let services = create_services(&moto, &[("c0", 12), ("c1", 10), ("c2", 8)]).await;
-    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let seeder = Aws::new(&moto).await;
+    let services = create_services(&seeder, &[("c0", 12), ("c1", 10), ("c2", 8)]).await;
     for q in 0..20 {
-        sqs.create_queue()
-            .queue_name(format!("q{q}"))
-            .send()
-            .await
-            .expect("CreateQueue");
+        seeder.create_queue(&format!("q{q}")).await;
     }
     // Policy i reads queue q(i mod 20): q0..q9 are read by two policies.
     // Empty queues, one task each: every policy holds at its minimum.
@@ -182,7 +142,7 @@ async fn a_cycle_reads_each_queue_once_and_describes_ten_services_per_call() {
 #[tokio::test]
 async fn a_batch_read_answers_each_service_and_fails_only_the_missing_ones() {
     let moto = Moto::start();
-    let services = create_services(&moto, &[("c0", 12)]).await;
+    let services = create_services(&Aws::new(&moto).await, &[("c0", 12)]).await;
     let aws = controller_ports(&moto, None).await;
     let mut names: Vec<String> = services.into_iter().map(|(_, s)| s).collect();
     names.insert(5, "ghost".into());
@@ -235,17 +195,6 @@ fn six_policies(dir: &std::path::Path) -> std::path::PathBuf {
     let file = dir.join("policies.yaml");
     std::fs::write(&file, documents.join("---\n")).unwrap();
     file
-}
-
-fn binary(moto: &Moto) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
-    command
-        .envs(moto.env())
-        .env_remove("RUST_LOG")
-        .env_remove("BACKLOG_SCALER_POLICIES")
-        .env_remove("BACKLOG_SCALER_SHARD")
-        .env("BACKLOG_SCALER_LISTEN", "127.0.0.1:0");
-    command
 }
 
 #[tokio::test]

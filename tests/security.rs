@@ -6,6 +6,8 @@
 //! credentials in the environment, against the emulator; none of them may
 //! appear in anything it prints.
 
+#[path = "support/aws.rs"]
+mod aws;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/moto.rs"]
@@ -17,7 +19,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecs::types::ContainerDefinition;
+use aws::Aws;
 use aws_sdk_sqs::config::ProvideCredentials;
 use backlog_scaler::aws::{configure, AwsSettings};
 use backlog_scaler::telemetry::Telemetry;
@@ -57,50 +59,11 @@ fn assert_no_secret(text: &str, what: &str) {
     }
 }
 
+/// Queue `orders` with 30 messages and service `orders` at 1 in `jobs`.
 async fn seed(moto: &Moto) {
-    let config = moto.sdk_config().await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let ecs = aws_sdk_ecs::Client::new(&config);
-    let url = sqs
-        .create_queue()
-        .queue_name("orders")
-        .send()
-        .await
-        .expect("CreateQueue")
-        .queue_url
-        .unwrap();
-    for i in 0..30 {
-        sqs.send_message()
-            .queue_url(&url)
-            .message_body(format!("job {i}"))
-            .send()
-            .await
-            .expect("SendMessage");
-    }
-    ecs.create_cluster()
-        .cluster_name("jobs")
-        .send()
-        .await
-        .expect("CreateCluster");
-    let container = ContainerDefinition::builder()
-        .name("worker")
-        .image("busybox")
-        .memory(128)
-        .build();
-    ecs.register_task_definition()
-        .family("worker")
-        .container_definitions(container)
-        .send()
-        .await
-        .expect("RegisterTaskDefinition");
-    ecs.create_service()
-        .cluster("jobs")
-        .service_name("orders")
-        .task_definition("worker")
-        .desired_count(1)
-        .send()
-        .await
-        .expect("CreateService");
+    let aws = Aws::new(moto).await;
+    aws.create_cluster("jobs").await;
+    aws.seed("orders", 30, "jobs", "orders", 1).await;
 }
 
 fn command(moto: &Moto, args: &[&str]) -> Command {

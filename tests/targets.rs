@@ -10,19 +10,19 @@
 //! controller's dummy key, which is how a role that cannot be assumed is
 //! tested.
 
+#[path = "support/aws.rs"]
+mod aws;
 #[path = "support/moto.rs"]
 mod moto;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
+use aws::{binary, sdk_config, Aws};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
-use aws_sdk_ecs::types::ContainerDefinition;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_types::sdk_config::SharedCredentialsProvider;
-use backlog_scaler::aws::{configure, ApiCalls, AwsFleet, AwsSettings, SESSION_NAME};
+use backlog_scaler::aws::{ApiCalls, AwsFleet, AwsSettings, SESSION_NAME};
 use backlog_scaler::engine::QueueDepth;
 use backlog_scaler::policy::AwsTarget;
 use backlog_scaler::ports::{error_chain, ErrorKind, PortsSource};
@@ -32,7 +32,7 @@ const CLUSTER: &str = "jobs";
 const OTHER_REGION: &str = "us-west-2";
 /// A role in another account (111111111111) than the controller's.
 const ROLE: &str = "arn:aws:iam::111111111111:role/backlog-scaler-target";
-/// The access key the controller runs with (`Moto::env`, `controller_base`).
+/// The access key the controller runs with (`Moto::env`, `aws::sdk_config`).
 const CONTROLLER_KEY: &str = "testing";
 /// The access key the test seeds with, so its calls are told apart.
 const SEEDER_KEY: &str = "seeder";
@@ -160,99 +160,11 @@ async fn seeder_config(moto: &Moto, region: &str, role: Option<&str>) -> SdkConf
         .build()
 }
 
-/// Queues and services in one (account, region).
-struct Place {
-    sqs: aws_sdk_sqs::Client,
-    ecs: aws_sdk_ecs::Client,
-}
-
-impl Place {
-    async fn new(moto: &Moto, region: &str, role: Option<&str>) -> Place {
-        let config = seeder_config(moto, region, role).await;
-        let place = Place {
-            sqs: aws_sdk_sqs::Client::new(&config),
-            ecs: aws_sdk_ecs::Client::new(&config),
-        };
-        place
-            .ecs
-            .create_cluster()
-            .cluster_name(CLUSTER)
-            .send()
-            .await
-            .expect("CreateCluster");
-        let container = ContainerDefinition::builder()
-            .name("worker")
-            .image("public.ecr.aws/docker/library/busybox:latest")
-            .memory(128)
-            .build();
-        place
-            .ecs
-            .register_task_definition()
-            .family("worker")
-            .container_definitions(container)
-            .send()
-            .await
-            .expect("RegisterTaskDefinition");
-        place
-    }
-
-    /// A queue holding `backlog` messages.
-    async fn queue(&self, name: &str, backlog: usize) {
-        let url = self
-            .sqs
-            .create_queue()
-            .queue_name(name)
-            .send()
-            .await
-            .expect("CreateQueue")
-            .queue_url
-            .expect("a queue URL");
-        let mut sent = 0;
-        while sent < backlog {
-            let batch = (backlog - sent).min(10);
-            let entries = (0..batch)
-                .map(|i| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(format!("m{i}"))
-                        .message_body("job")
-                        .build()
-                        .expect("a message")
-                })
-                .collect();
-            self.sqs
-                .send_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("SendMessageBatch");
-            sent += batch;
-        }
-    }
-
-    async fn service(&self, name: &str, desired: i32) {
-        self.ecs
-            .create_service()
-            .cluster(CLUSTER)
-            .service_name(name)
-            .task_definition("worker")
-            .desired_count(desired)
-            .send()
-            .await
-            .expect("CreateService");
-    }
-
-    async fn desired(&self, service: &str) -> i32 {
-        let output = self
-            .ecs
-            .describe_services()
-            .cluster(CLUSTER)
-            .services(service)
-            .send()
-            .await
-            .expect("DescribeServices");
-        output.services()[0].desired_count()
-    }
+/// Seeding clients for one (account, region), its cluster created.
+async fn place(moto: &Moto, region: &str, role: Option<&str>) -> Aws {
+    let place = Aws::from_config(&seeder_config(moto, region, role).await);
+    place.create_cluster(CLUSTER).await;
+    place
 }
 
 /// The same names in three places with different counts:
@@ -260,31 +172,20 @@ impl Place {
 /// - us-west-2, same account: `orders` 25 messages, `worker` at 2;
 /// - account 111111111111 (through the role), us-east-1: `orders` 40
 ///   messages, `worker-a` at 3 and `worker-b` at 4.
-async fn seed_three_places(moto: &Moto) -> [Place; 3] {
-    let home = Place::new(moto, REGION, None).await;
-    home.queue("orders", 3).await;
-    home.service("worker", 1).await;
-    let west = Place::new(moto, OTHER_REGION, None).await;
-    west.queue("orders", 25).await;
-    west.service("worker", 2).await;
-    let remote = Place::new(moto, REGION, Some(ROLE)).await;
-    remote.queue("orders", 40).await;
-    remote.service("worker-a", 3).await;
-    remote.service("worker-b", 4).await;
+async fn seed_three_places(moto: &Moto) -> [Aws; 3] {
+    let home = place(moto, REGION, None).await;
+    home.seed("orders", 3, CLUSTER, "worker", 1).await;
+    let west = place(moto, OTHER_REGION, None).await;
+    west.seed("orders", 25, CLUSTER, "worker", 2).await;
+    let remote = place(moto, REGION, Some(ROLE)).await;
+    remote.seed("orders", 40, CLUSTER, "worker-a", 3).await;
+    remote.create_service(CLUSTER, "worker-b", 4).await;
     [home, west, remote]
 }
 
 /// The controller's own configuration, as `run` and `plan` load it.
 async fn controller_base(moto: &Moto) -> SdkConfig {
-    let settings = AwsSettings {
-        region: Some(REGION.into()),
-        endpoint_url: Some(moto.endpoint()),
-        ..AwsSettings::default()
-    };
-    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
-        aws_sdk_sqs::config::Credentials::new(CONTROLLER_KEY, CONTROLLER_KEY, None, None, "moto"),
-    );
-    configure(loader, &settings).load().await
+    sdk_config(&moto.endpoint(), AwsSettings::default()).await
 }
 
 fn target(region: Option<&str>, role_arn: Option<&str>) -> AwsTarget {
@@ -373,16 +274,6 @@ async fn each_target_reads_its_own_region_and_account() {
 // The binary: `plan` and `run`
 // ---------------------------------------------------------------------------
 
-fn binary(moto: &Moto) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
-    command
-        .envs(moto.env())
-        .env_remove("RUST_LOG")
-        .env_remove("BACKLOG_SCALER_POLICIES")
-        .env("BACKLOG_SCALER_LISTEN", "127.0.0.1:0");
-    command
-}
-
 fn policy(name: &str, service: &str, extra: &str) -> String {
     format!(
         "name: {name}\ncluster: {CLUSTER}\nservice: {service}\nqueues: [orders]\n\
@@ -449,9 +340,9 @@ async fn plan_reads_every_policy_through_its_target() {
     assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
     assert_eq!(SESSION_NAME, "backlog-scaler");
     // plan never writes.
-    assert_eq!(home.desired("worker").await, 1);
-    assert_eq!(west.desired("worker").await, 2);
-    assert_eq!(remote.desired("worker-a").await, 3);
+    assert_eq!(home.desired(CLUSTER, "worker").await, 1);
+    assert_eq!(west.desired(CLUSTER, "worker").await, 2);
+    assert_eq!(remote.desired(CLUSTER, "worker-a").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -475,9 +366,9 @@ async fn run_scales_each_service_in_its_own_region_and_account() {
     let expected = [5, 8, 8];
     let current = || async {
         [
-            west.desired("worker").await,
-            remote.desired("worker-a").await,
-            remote.desired("worker-b").await,
+            west.desired(CLUSTER, "worker").await,
+            remote.desired(CLUSTER, "worker-a").await,
+            remote.desired(CLUSTER, "worker-b").await,
         ]
     };
     let mut seen = current().await;
@@ -493,7 +384,7 @@ async fn run_scales_each_service_in_its_own_region_and_account() {
     );
     // The same-named service at home was sized from its own backlog (3
     // messages: 1 task), not from another region's or account's.
-    assert_eq!(home.desired("worker").await, 1);
+    assert_eq!(home.desired(CLUSTER, "worker").await, 1);
     assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
 }
 
