@@ -261,41 +261,12 @@ async fn describe(shared: Arc<Shared>, cluster: String, batch: Vec<Lookup>) {
             services.push(lookup.service.clone());
         }
     }
-    let result = shared
-        .client
-        .describe_services()
-        .cluster(&cluster)
-        .set_services(Some(services))
-        .send()
-        .await;
-    match result {
-        Ok(output) => {
-            shared.calls.record(DESCRIBE_SERVICES, None);
-            for lookup in batch {
-                let answer = find_service(&cluster, &lookup.service, &output);
-                let _ = lookup.reply.send(answer);
-            }
-        }
-        Err(error) => {
-            let kind = classify_kind(&error);
-            shared.calls.record(DESCRIBE_SERVICES, Some(kind));
-            let missing_cluster =
-                error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code));
-            let detail = error_code(&error).map(str::to_owned);
-            let source = error_source(error);
-            for lookup in batch {
-                let answer = if missing_cluster {
-                    PortError::ServiceNotFound {
-                        cluster: cluster.clone(),
-                        service: lookup.service.clone(),
-                        detail: detail.clone(),
-                        source: Some(source.clone()),
-                    }
-                } else {
-                    shared_error(kind, source.clone())
-                };
-                let _ = lookup.reply.send(Err(answer));
-            }
+    let answers = describe_once(&shared, &cluster, &services).await;
+    for lookup in batch {
+        let at = services.iter().position(|s| *s == lookup.service);
+        // Every lookup's service is in `services`, so `at` is always found.
+        if let Some(answer) = at.map(|i| answers[i].clone()) {
+            let _ = lookup.reply.send(answer);
         }
     }
 }
@@ -312,30 +283,44 @@ async fn describe_all(
     let mut answers = Vec::with_capacity(services.len());
     for chunk in services.chunks(DESCRIBE_BATCH_LIMIT) {
         shared.describe_limit.acquire().await;
-        let result = shared
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .set_services(Some(chunk.to_vec()))
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                shared.calls.record(DESCRIBE_SERVICES, None);
-                answers.extend(
-                    chunk
-                        .iter()
-                        .map(|service| find_service(cluster, service, &output)),
-                );
-            }
-            Err(error) => {
-                let kind = classify_kind(&error);
-                shared.calls.record(DESCRIBE_SERVICES, Some(kind));
-                let missing_cluster =
-                    error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code));
-                let detail = error_code(&error).map(str::to_owned);
-                let source = error_source(error);
-                answers.extend(chunk.iter().map(|service| {
+        answers.extend(describe_once(shared, cluster, chunk).await);
+    }
+    Ok(answers)
+}
+
+/// One `DescribeServices` call for at most 10 `services` of `cluster`: an
+/// answer for each, in their order. A missing cluster makes each service
+/// missing; any other failure is each service's error.
+async fn describe_once(
+    shared: &Shared,
+    cluster: &str,
+    services: &[String],
+) -> Vec<Result<ServiceCounts, PortError>> {
+    let result = shared
+        .client
+        .describe_services()
+        .cluster(cluster)
+        .set_services(Some(services.to_vec()))
+        .send()
+        .await;
+    match result {
+        Ok(output) => {
+            shared.calls.record(DESCRIBE_SERVICES, None);
+            services
+                .iter()
+                .map(|service| find_service(cluster, service, &output))
+                .collect()
+        }
+        Err(error) => {
+            let kind = classify_kind(&error);
+            shared.calls.record(DESCRIBE_SERVICES, Some(kind));
+            let missing_cluster =
+                error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code));
+            let detail = error_code(&error).map(str::to_owned);
+            let source = error_source(error);
+            services
+                .iter()
+                .map(|service| {
                     Err(if missing_cluster {
                         PortError::ServiceNotFound {
                             cluster: cluster.to_owned(),
@@ -346,11 +331,10 @@ async fn describe_all(
                     } else {
                         shared_error(kind, source.clone())
                     })
-                }));
-            }
+                })
+                .collect()
         }
     }
-    Ok(answers)
 }
 
 /// The error of a failed batched call, for each lookup it served.
