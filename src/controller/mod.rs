@@ -46,8 +46,8 @@ pub use observe::observe;
 pub use observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 pub use reload::{spawn_fixed_policies, spawn_reloader};
 pub use schedule::{
-    error_backoff, error_backoff_ticks, group_phase, next_tick, tick_at_or_after, tick_time,
-    DEFAULT_PHASE_SPREAD, MAX_BACKOFF_INTERVALS,
+    error_backoff_ticks, group_phase, next_tick, tick_at_or_after, tick_time, DEFAULT_PHASE_SPREAD,
+    MAX_BACKOFF_INTERVALS,
 };
 pub use shard::{shard_of, Shard, ShardError};
 pub use supervisor::{Controller, ControllerConfig, PolicyUpdate};

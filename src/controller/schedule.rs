@@ -77,11 +77,6 @@ pub fn error_backoff_ticks(consecutive_failures: u32) -> u32 {
     (1u32 << doublings).min(MAX_BACKOFF_INTERVALS)
 }
 
-/// The error policy as a wait: [`error_backoff_ticks`] intervals.
-pub fn error_backoff(interval: Duration, consecutive_failures: u32) -> Duration {
-    interval.saturating_mul(error_backoff_ticks(consecutive_failures))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,10 +85,13 @@ mod tests {
     fn backoff_doubles_up_to_the_cap() {
         let interval = Duration::from_secs(15);
         let waits: Vec<u64> = (0..6)
-            .map(|n| error_backoff(interval, n).as_secs())
+            .map(|n| interval.saturating_mul(error_backoff_ticks(n)).as_secs())
             .collect();
         assert_eq!(waits, [15, 15, 30, 30, 30, 30]);
-        assert_eq!(error_backoff(interval, u32::MAX), Duration::from_secs(30));
+        assert_eq!(
+            interval.saturating_mul(error_backoff_ticks(u32::MAX)),
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
