@@ -19,6 +19,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use rand::Rng;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
@@ -141,6 +142,9 @@ pub(crate) async fn update_service(
 ) -> Result<UpdateServiceOutput, SdkError<UpdateServiceError, HttpResponse>> {
     let mut rng = StdRng::from_os_rng();
     let desired = i32::try_from(desired).unwrap_or(i32::MAX);
+    // The span names the service in the retry logs, which with_retries
+    // cannot know.
+    let span = tracing::debug_span!("update_service", cluster, service);
     with_retries(
         limiter,
         &Backoff::UPDATE_SERVICE,
@@ -159,6 +163,7 @@ pub(crate) async fn update_service(
         },
         |result| calls.record(UPDATE_SERVICE, result.as_ref().err().map(classify_kind)),
     )
+    .instrument(span)
     .await
 }
 
