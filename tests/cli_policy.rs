@@ -1,6 +1,7 @@
 //! The policy commands run as a user runs them: `validate`, `explain` and
 //! `schema`, with their exit codes and exact output, reading policies from
-//! files or from the `BACKLOG_SCALER_POLICIES` environment variable.
+//! files or from the `BACKLOG_SCALER_POLICIES` environment variable; and
+//! the start-up settings `run` applies before it reads any policy's queue.
 //!
 //! `tests/bad-policies/` holds one invalid policy file per problem; each is
 //! validated on its own and its whole output asserted. The file over the
@@ -1080,4 +1081,74 @@ fn explain_shows_where_the_policys_calls_go() {
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     assert_eq!(json["region"], serde_json::Value::Null);
     assert_eq!(json["role_arn"], serde_json::Value::Null);
+}
+
+/// `run` up to its first request: the start-up log at debug, until the
+/// endpoints are served, then stopped. `env` is added to its environment.
+fn run_start_up_log(env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("backlog-scaler"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "run",
+            "--dry-run",
+            "--policies",
+            "policies/orders-worker.yaml",
+        ])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-level",
+            "info,backlog_scaler=debug",
+        ])
+        // A closed port: the evaluations fail static, nothing leaves the host.
+        .args([
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--region",
+            "us-east-1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("MALLOC_ARENA_MAX")
+        .env_remove("GLIBC_TUNABLES")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("run starts");
+    let mut log = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        log.push_str(&line);
+        log.push('\n');
+        if line.contains("serving /healthz") {
+            break;
+        }
+    }
+    child.kill().expect("stopped");
+    child.wait().expect("reaped");
+    assert!(
+        log.contains("serving /healthz"),
+        "run did not start:\n{log}"
+    );
+    log
+}
+
+/// The daemon keeps glibc's malloc to one arena (src/cli/allocator.rs),
+/// unless the operator chose a limit.
+#[test]
+fn run_shares_one_malloc_arena_unless_the_operator_sets_a_limit() {
+    let limited = "malloc limited to one arena";
+    let log = run_start_up_log(&[]);
+    assert!(log.contains(limited), "{log}");
+    let log = run_start_up_log(&[("MALLOC_ARENA_MAX", "4")]);
+    assert!(!log.contains(limited), "{log}");
+    let log = run_start_up_log(&[("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")]);
+    assert!(!log.contains(limited), "{log}");
 }

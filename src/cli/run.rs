@@ -25,6 +25,7 @@ use backlog_scaler::ports::{error_chain, MetricsPublisher};
 use backlog_scaler::telemetry::Telemetry;
 use tokio::sync::oneshot;
 
+use super::allocator;
 use super::aws_args::{self, AwsArgs};
 use super::lease_args::{self, LeaseArgs};
 use super::logging::{self, LogArgs};
@@ -93,6 +94,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(policies = %source, "no policies found; waiting for a reload");
     }
 
+    if allocator::share_one_malloc_arena() {
+        tracing::debug!("malloc limited to one arena (set MALLOC_ARENA_MAX to change)");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

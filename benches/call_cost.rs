@@ -1,0 +1,297 @@
+//! What one AWS API call costs the controller in CPU, layer by layer.
+//!
+//! The load benchmark (`scripts/load-bench.sh`) finds about 1 ms of
+//! controller CPU per call against the emulator, and `cycle_cost` finds the
+//! controller's own work to be a few microseconds per policy. This bench
+//! splits the difference: the same `GetQueueAttributes` exchange, against a
+//! fast loopback server in a child process (so its CPU is not counted), made
+//!
+//! 1. over raw keep-alive TCP connections (the kernel's and tokio's floor),
+//! 2. through hyper's client (the HTTP stack the SDK uses),
+//! 3. through the controller's own SQS port on the AWS SDK for Rust, with
+//!    the settings `backlog-scaler run` uses (the production path).
+//!
+//! Each makes the same number of calls with 16 in flight (the controller's
+//! default `--max-concurrency`) on a two-worker runtime, and reports CPU
+//! microseconds per call (user + system, from `/proc/self/stat`).
+//!
+//! Run with `cargo bench --bench call_cost`; the figures go to
+//! BENCHMARKS.md.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backlog_scaler::aws::{configure, ApiCalls, AwsSettings, SqsQueues};
+use backlog_scaler::ports::QueueDepthReader;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+
+const CALLS: usize = 4_000;
+const IN_FLIGHT: usize = 16;
+const ROUNDS: usize = 3;
+const SERVER_ENV: &str = "CALL_COST_SERVER";
+const ANSWER: &str = r#"{"Attributes":{"ApproximateNumberOfMessages":"7","ApproximateNumberOfMessagesNotVisible":"1","ApproximateNumberOfMessagesDelayed":"0"}}"#;
+const QUEUE_URL: &str = "http://127.0.0.1/000000000000/bench";
+
+/// The load benchmark's emulator answers a call in about this long when
+/// 16 are in flight.
+const SLOW_ANSWER: Duration = Duration::from_millis(250);
+const SLOW_CALLS: usize = 640;
+
+fn main() {
+    if let Some(delay) = std::env::var_os(SERVER_ENV) {
+        let delay = Duration::from_millis(delay.to_str().unwrap().parse().unwrap());
+        serve(delay);
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let (server, port) = start_server(Duration::ZERO);
+    println!("{CALLS} GetQueueAttributes calls, {IN_FLIGHT} in flight, an instant answer, best of {ROUNDS} rounds:");
+    let raw = runtime.block_on(best_of(ROUNDS, || raw_tcp(port, CALLS)));
+    report("raw keep-alive TCP (floor)", CALLS, raw);
+    let hyper = runtime.block_on(best_of(ROUNDS, || hyper_client(port, CALLS)));
+    report("hyper client", CALLS, hyper);
+    let sdk = runtime.block_on(best_of(ROUNDS, || sdk_port(port, CALLS, |l| l)));
+    report("AWS SDK, the controller's SQS port", CALLS, sdk);
+    let sdk = runtime.block_on(best_of(ROUNDS, || {
+        sdk_port(port, CALLS, |l| {
+            l.stalled_stream_protection(
+                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+            )
+        })
+    }));
+    report("  without stalled-stream protection", CALLS, sdk);
+    stop(server);
+
+    let (server, port) = start_server(SLOW_ANSWER);
+    println!(
+        "{SLOW_CALLS} calls, {IN_FLIGHT} in flight, each answered after {SLOW_ANSWER:?} \
+         (as the emulator under the load benchmark), one round:"
+    );
+    let hyper = runtime.block_on(best_of(1, || hyper_client(port, SLOW_CALLS)));
+    report("hyper client", SLOW_CALLS, hyper);
+    let sdk = runtime.block_on(best_of(1, || sdk_port(port, SLOW_CALLS, |l| l)));
+    report("AWS SDK, the controller's SQS port", SLOW_CALLS, sdk);
+    // The daemon's log subscriber and filter (src/cli/logging.rs), writing
+    // nowhere: what tracing's spans and disabled events cost.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("CALL_COST_FILTER").unwrap_or(
+                "info,aws_config=warn,aws_smithy_runtime=warn,\
+                 aws_smithy_runtime::client::orchestrator=info,aws_sigv4=debug"
+                    .into(),
+            ),
+        ))
+        .with_writer(std::io::sink)
+        .init();
+    let sdk = runtime.block_on(best_of(1, || sdk_port(port, SLOW_CALLS, |l| l)));
+    report("  with the daemon's log subscriber", SLOW_CALLS, sdk);
+    stop(server);
+}
+
+fn stop(mut server: Child) {
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+fn report(what: &str, calls: usize, (cpu, wall): (Duration, Duration)) {
+    let per_call = cpu.as_secs_f64() * 1e6 / calls as f64;
+    println!(
+        "  {what:<40} {per_call:>7.1} us CPU per call ({:.0} ms CPU, {:.0} ms wall)",
+        cpu.as_secs_f64() * 1e3,
+        wall.as_secs_f64() * 1e3
+    );
+}
+
+/// The round with the least CPU: the others were disturbed by something.
+async fn best_of<F, Fut>(rounds: usize, mut round: F) -> (Duration, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut best = (Duration::MAX, Duration::ZERO);
+    for _ in 0..rounds {
+        let (cpu_before, wall_before) = (process_cpu(), Instant::now());
+        round().await;
+        let measured = (process_cpu() - cpu_before, wall_before.elapsed());
+        if measured.0 < best.0 {
+            best = measured;
+        }
+    }
+    best
+}
+
+/// User + system CPU of this process (not of the server, a child).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // The kernel's USER_HZ is 100 on every Linux the bench runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs `call` `calls` times, IN_FLIGHT at once.
+async fn drive<F, Fut>(calls: usize, call: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut tasks = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        let call = call();
+        tasks.push(tokio::spawn(async move {
+            call.await;
+            drop(permit);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+async fn raw_tcp(port: u16, calls: usize) {
+    // One connection per worker of IN_FLIGHT, each sending its share.
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amz-target: AmazonSQS.GetQueueAttributes\r\ncontent-length: 2\r\n\r\n{{}}"
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..IN_FLIGHT {
+        let request = request.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+            let mut buffer = vec![0u8; 4096];
+            for _ in 0..calls / IN_FLIGHT {
+                stream.write_all(request.as_bytes()).await.unwrap();
+                read_response(&mut stream, &mut buffer).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// Reads one response with a Content-Length body.
+async fn read_response(stream: &mut TcpStream, buffer: &mut [u8]) {
+    let mut filled = 0;
+    loop {
+        let n = stream.read(&mut buffer[filled..]).await.unwrap();
+        assert!(n > 0, "server closed");
+        filled += n;
+        let text = std::str::from_utf8(&buffer[..filled]).unwrap_or("");
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse().ok())?
+                })
+                .unwrap();
+            if filled >= end + 4 + length {
+                return;
+            }
+        }
+    }
+}
+
+async fn hyper_client(port: u16, calls: usize) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri: hyper::Uri = format!("http://127.0.0.1:{port}/").parse().unwrap();
+    drive(calls, || {
+        let client = client.clone();
+        let request = hyper::Request::post(uri.clone())
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "AmazonSQS.GetQueueAttributes")
+            .body(Full::new(bytes::Bytes::from_static(b"{}")))
+            .unwrap();
+        async move {
+            let response = client.request(request).await.unwrap();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert!(body.len() > 10);
+        }
+    })
+    .await;
+}
+
+async fn sdk_port(
+    port: u16,
+    calls: usize,
+    tweak: impl FnOnce(aws_config::ConfigLoader) -> aws_config::ConfigLoader,
+) {
+    let settings = AwsSettings {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(format!("http://127.0.0.1:{port}")),
+        ..AwsSettings::default()
+    };
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).credentials_provider(
+        aws_sdk_sqs::config::Credentials::new("bench", "bench", None, None, "bench"),
+    );
+    let config = tweak(configure(loader, &settings)).load().await;
+    let queues = Arc::new(SqsQueues::new(
+        aws_sdk_sqs::Client::new(&config),
+        Arc::new(ApiCalls::new()),
+    ));
+    drive(calls, || {
+        let queues = queues.clone();
+        async move {
+            let depth = queues.queue_depth(QUEUE_URL).await.expect("queue depth");
+            assert_eq!(depth.visible, 7);
+        }
+    })
+    .await;
+}
+
+/// Starts this binary again as the server and reads its port.
+fn start_server(delay: Duration) -> (Child, u16) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(SERVER_ENV, delay.as_millis().to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .expect("server port");
+    (child, line.trim().parse().expect("server port"))
+}
+
+/// The server: every POST gets the same queue attributes after `delay`,
+/// kept alive.
+fn serve(delay: Duration) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "{port}").unwrap();
+        stdout.flush().unwrap();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(move || async move {
+                tokio::time::sleep(delay).await;
+                ([("content-type", "application/x-amz-json-1.0")], ANSWER)
+            }),
+        );
+        axum::serve(listener, app).await.unwrap();
+    });
+}
