@@ -131,7 +131,11 @@ impl AwsFleet {
         if let Some(existing) = ports.get(&resolved) {
             return existing.clone();
         }
-        let built = Arc::new(self.build(&resolved).await);
+        // Boxed: every policy of a new target waits here at start, and a
+        // waiter's future would otherwise carry room for the whole build
+        // (SDK config, STS provider), about 8 KiB; 1,000 of them made the
+        // process's peak memory.
+        let built = Arc::new(Box::pin(self.build(&resolved)).await);
         tracing::info!(
             region = resolved.region.as_deref(),
             role_arn = resolved.role_arn.as_deref(),
@@ -226,6 +230,18 @@ mod tests {
     const ROLE_A: &str = "arn:aws:iam::111111111111:role/scaler";
     const ROLE_A2: &str = "arn:aws:iam::111111111111:role/other";
     const ROLE_B: &str = "arn:aws:iam::222222222222:role/scaler";
+
+    #[tokio::test]
+    async fn a_policy_waiting_for_its_targets_clients_holds_little_memory() {
+        let fleet = AwsFleet::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
+        let target = target(None, Some(ROLE_A));
+        let waiting = fleet.ports_of(&target);
+        let size = std::mem::size_of_val(&waiting);
+        assert!(size < 512, "{size} bytes");
+        drop(waiting);
+        let boxed = fleet.ports_for(&target);
+        assert!(std::mem::size_of_val(&*boxed) < 512);
+    }
 
     #[tokio::test]
     async fn equal_targets_share_one_set_of_clients() {
