@@ -80,20 +80,6 @@ fn main() {
     report("hyper client", SLOW_CALLS, hyper);
     let sdk = runtime.block_on(best_of(1, || sdk_port(port, SLOW_CALLS, |l| l)));
     report("AWS SDK, the controller's SQS port", SLOW_CALLS, sdk);
-    // The daemon's log subscriber and filter (src/cli/logging.rs), writing
-    // nowhere: what tracing's spans and disabled events cost.
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("CALL_COST_FILTER").unwrap_or(
-                "info,aws_config=warn,aws_smithy_runtime=warn,\
-                 aws_smithy_runtime::client::orchestrator=info,aws_sigv4=debug"
-                    .into(),
-            ),
-        ))
-        .with_writer(std::io::sink)
-        .init();
-    let sdk = runtime.block_on(best_of(1, || sdk_port(port, SLOW_CALLS, |l| l)));
-    report("  with the daemon's log subscriber", SLOW_CALLS, sdk);
     stop(server);
 }
 
