@@ -968,10 +968,25 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
     // failed to resolve its missing queue. A scrape can fall while an
     // evaluation is between its calls and its report: one more call than
     // evaluations, never fewer.
-    let orders_evaluations =
-        value(r#"backlog_scaler_evaluation_duration_seconds_count{policy="orders"}"#);
-    let ghost_evaluations =
-        value(r#"backlog_scaler_evaluation_duration_seconds_count{policy="ghost"}"#);
+    // Every evaluation counts one decision, a failed one's hold included.
+    let evaluations = |policy: &str| {
+        ["hold", "scale_out", "scale_in"]
+            .iter()
+            .filter_map(|action| {
+                let series = format!(
+                    r#"backlog_scaler_decisions_total{{policy="{policy}",action="{action}"}}"#
+                );
+                sample(&metrics, &series)
+            })
+            .sum::<f64>()
+    };
+    let orders_evaluations = evaluations("orders");
+    let ghost_evaluations = evaluations("ghost");
+    assert_eq!(
+        ghost_evaluations,
+        value(r#"backlog_scaler_decisions_total{policy="ghost",action="hold"}"#),
+        "a policy that cannot observe only holds"
+    );
     assert!(orders_evaluations >= 2.0);
     assert!(ghost_evaluations >= 3.0);
     let about = |series: &str, evaluations: f64| {
@@ -990,8 +1005,19 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
         ghost_evaluations,
     );
     assert!(value(r#"backlog_scaler_aws_api_calls_total{operation="DescribeServices"}"#) >= 2.0);
-    let ghost_holds = value(r#"backlog_scaler_decisions_total{policy="ghost",action="hold"}"#);
-    assert!((ghost_evaluations - 1.0..=ghost_evaluations + 1.0).contains(&ghost_holds));
+    // Every evaluation is timed, the failed ones too; the histogram is
+    // recorded just before the decision, so a scrape may fall between.
+    let timed = value("backlog_scaler_evaluation_duration_seconds_count");
+    let decided = orders_evaluations + ghost_evaluations;
+    assert!(
+        (decided..=decided + 1.0).contains(&timed),
+        "{timed} for {decided}"
+    );
+    for policy in ["orders", "ghost"] {
+        let series =
+            format!(r#"backlog_scaler_last_evaluation_duration_seconds{{policy="{policy}"}}"#);
+        assert!(value(&series) >= 0.0);
+    }
     assert_eq!(
         sample(&metrics, r#"backlog_scaler_backlog{policy="ghost"}"#),
         None,

@@ -220,7 +220,8 @@ mod tests {
             "backlog_scaler_decided_tasks{policy=\"orders\"} 5",
             "backlog_scaler_decisions_total{policy=\"orders\",action=\"scale_out\"} 1",
             "backlog_scaler_last_success_timestamp_seconds{policy=\"orders\"} 1700000000.0",
-            "backlog_scaler_evaluation_duration_seconds_count{policy=\"orders\"} 1",
+            "backlog_scaler_evaluation_duration_seconds_count 1",
+            "backlog_scaler_last_evaluation_duration_seconds{policy=\"orders\"}",
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }
