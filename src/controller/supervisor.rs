@@ -82,8 +82,9 @@ pub struct Controller {
 }
 
 struct Running {
-    /// The policy without its source location, to compare content.
-    content: Policy,
+    /// The policy its worker runs (shared with it: with 1,000 policies a
+    /// copy each would be most of a megabyte).
+    policy: Arc<Policy>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -249,13 +250,13 @@ impl Controller {
         for name in names {
             let keep = wanted
                 .get(&name)
-                .is_some_and(|policy| same_content(policy, &running[&name].content));
+                .is_some_and(|policy| same_content(policy, &running[&name].policy));
             if keep {
                 continue;
             }
             if let Some(old) = running.remove(&name) {
                 let _ = old.stop.send(true);
-                let key = (old.content.cluster.clone(), old.content.service.clone());
+                let key = (old.policy.cluster.clone(), old.policy.service.clone());
                 finishing.insert(key, old.task);
                 if wanted.contains_key(&name) {
                     changed.push(name);
@@ -276,10 +277,11 @@ impl Controller {
             let key = (policy.cluster.clone(), policy.service.clone());
             let predecessor = finishing.remove(&key);
             let (stop, stopped) = watch::channel(false);
+            let policy = Arc::new(policy);
             let worker = Worker {
                 dry_run: self.config.dry_run || policy.dry_run,
                 membership: context.groups.join(&policy),
-                policy: Arc::new(policy.clone()),
+                policy: policy.clone(),
                 context: context.clone(),
             };
             let task = tokio::spawn(async move {
@@ -288,14 +290,7 @@ impl Controller {
                 }
                 worker.run(stopped).await;
             });
-            running.insert(
-                policy.name.clone(),
-                Running {
-                    content: without_source(&policy),
-                    stop,
-                    task,
-                },
-            );
+            running.insert(policy.name.clone(), Running { policy, stop, task });
         }
 
         added.sort();
@@ -344,6 +339,6 @@ fn without_source(policy: &Policy) -> Policy {
 }
 
 /// Same policy, wherever in the files it now sits.
-fn same_content(policy: &Policy, content: &Policy) -> bool {
-    without_source(policy) == *content
+fn same_content(policy: &Policy, other: &Policy) -> bool {
+    without_source(policy) == without_source(other)
 }
