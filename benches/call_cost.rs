@@ -9,7 +9,11 @@
 //! 1. over raw keep-alive TCP connections (the kernel's and tokio's floor),
 //! 2. through hyper's client (the HTTP stack the SDK uses),
 //! 3. through the controller's own SQS port on the AWS SDK for Rust, with
-//!    the settings `backlog-scaler run` uses (the production path).
+//!    the settings `backlog-scaler run` uses (the production path); then
+//!    the same with the SDK's default stalled-stream protection (which the
+//!    controller turns off), and the SDK's client called directly with
+//!    nothing optional (no retries, timeouts or stalled-stream
+//!    protection): the least any caller of the SDK pays.
 //!
 //! Each makes the same number of calls with 16 in flight (the controller's
 //! default `--max-concurrency`) on a two-worker runtime, and reports CPU
@@ -64,11 +68,16 @@ fn main() {
     let sdk = runtime.block_on(best_of(ROUNDS, || {
         sdk_port(port, CALLS, |l| {
             l.stalled_stream_protection(
-                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+                aws_config::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+                    .build(),
             )
         })
     }));
-    report("  without stalled-stream protection", CALLS, sdk);
+    report("  with the SDK's stalled-stream protection", CALLS, sdk);
+    // The SDK's floor: its client called directly, with every optional
+    // layer (retries, timeouts, stalled-stream protection) off.
+    let sdk = runtime.block_on(best_of(ROUNDS, || sdk_client_bare(port, CALLS)));
+    report("  the bare SDK client, nothing optional", CALLS, sdk);
     stop(server);
 
     let (server, port) = start_server(SLOW_ANSWER);
@@ -238,6 +247,45 @@ async fn sdk_port(
         async move {
             let depth = queues.queue_depth(QUEUE_URL).await.expect("queue depth");
             assert_eq!(depth.visible, 7);
+        }
+    })
+    .await;
+}
+
+/// `GetQueueAttributes` straight through `aws_sdk_sqs::Client`, without the
+/// controller's port, and with no retries, timeouts or stalled-stream
+/// protection: what any caller of the SDK pays at least.
+async fn sdk_client_bare(port: u16, calls: usize) {
+    use aws_config::retry::RetryConfig;
+    use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use aws_sdk_sqs::types::QueueAttributeName;
+
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(TimeoutConfig::disabled())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+        .load()
+        .await;
+    let client = aws_sdk_sqs::Client::new(&config);
+    drive(calls, || {
+        let client = client.clone();
+        async move {
+            let answer = client
+                .get_queue_attributes()
+                .queue_url(QUEUE_URL)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+                .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+                .send()
+                .await
+                .expect("queue attributes");
+            assert!(answer.attributes().is_some());
         }
     })
     .await;

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 
@@ -64,7 +65,15 @@ pub fn configure(loader: ConfigLoader, settings: &AwsSettings) -> ConfigLoader {
         .with_max_attempts(settings.max_attempts.max(1))
         .with_initial_backoff(Duration::from_millis(200))
         .with_max_backoff(Duration::from_secs(5));
-    let mut loader = loader.timeout_config(timeouts).retry_config(retries);
+    // The SDK's stalled-stream protection watches each response body's
+    // throughput, which costs about a tenth of a call's CPU
+    // (`benches/call_cost.rs`). Every attempt here is already cut off after
+    // `attempt_timeout`, its body included, and the answers are a few
+    // hundred bytes to a few kilobytes, so it could never fire first.
+    let mut loader = loader
+        .timeout_config(timeouts)
+        .retry_config(retries)
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(region) = &settings.region {
         loader = loader.region(Region::new(region.clone()));
     }
@@ -72,4 +81,41 @@ pub fn configure(loader: ConfigLoader, settings: &AwsSettings) -> ConfigLoader {
         loader = loader.endpoint_url(endpoint.clone());
     }
     loader
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::config::Credentials;
+
+    #[tokio::test]
+    async fn every_call_is_bounded_and_retried_and_bodies_are_not_watched_twice() {
+        let settings = AwsSettings {
+            region: Some("eu-west-1".into()),
+            ..AwsSettings::default()
+        };
+        let loader = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("id", "secret", None, None, "test"));
+        let config = configure(loader, &settings).load().await;
+
+        let timeouts = config.timeout_config().expect("timeouts");
+        assert_eq!(timeouts.connect_timeout(), Some(settings.connect_timeout));
+        assert_eq!(timeouts.read_timeout(), Some(settings.attempt_timeout));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(settings.attempt_timeout)
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(settings.operation_timeout)
+        );
+        let retries = config.retry_config().expect("retries");
+        assert_eq!(retries.max_attempts(), settings.max_attempts);
+        // The attempt timeout bounds a stalled body already.
+        let stalled = config
+            .stalled_stream_protection()
+            .expect("stalled-stream protection set");
+        assert!(!stalled.is_enabled());
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
 }
