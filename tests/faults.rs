@@ -816,19 +816,7 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
     assert!(requests
         .iter()
         .all(|r| r.fault.is_none() || r.at <= throttled_until));
-    // The token bucket: the k-th request after any request comes at least
-    // (k - burst) / rate later (50 ms for the loopback's own jitter).
-    let times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
-    for (i, first) in times.iter().enumerate() {
-        for (k, later) in times[i..].iter().enumerate().skip(burst as usize + 1) {
-            let least = Duration::from_secs_f64((k - burst as usize) as f64 / rate);
-            let took = later.duration_since(*first);
-            assert!(
-                took + Duration::from_millis(50) >= least,
-                "{k} requests after #{i} within {took:?}, the limit allows {least:?}"
-            );
-        }
-    }
+    assert_within_token_bucket(&requests, rate, burst);
     // Each policy retried, and the waits between its attempts were drawn
     // (full jitter), not fixed. The waits are read from the retry log: on
     // the wire the shared 2/s limiter, not the backoff, spaces the attempts.
@@ -875,6 +863,115 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         requests.len(),
         throttled.len(),
     );
+}
+
+/// The token bucket: the k-th request after any request comes at least
+/// (k - burst) / rate later (50 ms for the loopback's own jitter).
+fn assert_within_token_bucket(requests: &[fault_proxy::Seen], rate: f64, burst: u32) {
+    let times: Vec<Instant> = requests.iter().map(|r| r.at).collect();
+    for (i, first) in times.iter().enumerate() {
+        for (k, later) in times[i..].iter().enumerate().skip(burst as usize + 1) {
+            let least = Duration::from_secs_f64((k - burst as usize) as f64 / rate);
+            let took = later.duration_since(*first);
+            assert!(
+                took + Duration::from_millis(50) >= least,
+                "{k} requests after #{i} within {took:?}, the limit allows {least:?}"
+            );
+        }
+    }
+}
+
+/// Throttled `DescribeServices` is retried by the controller, each attempt
+/// under the describe limiter: the API sees only attempts the controller
+/// counted, never more than the limit allows, and the policies scale once
+/// the throttling ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_services_retries_are_counted_and_under_the_limiter() {
+    capture_logs();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let aws = Aws::new(&moto).await;
+    let services = [("reads-a", "r-1"), ("reads-a", "r-2"), ("reads-b", "r-3")];
+    for cluster in ["reads-a", "reads-b"] {
+        aws.create_cluster(cluster).await;
+    }
+    for (cluster, name) in services {
+        aws.seed(name, 50, cluster, name, 1).await;
+    }
+    let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
+    let calls = Arc::new(ApiCalls::new());
+    let (rate, burst) = (2.0, 2);
+    let ports = AwsPorts {
+        sqs: Arc::new(SqsQueues::new(
+            aws_sdk_sqs::Client::new(&config),
+            calls.clone(),
+        )),
+        ecs: Arc::new(EcsServices::with_limits(
+            aws_sdk_ecs::Client::new(&config),
+            calls.clone(),
+            Arc::new(RateLimiter::new(rate, burst)),
+            Arc::new(RateLimiter::ecs_update_service()),
+        )),
+        cloudwatch: None,
+        calls: calls.clone(),
+    };
+    proxy.inject("DescribeServices", Fault::Throttle);
+    let throttled = || {
+        proxy
+            .requests("DescribeServices")
+            .iter()
+            .filter(|r| r.fault.is_some())
+            .count()
+    };
+    let policies = services
+        .iter()
+        .map(|&(cluster, name)| policy(name, name, cluster, name))
+        .collect();
+    let live = Live::start(&ports, policies, None);
+    eventually(Duration::from_secs(30), "six throttled reads", || async {
+        throttled() >= 6
+    })
+    .await;
+    proxy.clear();
+    let throttled_until = Instant::now();
+    for (cluster, name) in services {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{name} scaled"),
+            || async { aws.desired(cluster, name).await == 5 },
+        )
+        .await;
+    }
+    live.stop().await;
+
+    let requests = proxy.requests("DescribeServices");
+    // Every request the API saw was an attempt of ours: no hidden SDK
+    // retries.
+    assert_eq!(requests.len() as u64, calls.total("DescribeServices"));
+    assert!(requests
+        .iter()
+        .all(|r| r.fault.is_none() || r.at <= throttled_until));
+    assert_within_token_bucket(&requests, rate, burst);
+    // Retried by the controller, with drawn waits under their ceilings.
+    let retries = log_lines(&["retrying after a transient error", "describe_services{"]);
+    let ours: Vec<&String> = retries
+        .iter()
+        .filter(|line| {
+            line.contains(r#"cluster="reads-a""#) || line.contains(r#"cluster="reads-b""#)
+        })
+        .collect();
+    assert!(!ours.is_empty(), "no describe retry logged");
+    for line in ours {
+        let field = |key: &str| -> u64 {
+            let start = line.find(key).expect(key) + key.len();
+            line[start..].split(' ').next().unwrap().parse().unwrap()
+        };
+        let ceiling = Backoff::DESCRIBE_SERVICES.ceiling(field("attempt=") as u32);
+        assert!(
+            field("retry_in_ms=") as u128 <= ceiling.as_millis(),
+            "{line}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

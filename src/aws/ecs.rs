@@ -6,8 +6,8 @@
 //! Under load the `DescribeServices` rate limit makes lookups queue, and
 //! queued lookups fill batches, so the call rate stays bounded as the number
 //! of policies grows. Writes are `UpdateService` with only `desiredCount`,
-//! under their own rate limit, retried by `retry.rs` (not the SDK) so that
-//! every attempt is under it.
+//! under their own rate limit. Both operations are retried by `retry.rs`
+//! (not the SDK), so that every attempt is under its limit.
 //!
 //! An evaluation cycle gathers its batches itself and reads them through
 //! [`ServiceStateReader::services_state`]: direct calls of up to 10
@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::calls::ApiCalls;
 use super::classify::{classify_kind, error_code, error_source, port_error, SERVICE_MISSING_CODES};
 use super::rate_limit::RateLimiter;
-use super::retry;
+use super::retry::{self, FirstToken};
 use crate::engine::ServiceCounts;
 use crate::ports::{DesiredCountWriter, ErrorKind, PortError, PortFuture, ServiceStateReader};
 
@@ -261,7 +261,8 @@ async fn describe(shared: Arc<Shared>, cluster: String, batch: Vec<Lookup>) {
             services.push(lookup.service.clone());
         }
     }
-    let answers = describe_once(&shared, &cluster, &services).await;
+    // run_batcher took this call's first token before closing the batch.
+    let answers = describe_once(&shared, FirstToken::Taken, &cluster, &services).await;
     for lookup in batch {
         let at = services.iter().position(|s| *s == lookup.service);
         // Every lookup's service is in `services`, so `at` is always found.
@@ -282,38 +283,36 @@ async fn describe_all(
 ) -> Result<Vec<Result<ServiceCounts, PortError>>, PortError> {
     let mut answers = Vec::with_capacity(services.len());
     for chunk in services.chunks(DESCRIBE_BATCH_LIMIT) {
-        shared.describe_limit.acquire().await;
-        answers.extend(describe_once(shared, cluster, chunk).await);
+        answers.extend(describe_once(shared, FirstToken::Take, cluster, chunk).await);
     }
     Ok(answers)
 }
 
-/// One `DescribeServices` call for at most 10 `services` of `cluster`: an
-/// answer for each, in their order. A missing cluster makes each service
-/// missing; any other failure is each service's error.
+/// One `DescribeServices` call for at most 10 `services` of `cluster`, its
+/// retries included: an answer for each, in their order. A missing cluster
+/// makes each service missing; any other failure is each service's error.
 async fn describe_once(
     shared: &Shared,
+    first: FirstToken,
     cluster: &str,
     services: &[String],
 ) -> Vec<Result<ServiceCounts, PortError>> {
-    let result = shared
-        .client
-        .describe_services()
-        .cluster(cluster)
-        .set_services(Some(services.to_vec()))
-        .send()
-        .await;
+    let result = retry::describe_services(
+        &shared.client,
+        &shared.describe_limit,
+        first,
+        &shared.calls,
+        cluster,
+        services,
+    )
+    .await;
     match result {
-        Ok(output) => {
-            shared.calls.record(DESCRIBE_SERVICES, None);
-            services
-                .iter()
-                .map(|service| find_service(cluster, service, &output))
-                .collect()
-        }
+        Ok(output) => services
+            .iter()
+            .map(|service| find_service(cluster, service, &output))
+            .collect(),
         Err(error) => {
             let kind = classify_kind(&error);
-            shared.calls.record(DESCRIBE_SERVICES, Some(kind));
             let missing_cluster =
                 error_code(&error).is_some_and(|code| SERVICE_MISSING_CODES.contains(&code));
             let detail = error_code(&error).map(str::to_owned);

@@ -31,7 +31,7 @@ pub use config::{configure, load_sdk_config, AwsSettings};
 pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
 pub use fleet::{AwsFleet, EcsLimits, LimitKey, SESSION_NAME};
 pub use rate_limit::RateLimiter;
-pub use retry::{retryable, with_retries, Backoff};
+pub use retry::{retryable, with_retries, Backoff, FirstToken};
 pub use sqs::SqsQueues;
 
 use aws_config::SdkConfig;

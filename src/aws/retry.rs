@@ -4,8 +4,8 @@
 //! The SDK retries failed attempts by itself, inside one `send()`: those
 //! attempts never pass our [`RateLimiter`], so a throttled call would be
 //! retried faster than the limit we promise to keep. Calls that must stay
-//! under a limit (`UpdateService`) therefore turn the SDK's retries off for
-//! that operation and are retried here: each attempt takes a token, waits
+//! under a limit (ECS's `UpdateService` and `DescribeServices`) therefore
+//! turn the SDK's retries off for that operation and are retried here: each attempt takes a token, waits
 //! between attempts follow exponential backoff with full jitter (a random
 //! wait between zero and the ceiling, as AWS recommends, so clients that
 //! failed together do not retry together), and both the number of attempts
@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
 use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -32,6 +33,7 @@ use super::rate_limit::RateLimiter;
 use crate::ports::ErrorKind;
 
 const UPDATE_SERVICE: &str = "UpdateService";
+const DESCRIBE_SERVICES: &str = "DescribeServices";
 
 /// How a call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,16 @@ impl Backoff {
         base: Duration::from_millis(250),
         cap: Duration::from_secs(4),
         deadline: Duration::from_secs(15),
+    };
+
+    /// `DescribeServices`: three attempts within 8 s (the SDK's standard
+    /// mode would make three too), well inside the observe deadline of an
+    /// evaluation (20 s by default).
+    pub const DESCRIBE_SERVICES: Backoff = Backoff {
+        max_attempts: 3,
+        base: Duration::from_millis(200),
+        cap: Duration::from_secs(2),
+        deadline: Duration::from_secs(8),
     };
 
     /// The longest wait after `failed` failed attempts (1 or more).
@@ -84,14 +96,26 @@ pub fn retryable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> 
     }
 }
 
+/// Who takes the first attempt's token from the limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstToken {
+    /// [`with_retries`] takes it, as it does every later attempt's.
+    Take,
+    /// The caller has taken it already: a batcher waits for its token
+    /// before it closes a batch, so that lookups arriving meanwhile join.
+    Taken,
+}
+
 /// Run `attempt` until it succeeds, fails for good, or the attempts or the
-/// deadline run out, taking a token from `limiter` before each attempt.
-/// `observe` hears of every attempt's result (for call counters). Returns
-/// the last attempt's result.
+/// deadline run out, taking a token from `limiter` before each attempt
+/// (the first one's unless `first` says the caller took it). `observe`
+/// hears of every attempt's result (for call counters). Returns the last
+/// attempt's result.
 pub async fn with_retries<T, E, F, Fut>(
     limiter: &RateLimiter,
     backoff: &Backoff,
     rng: &mut (impl Rng + Send),
+    first: FirstToken,
     mut attempt: F,
     mut observe: impl FnMut(&Result<T, SdkError<E, HttpResponse>>),
 ) -> Result<T, SdkError<E, HttpResponse>>
@@ -103,7 +127,9 @@ where
     let started = Instant::now();
     let mut failed = 0;
     loop {
-        limiter.acquire().await;
+        if failed > 0 || first == FirstToken::Take {
+            limiter.acquire().await;
+        }
         let result = attempt().await;
         observe(&result);
         let error = match &result {
@@ -149,6 +175,7 @@ pub(crate) async fn update_service(
         limiter,
         &Backoff::UPDATE_SERVICE,
         &mut rng,
+        FirstToken::Take,
         || {
             client
                 .update_service()
@@ -156,15 +183,51 @@ pub(crate) async fn update_service(
                 .service(service)
                 .desired_count(desired)
                 .customize()
-                .config_override(
-                    aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled()),
-                )
+                .config_override(without_sdk_retries())
                 .send()
         },
         |result| calls.record(UPDATE_SERVICE, result.as_ref().err().map(classify_kind)),
     )
     .instrument(span)
     .await
+}
+
+/// `DescribeServices` of at most 10 `services` of `cluster`, retried by
+/// [`with_retries`] under `limiter` with [`Backoff::DESCRIBE_SERVICES`],
+/// the SDK's own retries off. Every attempt is recorded in `calls`.
+pub(crate) async fn describe_services(
+    client: &aws_sdk_ecs::Client,
+    limiter: &RateLimiter,
+    first: FirstToken,
+    calls: &ApiCalls,
+    cluster: &str,
+    services: &[String],
+) -> Result<DescribeServicesOutput, SdkError<DescribeServicesError, HttpResponse>> {
+    let mut rng = StdRng::from_os_rng();
+    let span = tracing::debug_span!("describe_services", cluster);
+    with_retries(
+        limiter,
+        &Backoff::DESCRIBE_SERVICES,
+        &mut rng,
+        first,
+        || {
+            client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(services.to_vec()))
+                .customize()
+                .config_override(without_sdk_retries())
+                .send()
+        },
+        |result| calls.record(DESCRIBE_SERVICES, result.as_ref().err().map(classify_kind)),
+    )
+    .instrument(span)
+    .await
+}
+
+/// An ECS client override that turns the SDK's retries off for one call.
+fn without_sdk_retries() -> aws_sdk_ecs::config::Builder {
+    aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
 #[cfg(test)]
@@ -199,6 +262,17 @@ mod tests {
         seed: u64,
         answers: Vec<Attempt>,
     ) -> (Attempt, Vec<Duration>) {
+        run_from(limiter, backoff, seed, FirstToken::Take, answers).await
+    }
+
+    /// [`run`], saying who takes the first attempt's token.
+    async fn run_from(
+        limiter: &RateLimiter,
+        backoff: &Backoff,
+        seed: u64,
+        first: FirstToken,
+        answers: Vec<Attempt>,
+    ) -> (Attempt, Vec<Duration>) {
         let start = Instant::now();
         let times = Arc::new(Mutex::new(Vec::new()));
         let answers = Arc::new(Mutex::new(answers.into_iter()));
@@ -208,6 +282,7 @@ mod tests {
             limiter,
             backoff,
             &mut rng,
+            first,
             || {
                 let times = times.clone();
                 let answers = answers.clone();
@@ -297,6 +372,29 @@ mod tests {
         assert!(result.is_ok());
         assert_eq!(times.len(), 5);
         assert!(times[0] >= Duration::from_millis(999), "{times:?}");
+        for gap in gaps(&times) {
+            assert!(gap >= Duration::from_millis(999), "{times:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_token_taken_by_the_caller_is_not_taken_again() {
+        // One call per second, and the caller took the only token.
+        let limiter = RateLimiter::new(1.0, 1);
+        limiter.acquire().await;
+        let backoff = Backoff {
+            max_attempts: 3,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(1),
+            deadline: Duration::from_secs(60),
+        };
+        let answers = vec![throttled(), throttled()];
+        let (result, times) = run_from(&limiter, &backoff, 1, FirstToken::Taken, answers).await;
+        assert!(result.is_ok());
+        assert_eq!(times.len(), 3);
+        // The first attempt at once, on the caller's token; each retry
+        // waits for one of its own.
+        assert_eq!(times[0], Duration::ZERO, "{times:?}");
         for gap in gaps(&times) {
             assert!(gap >= Duration::from_millis(999), "{times:?}");
         }
