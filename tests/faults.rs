@@ -754,20 +754,12 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
     let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
     let calls = Arc::new(ApiCalls::new());
     let (rate, burst) = (2.0, 2);
-    let ports = AwsPorts {
-        sqs: Arc::new(SqsQueues::new(
-            aws_sdk_sqs::Client::new(&config),
-            calls.clone(),
-        )),
-        ecs: Arc::new(EcsServices::with_limits(
-            aws_sdk_ecs::Client::new(&config),
-            calls.clone(),
-            Arc::new(RateLimiter::ecs_describe_services()),
-            Arc::new(RateLimiter::new(rate, burst)),
-        )),
-        cloudwatch: None,
-        calls: calls.clone(),
-    };
+    let ports = ports_with_ecs_limits(
+        &config,
+        &calls,
+        RateLimiter::ecs_describe_services(),
+        RateLimiter::new(rate, burst),
+    );
     // Throttled until every policy has been refused at least twice (the
     // policies share the limiter, so who gets a token when varies).
     proxy.inject("UpdateService", Fault::Throttle);
@@ -829,16 +821,7 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
             .count();
         assert!(attempts >= 2, "{name} retried: {attempts} attempts");
         let service = format!(r#"service="{name}""#);
-        for line in log_lines(&["retrying after a transient error", &service]) {
-            let field = |key: &str| -> u64 {
-                let start = line.find(key).expect(key) + key.len();
-                line[start..].split(' ').next().unwrap().parse().unwrap()
-            };
-            let (attempt, wait) = (field("attempt="), field("retry_in_ms="));
-            let ceiling = Backoff::UPDATE_SERVICE.ceiling(attempt as u32);
-            assert!(wait as u128 <= ceiling.as_millis(), "{line}");
-            waits.push(wait);
-        }
+        waits.extend(logged_retry_waits(&[&service], &Backoff::UPDATE_SERVICE));
     }
     assert!(waits.len() >= 4, "retry waits logged: {waits:?}");
     let distinct: std::collections::BTreeSet<u64> = waits.iter().copied().collect();
@@ -863,6 +846,49 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         requests.len(),
         throttled.len(),
     );
+}
+
+/// Ports on `config` whose ECS calls go through the given limiters.
+fn ports_with_ecs_limits(
+    config: &aws_config::SdkConfig,
+    calls: &Arc<ApiCalls>,
+    describe_limit: RateLimiter,
+    update_limit: RateLimiter,
+) -> AwsPorts {
+    AwsPorts {
+        sqs: Arc::new(SqsQueues::new(
+            aws_sdk_sqs::Client::new(config),
+            calls.clone(),
+        )),
+        ecs: Arc::new(EcsServices::with_limits(
+            aws_sdk_ecs::Client::new(config),
+            calls.clone(),
+            Arc::new(describe_limit),
+            Arc::new(update_limit),
+        )),
+        cloudwatch: None,
+        calls: calls.clone(),
+    }
+}
+
+/// The waits (ms) of the controller's retries logged with every one of
+/// `parts`, each checked against its ceiling in `backoff`.
+fn logged_retry_waits(parts: &[&str], backoff: &Backoff) -> Vec<u64> {
+    let mut needles = vec!["retrying after a transient error"];
+    needles.extend_from_slice(parts);
+    log_lines(&needles)
+        .into_iter()
+        .map(|line| {
+            let field = |key: &str| -> u64 {
+                let start = line.find(key).expect(key) + key.len();
+                line[start..].split(' ').next().unwrap().parse().unwrap()
+            };
+            let (attempt, wait) = (field("attempt="), field("retry_in_ms="));
+            let ceiling = backoff.ceiling(attempt as u32);
+            assert!(wait as u128 <= ceiling.as_millis(), "{line}");
+            wait
+        })
+        .collect()
 }
 
 /// The token bucket: the k-th request after any request comes at least
@@ -901,20 +927,12 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
     let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
     let calls = Arc::new(ApiCalls::new());
     let (rate, burst) = (2.0, 2);
-    let ports = AwsPorts {
-        sqs: Arc::new(SqsQueues::new(
-            aws_sdk_sqs::Client::new(&config),
-            calls.clone(),
-        )),
-        ecs: Arc::new(EcsServices::with_limits(
-            aws_sdk_ecs::Client::new(&config),
-            calls.clone(),
-            Arc::new(RateLimiter::new(rate, burst)),
-            Arc::new(RateLimiter::ecs_update_service()),
-        )),
-        cloudwatch: None,
-        calls: calls.clone(),
-    };
+    let ports = ports_with_ecs_limits(
+        &config,
+        &calls,
+        RateLimiter::new(rate, burst),
+        RateLimiter::ecs_update_service(),
+    );
     proxy.inject("DescribeServices", Fault::Throttle);
     let throttled = || {
         proxy
@@ -953,25 +971,14 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
         .all(|r| r.fault.is_none() || r.at <= throttled_until));
     assert_within_token_bucket(&requests, rate, burst);
     // Retried by the controller, with drawn waits under their ceilings.
-    let retries = log_lines(&["retrying after a transient error", "describe_services{"]);
-    let ours: Vec<&String> = retries
+    let waits: Vec<u64> = ["reads-a", "reads-b"]
         .iter()
-        .filter(|line| {
-            line.contains(r#"cluster="reads-a""#) || line.contains(r#"cluster="reads-b""#)
+        .flat_map(|cluster| {
+            let span = format!(r#"describe_services{{cluster="{cluster}"}}"#);
+            logged_retry_waits(&[&span], &Backoff::DESCRIBE_SERVICES)
         })
         .collect();
-    assert!(!ours.is_empty(), "no describe retry logged");
-    for line in ours {
-        let field = |key: &str| -> u64 {
-            let start = line.find(key).expect(key) + key.len();
-            line[start..].split(' ').next().unwrap().parse().unwrap()
-        };
-        let ceiling = Backoff::DESCRIBE_SERVICES.ceiling(field("attempt=") as u32);
-        assert!(
-            field("retry_in_ms=") as u128 <= ceiling.as_millis(),
-            "{line}"
-        );
-    }
+    assert!(!waits.is_empty(), "no describe retry logged");
 }
 
 // ---------------------------------------------------------------------------

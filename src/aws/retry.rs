@@ -356,9 +356,10 @@ mod tests {
         assert!(third.iter().any(|g| *g < Duration::from_millis(500)));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn every_attempt_takes_a_token_from_the_limiter() {
-        // One call per second, and the bucket already empty.
+    /// The times of five attempts (four throttled) under a limiter of one
+    /// call per second whose only token is already gone: taken by someone
+    /// else (`Take`), or by the caller for the first attempt (`Taken`).
+    async fn attempts_with_an_empty_bucket(first: FirstToken) -> Vec<Duration> {
         let limiter = RateLimiter::new(1.0, 1);
         limiter.acquire().await;
         let backoff = Backoff {
@@ -368,36 +369,26 @@ mod tests {
             deadline: Duration::from_secs(60),
         };
         let answers = vec![throttled(), throttled(), throttled(), throttled()];
-        let (result, times) = run(&limiter, &backoff, 1, answers).await;
+        let (result, times) = run_from(&limiter, &backoff, 1, first, answers).await;
         assert!(result.is_ok());
         assert_eq!(times.len(), 5);
-        assert!(times[0] >= Duration::from_millis(999), "{times:?}");
+        // Every retry waits for a token of its own.
         for gap in gaps(&times) {
             assert!(gap >= Duration::from_millis(999), "{times:?}");
         }
+        times
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_attempt_takes_a_token_from_the_limiter() {
+        let times = attempts_with_an_empty_bucket(FirstToken::Take).await;
+        assert!(times[0] >= Duration::from_millis(999), "{times:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_first_token_taken_by_the_caller_is_not_taken_again() {
-        // One call per second, and the caller took the only token.
-        let limiter = RateLimiter::new(1.0, 1);
-        limiter.acquire().await;
-        let backoff = Backoff {
-            max_attempts: 3,
-            base: Duration::from_millis(1),
-            cap: Duration::from_millis(1),
-            deadline: Duration::from_secs(60),
-        };
-        let answers = vec![throttled(), throttled()];
-        let (result, times) = run_from(&limiter, &backoff, 1, FirstToken::Taken, answers).await;
-        assert!(result.is_ok());
-        assert_eq!(times.len(), 3);
-        // The first attempt at once, on the caller's token; each retry
-        // waits for one of its own.
+        let times = attempts_with_an_empty_bucket(FirstToken::Taken).await;
         assert_eq!(times[0], Duration::ZERO, "{times:?}");
-        for gap in gaps(&times) {
-            assert!(gap >= Duration::from_millis(999), "{times:?}");
-        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -367,6 +367,14 @@ fn evaluation_histogram() -> Histogram {
 mod tests {
     use super::*;
 
+    const GAUGES: PolicyGauges = PolicyGauges {
+        backlog: 120.0,
+        desired: 4,
+        running: 3,
+        pending: 1,
+        decided: 6,
+    };
+
     #[test]
     fn a_scrape_is_written_into_a_buffer_sized_from_the_last() {
         let m = Metrics::new();
@@ -385,16 +393,7 @@ mod tests {
     #[test]
     fn names_follow_prometheus_conventions() {
         let m = Metrics::new();
-        m.record_observation(
-            "orders",
-            PolicyGauges {
-                backlog: 120.0,
-                desired: 4,
-                running: 3,
-                pending: 1,
-                decided: 6,
-            },
-        );
+        m.record_observation("orders", GAUGES);
         m.record_decision("orders", Action::ScaleOut);
         m.record_success("orders", 1_700_000_000.0);
         m.record_api_call("GetQueueAttributes", ApiOutcome::Ok);
@@ -435,16 +434,7 @@ mod tests {
         // allocation; a histogram per policy made it 2 MB.
         let m = Metrics::new();
         for policy in ["orders", "billing"] {
-            m.record_observation(
-                policy,
-                PolicyGauges {
-                    backlog: 120.0,
-                    desired: 4,
-                    running: 3,
-                    pending: 1,
-                    decided: 6,
-                },
-            );
+            m.record_observation(policy, GAUGES);
             m.record_success(policy, 1_700_000_000.0);
             for action in [Action::Hold, Action::ScaleOut, Action::ScaleIn] {
                 m.record_decision(policy, action);
