@@ -27,6 +27,7 @@ mod fault_proxy;
 mod moto;
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -37,12 +38,13 @@ use backlog_scaler::aws::{
 use backlog_scaler::controller::{
     Controller, ControllerConfig, Evaluation, PolicyUpdate, WriteOutcome,
 };
+use backlog_scaler::lease::{DynamoLeaseStore, LeaseKeeper, LeaseTiming};
 use backlog_scaler::policy::{Policy, Target};
 use backlog_scaler::ports::ErrorKind;
 use backlog_scaler::telemetry::Telemetry;
 use fault_proxy::{Fault, FaultProxy};
 use moto::Moto;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -979,6 +981,142 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
         })
         .collect();
     assert!(!waits.is_empty(), "no describe retry logged");
+}
+
+// ---------------------------------------------------------------------------
+// The lease under DynamoDB faults
+// ---------------------------------------------------------------------------
+
+/// Two replicas keep one lease: the holder reaches DynamoDB through the
+/// proxy, the standby directly. For each fault on the holder's lease calls
+/// (throttled, 500, never answered, dropped): the holder stops writing
+/// before its lease expires, the standby takes over once it has expired and
+/// not before, at no moment may both write, and once the fault ends the old
+/// holder finds the new one and stays standby.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over() {
+    capture_logs();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let aws = Aws::new(&moto).await;
+    let table = "faults-lease";
+    aws.create_lease_table(table).await;
+    let timing = LeaseTiming {
+        duration: Duration::from_secs(2),
+        renew_every: Duration::from_millis(500),
+    };
+    let dynamodb = |endpoint: String| async move {
+        aws_sdk_dynamodb::Client::new(&sdk_config(&endpoint, short_timeouts()).await)
+    };
+    let through_proxy = dynamodb(proxy.endpoint()).await;
+    let direct = dynamodb(moto.endpoint()).await;
+    let keeper = |client: &aws_sdk_dynamodb::Client, lease: &str, replica: &str| {
+        let store = DynamoLeaseStore::new(client.clone(), table, lease);
+        LeaseKeeper::new(Arc::new(store), replica, timing)
+    };
+    for (fault, label) in [
+        (Fault::Throttle, "throttled"),
+        (Fault::Status(500), "500"),
+        (Fault::Hang, "hang"),
+        (Fault::Drop, "drop"),
+    ] {
+        let lease = format!("lease-{label}");
+        let (a, b) = (format!("{lease}-a"), format!("{lease}-b"));
+        let (stop, stopped) = watch::channel(false);
+        let holder = keeper(&through_proxy, &lease, &a);
+        let gate_a = holder.gate();
+        let task_a = tokio::spawn(holder.run(stopped.clone()));
+        eventually(Duration::from_secs(5), "a holds", || async {
+            gate_a.may_write()
+        })
+        .await;
+        let standby = keeper(&direct, &lease, &b);
+        let gate_b = standby.gate();
+        let task_b = tokio::spawn(standby.run(stopped));
+        eventually(Duration::from_secs(5), "b sees a", || async {
+            gate_b.holder().as_deref() == Some(a.as_str())
+        })
+        .await;
+
+        // Both gates, every 5 ms, from before the fault to the end.
+        let watching = Arc::new(AtomicBool::new(true));
+        let watcher = tokio::spawn({
+            let (watching, gate_a, gate_b) = (watching.clone(), gate_a.clone(), gate_b.clone());
+            async move {
+                let mut samples = Vec::new();
+                while watching.load(Ordering::Relaxed) {
+                    samples.push((Instant::now(), gate_a.may_write(), gate_b.may_write()));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                samples
+            }
+        });
+        for operation in ["PutItem", "UpdateItem", "GetItem", "DeleteItem"] {
+            proxy.inject(operation, fault.clone());
+        }
+        let fault_began = Instant::now();
+        eventually(Duration::from_secs(10), "b takes over", || async {
+            gate_b.may_write()
+        })
+        .await;
+        let took_over = fault_began.elapsed();
+        proxy.clear();
+        eventually(Duration::from_secs(10), "a finds b", || async {
+            gate_a.holder().as_deref() == Some(b.as_str())
+        })
+        .await;
+        watching.store(false, Ordering::Relaxed);
+        let samples = watcher.await.expect("the watcher");
+        let _ = stop.send(true);
+        for task in [task_a, task_b] {
+            tokio::time::timeout(Duration::from_secs(5), task)
+                .await
+                .expect("the keeper stops")
+                .expect("the keeper does not panic");
+        }
+
+        assert!(
+            samples.iter().all(|&(_, a, b)| !(a && b)),
+            "{label}: both replicas could write at once"
+        );
+        let a_stopped = samples.iter().find(|s| !s.1).expect("a stopped").0;
+        let b_started = samples.iter().find(|s| s.2).expect("b took over").0;
+        // a stops a safety margin (one renewal period) before its lease
+        // expires, and b starts no earlier than the expiry (less a sample).
+        let gap = b_started.saturating_duration_since(a_stopped);
+        assert!(
+            gap + Duration::from_millis(20) >= timing.renew_every,
+            "{label}: a stopped only {gap:?} before b started"
+        );
+        assert!(!samples.last().unwrap().1, "{label}: a writes again");
+        // a renewed at most one period before the fault, and its lease
+        // lasts `duration` from then: b must wait for that, and then takes
+        // it within a period (and one more for the loopback and CI).
+        assert!(
+            took_over >= timing.duration - timing.renew_every,
+            "{label}: b took an unexpired lease after {took_over:?}"
+        );
+        assert!(
+            took_over <= timing.duration + 2 * timing.renew_every,
+            "{label}: b took over only after {took_over:?}"
+        );
+        let replica = format!("replica={a}");
+        assert!(
+            !log_lines(&["cannot reach the lease", &replica]).is_empty(),
+            "{label}: a's failure not logged"
+        );
+        // "about to expire ... writes stopped" when a round fell inside the
+        // margin, else "lease lost to ...: no more writes" once b has it.
+        let stop_logged = |words: &str| !log_lines(&[words, &replica]).is_empty();
+        assert!(
+            stop_logged("writes stopped") || stop_logged("no more writes"),
+            "{label}: a's stop not logged"
+        );
+        println!(
+            "{label}: a stopped {:?} before b started; b took over {took_over:?} after the fault began",
+            b_started - a_stopped
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -16,9 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws::{eventually, Aws};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use backlog_scaler::lease::{Attempt, DynamoLeaseStore, LeaseStore, StoreOutcome};
 use moto::Moto;
 
@@ -28,31 +25,6 @@ const LEASE: Duration = Duration::from_secs(3);
 const RENEW: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_secs(1);
 
-/// The lease table as the CloudFormation template declares it.
-async fn create_lease_table(aws: &Aws) {
-    aws.dynamodb
-        .create_table()
-        .table_name(TABLE)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("lease")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("lease")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("CreateTable");
-}
-
 // ---------------------------------------------------------------------------
 // The DynamoDB store
 // ---------------------------------------------------------------------------
@@ -61,7 +33,7 @@ async fn create_lease_table(aws: &Aws) {
 async fn the_store_grants_the_lease_to_one_replica_at_a_time() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    create_lease_table(&aws).await;
+    aws.create_lease_table(TABLE).await;
     let store = DynamoLeaseStore::new(aws.dynamodb.clone(), TABLE, "default");
     let acquire = |now_ms: u64| Attempt::Acquire {
         now_ms,
@@ -243,7 +215,7 @@ const ACQUIRED: &str = "lease acquired";
 async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
-    create_lease_table(&aws).await;
+    aws.create_lease_table(TABLE).await;
     aws.create_cluster(CLUSTER).await;
     aws.seed("orders", 45, CLUSTER, "orders", 1).await;
     let dir = tempfile::tempdir().unwrap();

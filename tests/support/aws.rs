@@ -48,6 +48,34 @@ impl Aws {
         }
     }
 
+    /// The lease table `table` as the CloudFormation template declares it.
+    pub async fn create_lease_table(&self, table: &str) {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        self.dynamodb
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("lease")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("lease")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("CreateTable");
+    }
+
     /// Create `name`; its URL.
     pub async fn create_queue(&self, name: &str) -> String {
         let output = self
