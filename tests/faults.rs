@@ -165,6 +165,16 @@ fn api_errors(telemetry: &Telemetry, operation: &str, kind: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Every proxy test's start: logs captured, an emulator of its own, the
+/// fault proxy in front of it, and clients to seed it directly.
+async fn start_emulator_behind_proxy() -> (Moto, FaultProxy, Aws) {
+    capture_logs();
+    let moto = Moto::start();
+    let proxy = FaultProxy::start(moto.port()).await;
+    let aws = Aws::new(&moto).await;
+    (moto, proxy, aws)
+}
+
 fn since(time: SystemTime, start: SystemTime) -> Duration {
     time.duration_since(start).unwrap_or_default()
 }
@@ -347,10 +357,7 @@ enum On {
 /// up with the control within two poll intervals. `prefix` names the
 /// policies (each test its own, as they share the log buffer).
 async fn run_phases(prefix: &str, phases: &[(&'static str, On, Fault, ErrorKind)]) {
-    capture_logs();
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port()).await;
-    let aws = Aws::new(&moto).await;
+    let (_moto, proxy, aws) = start_emulator_behind_proxy().await;
     let (victim, control) = (format!("{prefix}-victim"), format!("{prefix}-control"));
     aws.create_cluster(&control).await;
     aws.create_cluster(&victim).await;
@@ -619,10 +626,7 @@ async fn service_faults_hold_the_policy_and_it_recovers_within_two_intervals() {
 /// one-second schedule throughout, and the failing ones hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_on_one_policys_queue_or_service_leaves_the_others_on_schedule() {
-    capture_logs();
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port()).await;
-    let aws = Aws::new(&moto).await;
+    let (_moto, proxy, aws) = start_emulator_behind_proxy().await;
     aws.create_cluster("iso").await;
     aws.create_cluster("iso-down").await;
     for name in ["iso-ok-1", "iso-ok-2", "iso-hang", "iso-slow"] {
@@ -744,10 +748,7 @@ async fn a_fault_on_one_policys_queue_or_service_leaves_the_others_on_schedule()
 /// the throttling ends and then all converge.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit() {
-    capture_logs();
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port()).await;
-    let aws = Aws::new(&moto).await;
+    let (_moto, proxy, aws) = start_emulator_behind_proxy().await;
     aws.create_cluster("writes").await;
     let names = ["w-1", "w-2", "w-3", "w-4"];
     for name in names {
@@ -915,10 +916,7 @@ fn assert_within_token_bucket(requests: &[fault_proxy::Seen], rate: f64, burst: 
 /// the throttling ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_services_retries_are_counted_and_under_the_limiter() {
-    capture_logs();
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port()).await;
-    let aws = Aws::new(&moto).await;
+    let (_moto, proxy, aws) = start_emulator_behind_proxy().await;
     let services = [("reads-a", "r-1"), ("reads-a", "r-2"), ("reads-b", "r-3")];
     for cluster in ["reads-a", "reads-b"] {
         aws.create_cluster(cluster).await;
@@ -995,10 +993,7 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
 /// holder finds the new one and stays standby.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over() {
-    capture_logs();
-    let moto = Moto::start();
-    let proxy = FaultProxy::start(moto.port()).await;
-    let aws = Aws::new(&moto).await;
+    let (moto, proxy, aws) = start_emulator_behind_proxy().await;
     let table = "faults-lease";
     aws.create_lease_table(table).await;
     let timing = LeaseTiming {
