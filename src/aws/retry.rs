@@ -5,11 +5,12 @@
 //! attempts never pass our [`RateLimiter`], so a throttled call would be
 //! retried faster than the limit we promise to keep. Calls that must stay
 //! under a limit (ECS's `UpdateService` and `DescribeServices`) therefore
-//! turn the SDK's retries off for that operation and are retried here: each attempt takes a token, waits
-//! between attempts follow exponential backoff with full jitter (a random
-//! wait between zero and the ceiling, as AWS recommends, so clients that
-//! failed together do not retry together), and both the number of attempts
-//! and the total time are bounded.
+//! turn the SDK's retries off for that operation and are retried here:
+//! each attempt takes a token, waits between attempts follow exponential
+//! backoff with full jitter (a random wait between zero and the ceiling,
+//! as AWS recommends, so clients that failed together do not retry
+//! together), and both the number of attempts and the total time are
+//! bounded.
 
 use std::future::Future;
 use std::time::Duration;
