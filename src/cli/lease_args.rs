@@ -9,6 +9,7 @@ use backlog_scaler::controller::Shard;
 use backlog_scaler::lease::{
     default_replica_id, DynamoLeaseStore, LeaseKeeper, LeaseTiming, WriteGate,
 };
+use backlog_scaler::telemetry::Readiness;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -74,11 +75,14 @@ pub fn lease_name(args: &LeaseArgs, shard: Option<Shard>) -> String {
 
 /// Start keeping the lease when `--lease-table` is given. The first attempt
 /// is made before returning, so the holder writes from its first
-/// evaluation and the logs say at once which replica is which.
+/// evaluation and the logs say at once which replica is which. `readiness`
+/// reports the lease from before that attempt: `/readyz` never lags the
+/// logs.
 pub async fn start(
     args: &LeaseArgs,
     shard: Option<Shard>,
     sdk_config: &aws_config::SdkConfig,
+    readiness: &Readiness,
 ) -> anyhow::Result<Option<RunningLease>> {
     let Some(table) = &args.lease_table else {
         return Ok(None);
@@ -107,6 +111,7 @@ pub async fn start(
         "two-replica mode: only the lease holder writes desired counts"
     );
     let mut keeper = LeaseKeeper::new(Arc::new(store), replica, timing);
+    readiness.set_lease(keeper.gate());
     keeper.step().await;
     let gate = keeper.gate();
     let (stop, stopped) = watch::channel(false);

@@ -148,10 +148,13 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             PolicySource::Path(path) => spawn_reloader(path.clone()),
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
         };
-        let lease = lease_args::start(&args.lease, args.shard.shard, &sdk_config).await?;
-        if let Some(lease) = &lease {
-            telemetry.readiness.set_lease(lease.gate());
-        }
+        let lease = lease_args::start(
+            &args.lease,
+            args.shard.shard,
+            &sdk_config,
+            &telemetry.readiness,
+        )
+        .await?;
         let config = ControllerConfig {
             dry_run: args.dry_run,
             max_concurrency: args.max_concurrency as usize,
