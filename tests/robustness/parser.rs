@@ -93,8 +93,10 @@ fn random_policy_documents_are_checked_without_panic() {
     if streams < 50 {
         return; // too few cases to judge the mix
     }
+    // About a quarter hold one (57 to 69 of 258 in five runs); a tenth is
+    // far enough below that chance alone does not fail it, as a fifth did.
     assert!(
-        valid * 5 >= streams,
+        valid * 10 >= streams,
         "only {valid} of {streams} random streams held a valid policy"
     );
     assert!(
