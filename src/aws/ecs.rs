@@ -28,8 +28,8 @@ use super::retry::{self, FirstToken};
 use crate::engine::ServiceCounts;
 use crate::ports::{DesiredCountWriter, ErrorKind, PortError, PortFuture, ServiceStateReader};
 
-const DESCRIBE_SERVICES: &str = "DescribeServices";
-const UPDATE_SERVICE: &str = "UpdateService";
+pub(super) const DESCRIBE_SERVICES: &str = "DescribeServices";
+pub(super) const UPDATE_SERVICE: &str = "UpdateService";
 
 /// `DescribeServices` takes at most this many services per call.
 pub const DESCRIBE_BATCH_LIMIT: usize = 10;

@@ -30,11 +30,9 @@ use rand::SeedableRng;
 
 use super::calls::ApiCalls;
 use super::classify::classify_kind;
+use super::ecs::{DESCRIBE_SERVICES, UPDATE_SERVICE};
 use super::rate_limit::RateLimiter;
 use crate::ports::ErrorKind;
-
-const UPDATE_SERVICE: &str = "UpdateService";
-const DESCRIBE_SERVICES: &str = "DescribeServices";
 
 /// How a call is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

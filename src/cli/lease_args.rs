@@ -111,9 +111,9 @@ pub async fn start(
         "two-replica mode: only the lease holder writes desired counts"
     );
     let mut keeper = LeaseKeeper::new(Arc::new(store), replica, timing);
-    readiness.set_lease(keeper.gate());
-    keeper.step().await;
     let gate = keeper.gate();
+    readiness.set_lease(gate.clone());
+    keeper.step().await;
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(keeper.run(stopped));
     Ok(Some(RunningLease { gate, stop, task }))
