@@ -754,15 +754,14 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
     for name in names {
         aws.seed(name, 50, "writes", name, 1).await;
     }
-    let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
-    let calls = Arc::new(ApiCalls::new());
-    let (rate, burst) = (2.0, 2);
+    let (rate, burst) = (TIGHT_RATE, TIGHT_BURST);
     let ports = ports_with_ecs_limits(
-        &config,
-        &calls,
+        &proxy,
         RateLimiter::ecs_describe_services(),
         RateLimiter::new(rate, burst),
-    );
+    )
+    .await;
+    let calls = ports.calls.clone();
     // Throttled until every policy has been refused at least twice (the
     // policies share the limiter, so who gets a token when varies).
     proxy.inject("UpdateService", Fault::Throttle);
@@ -851,13 +850,15 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
     );
 }
 
-/// Ports on `config` whose ECS calls go through the given limiters.
-fn ports_with_ecs_limits(
-    config: &aws_config::SdkConfig,
-    calls: &Arc<ApiCalls>,
+/// Ports through `proxy`, with the production SDK settings, whose ECS calls
+/// go through the given limiters; their call counters are `ports.calls`.
+async fn ports_with_ecs_limits(
+    proxy: &FaultProxy,
     describe_limit: RateLimiter,
     update_limit: RateLimiter,
 ) -> AwsPorts {
+    let config = &sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
+    let calls = Arc::new(ApiCalls::new());
     AwsPorts {
         sqs: Arc::new(SqsQueues::new(
             aws_sdk_sqs::Client::new(config),
@@ -870,9 +871,14 @@ fn ports_with_ecs_limits(
             Arc::new(update_limit),
         )),
         cloudwatch: None,
-        calls: calls.clone(),
+        calls,
     }
 }
+
+/// The limit the rate-limiter tests tighten an ECS call to: 2 a second,
+/// a burst of 2.
+const TIGHT_RATE: f64 = 2.0;
+const TIGHT_BURST: u32 = 2;
 
 /// The waits (ms) of the controller's retries logged with every one of
 /// `parts`, each checked against its ceiling in `backoff`.
@@ -924,15 +930,14 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
     for (cluster, name) in services {
         aws.seed(name, 50, cluster, name, 1).await;
     }
-    let config = sdk_config(&proxy.endpoint(), AwsSettings::default()).await;
-    let calls = Arc::new(ApiCalls::new());
-    let (rate, burst) = (2.0, 2);
+    let (rate, burst) = (TIGHT_RATE, TIGHT_BURST);
     let ports = ports_with_ecs_limits(
-        &config,
-        &calls,
+        &proxy,
         RateLimiter::new(rate, burst),
         RateLimiter::ecs_update_service(),
-    );
+    )
+    .await;
+    let calls = ports.calls.clone();
     proxy.inject("DescribeServices", Fault::Throttle);
     let throttled = || {
         proxy
