@@ -66,7 +66,7 @@ pub fn configure(loader: ConfigLoader, settings: &AwsSettings) -> ConfigLoader {
         .with_initial_backoff(Duration::from_millis(200))
         .with_max_backoff(Duration::from_secs(5));
     // The SDK's stalled-stream protection watches each response body's
-    // throughput, which cost 5 to 10% of a call's CPU in
+    // throughput, which cost 3 to 10% of a call's CPU in
     // `benches/call_cost.rs`. Every attempt here is already cut off after
     // `attempt_timeout`, its body included, and the answers are a few
     // hundred bytes to a few kilobytes, so it could never fire first.
