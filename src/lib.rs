@@ -16,11 +16,13 @@
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
 //! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
 //! - [`lease`]: leader election between replicas through a DynamoDB lease.
+//! - [`plural`]: counts in messages ("1 policy", "2 policies").
 pub mod aws;
 pub mod controller;
 pub mod engine;
 pub mod http;
 pub mod lease;
+pub mod plural;
 pub mod policy;
 pub mod ports;
 pub mod sim;

@@ -643,7 +643,9 @@ async fn dry_run_leaves_desired_untouched_across_many_ticks() {
     let mut command = aws::binary(&moto);
     command
         .args(["run", "--dry-run", "--policies"])
-        .arg(dir.path());
+        .arg(dir.path())
+        // Repeated holds are DEBUG; this test counts them.
+        .args(["--log-level", "info,backlog_scaler=debug"]);
     let mut binary = Binary::spawn(command);
     binary
         .wait_for_log(

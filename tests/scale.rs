@@ -241,6 +241,8 @@ async fn a_shard_plans_and_runs_only_its_own_policies() {
     let mut child = binary(&moto)
         .args(["run", "--dry-run", "--policies"])
         .arg(&file)
+        // The per-cycle line is DEBUG.
+        .args(["--log-level", "info,backlog_scaler=debug"])
         .env("BACKLOG_SCALER_SHARD", "0/5")
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -256,8 +258,8 @@ async fn a_shard_plans_and_runs_only_its_own_policies() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(text.contains("shard=\"0/5\""), "{text}");
-    assert!(text.contains("running 1 policies"), "{text}");
-    assert!(text.contains("cycle finished: 1 policies"), "{text}");
+    assert!(text.contains("running 1 policy"), "{text}");
+    assert!(text.contains("cycle finished: 1 policy,"), "{text}");
     assert!(text.contains("policy=emails"), "{text}");
     assert!(!text.contains("policy=orders"), "{text}");
 }

@@ -347,11 +347,19 @@ async fn trace_export_reads_cloudwatch_sums_per_minute() {
         .await
         .expect("moto takes the datapoints");
 
+    // The export looks the queue up first: it must exist.
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    let url = sqs
+        .create_queue()
+        .queue_name("jobs")
+        .send()
+        .await
+        .expect("CreateQueue")
+        .queue_url
+        .expect("a queue URL");
+
     let files = Files::new();
-    for (queue, file) in [
-        ("jobs", "by-name.csv"),
-        ("http://127.0.0.1:1/123456789012/jobs", "by-url.csv"),
-    ] {
+    for (queue, file) in [("jobs", "by-name.csv"), (url.as_str(), "by-url.csv")] {
         let out = files.path(file);
         let mut cmd = Command::cargo_bin("backlog-scaler").unwrap();
         cmd.envs(moto.env())

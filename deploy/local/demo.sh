@@ -150,7 +150,10 @@ YAML
 
 echo "==> starting workers ($message_time s per message), load ($pattern) and the controller"
 start workers "$py" "$here/workers.py" --endpoint "$endpoint" --message-time "$message_time" --status "$workdir/workers.json"
-start controller "$bin" run --policies "$workdir/policies" --endpoint-url "$endpoint" --log-format json
+# Every decision at every poll (holds are DEBUG by default): the view
+# shows the latest one.
+start controller "$bin" run --policies "$workdir/policies" --endpoint-url "$endpoint" --log-format json \
+  --log-level info,backlog_scaler::controller::worker=debug
 controller_pid=$!
 start loadgen "$py" "$here/loadgen.py" --endpoint "$endpoint" --pattern "$pattern" --status "$workdir/loadgen.json"
 

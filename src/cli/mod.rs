@@ -13,6 +13,7 @@ mod explain;
 mod healthcheck;
 mod lease_args;
 mod logging;
+mod pipe;
 mod plan;
 mod policy_source;
 mod run;
@@ -56,7 +57,11 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    pipe::end_quietly_on_closed_pipe();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run(_)) {
+        pipe::ignore_closed_pipe();
+    }
     let result = match cli.command {
         Command::Validate(args) => validate::execute(args),
         Command::Explain(args) => explain::execute(args),

@@ -50,6 +50,8 @@ struct Row {
     cluster: String,
     service: String,
     queues: Vec<String>,
+    /// `"inf"` when a weight makes it overflow: JSON has no infinity.
+    #[serde(serialize_with = "backlog_scaler::engine::optional_number")]
     backlog: Option<f64>,
     desired: Option<u32>,
     running: Option<u32>,
@@ -104,12 +106,24 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
         let sdk_config = aws_args::load_config(&args.aws).await?;
+        if let Some(region) = sdk_config.region() {
+            if source.check_home_region(region.as_ref()).is_err() {
+                return anyhow::Ok(None);
+            }
+        }
         // Each policy is read through its own target (region, role), as
         // the daemon reads it.
         let fleet = Arc::new(AwsFleet::new(sdk_config, Arc::new(ApiCalls::new())));
-        anyhow::Ok(plan_all(args.shard.select(loaded.policies), fleet).await)
+        anyhow::Ok(Some(
+            plan_all(args.shard.select(loaded.policies), fleet).await,
+        ))
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    let Some(rows) = rows else {
+        // A policy's URL or ARN names another region than the one it
+        // would be read in; the errors are printed.
+        return Ok(ExitCode::from(1));
+    };
 
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use backlog_scaler::policy::{
-    check_path, check_str, LoadedPolicies, Policy, PolicyErrors, PolicyReport,
+    check_path_in, check_str_in, LoadedPolicies, Policy, PolicyErrors, PolicyReport,
 };
 
 /// The environment variable that may hold the policies' YAML.
@@ -65,9 +65,30 @@ impl PolicySource {
 
     /// Every valid policy and every problem.
     pub fn check(&self) -> PolicyReport {
+        self.check_in(None)
+    }
+
+    /// [`Self::check`] for a controller whose region is `home_region`: URLs
+    /// and ARNs of policies without `region` must name it.
+    pub fn check_in(&self, home_region: Option<&str>) -> PolicyReport {
         match self {
-            PolicySource::Path(path) => check_path(path),
-            PolicySource::Env(text) => check_str(&self.origin(), text),
+            PolicySource::Path(path) => check_path_in(path, home_region),
+            PolicySource::Env(text) => check_str_in(&self.origin(), text, home_region),
+        }
+    }
+
+    /// Once the controller's region is known (`plan`, `run`): every policy
+    /// without `region` whose queue URL or ARN names another region is an
+    /// error, printed on stderr; their number when there are any.
+    pub fn check_home_region(&self, home_region: &str) -> Result<(), usize> {
+        let report = self.check_in(Some(home_region));
+        let errors: Vec<_> = report.errors().collect();
+        for error in &errors {
+            eprintln!("{error}");
+        }
+        match errors.len() {
+            0 => Ok(()),
+            problems => Err(problems),
         }
     }
 

@@ -132,6 +132,14 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         });
 
         let sdk_config = aws_args::load_config(&args.aws).await?;
+        let home_region = sdk_config.region().map(|r| r.as_ref().to_owned());
+        if let Some(region) = &home_region {
+            if let Err(problems) = source.check_home_region(region) {
+                anyhow::bail!(
+                    "{source} has {problems} problem(s) in region `{region}`; not starting"
+                );
+            }
+        }
         let calls = Arc::new(ApiCalls::with_listener(telemetry.call_listener()));
         // Clients per policy target (region, role), made as policies need
         // them; metrics go to CloudWatch in the controller's own account and
@@ -145,7 +153,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             )) as Arc<dyn MetricsPublisher>
         });
         let reloads = match &source {
-            PolicySource::Path(path) => spawn_reloader(path.clone()),
+            PolicySource::Path(path) => spawn_reloader(path.clone(), home_region.clone()),
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
         };
         let lease = lease_args::start(

@@ -1,12 +1,21 @@
 //! `backlog-scaler trace export`: write a queue's arrivals from CloudWatch
 //! as a trace the simulator replays.
+//!
+//! The SDK configuration is the one every command uses (timeouts, retries,
+//! the region check), and the queue is looked up in SQS first: CloudWatch
+//! answers a query for a queue that does not exist with no datapoints,
+//! which would be a trace of empty minutes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use super::aws_args::{self, AwsArgs};
+use backlog_scaler::aws::{ApiCalls, SqsQueues};
+use backlog_scaler::ports::{error_chain, QueueDepthReader};
 use backlog_scaler::trace_export::{self, MinuteRange};
 
 #[derive(Debug, clap::Subcommand)]
@@ -30,12 +39,8 @@ pub struct ExportArgs {
     /// Where to write the trace.
     #[arg(long, value_name = "FILE.csv")]
     out: PathBuf,
-    /// AWS region (default: from the environment or profile).
-    #[arg(long)]
-    region: Option<String>,
-    /// Send CloudWatch requests here instead of AWS (e.g. an emulator).
-    #[arg(long, value_name = "URL")]
-    endpoint_url: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 pub fn execute(command: TraceCommand) -> anyhow::Result<ExitCode> {
@@ -73,16 +78,14 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let rows = runtime.block_on(async {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &args.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(endpoint) = &args.endpoint_url {
-            loader = loader.endpoint_url(endpoint);
-        }
-        let config = loader.load().await;
+        let config = aws_args::load_config(&args.aws).await?;
+        let queues = SqsQueues::new(aws_sdk_sqs::Client::new(&config), Arc::new(ApiCalls::new()));
+        queues
+            .queue_depth(&args.queue)
+            .await
+            .map_err(|error| anyhow::anyhow!("{}", error_chain(&error)))?;
         let client = aws_sdk_cloudwatch::Client::new(&config);
-        trace_export::fetch_arrivals(&client, &args.queue, range).await
+        anyhow::Ok(trace_export::fetch_arrivals(&client, &args.queue, range).await?)
     })?;
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

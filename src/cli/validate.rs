@@ -12,6 +12,11 @@ use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
 pub struct ValidateArgs {
     #[arg(value_name = "PATH", help = POLICIES_HELP)]
     pub path: Option<PathBuf>,
+    /// The controller's region, when known: a policy without `region` whose
+    /// queue URL or ARN names another region is then an error, as in `plan`
+    /// and `run`.
+    #[arg(long, env = "AWS_REGION", value_name = "REGION")]
+    pub region: Option<String>,
 }
 
 pub fn execute(args: ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -19,7 +24,7 @@ pub fn execute(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     if source.shadows_env() {
         eprintln!("note: {source} is given, so {POLICIES_ENV} is ignored");
     }
-    let report = source.check();
+    let report = source.check_in(args.region.as_deref().filter(|r| !r.is_empty()));
     for diagnostic in &report.diagnostics {
         println!("{diagnostic}");
     }

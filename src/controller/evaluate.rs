@@ -149,8 +149,10 @@ pub async fn evaluate(
             let found = observed.service.desired;
             if let Some(expected) = memory.last_seen_desired.filter(|&e| e != found) {
                 external_change = Some(ExternalChange { expected, found });
-                // Someone else scaled the service: carry on from their value.
+                // Someone else scaled the service: carry on from their value,
+                // and let it stand for a stabilization window.
                 next.shadow_desired = None;
+                next.engine.count_outside_change(policy, found, now);
             }
             next.last_seen_desired = Some(found);
             let mut input = observed.clone();
@@ -165,7 +167,7 @@ pub async fn evaluate(
     let (decision, engine_state) = decide(
         policy,
         engine_input.as_ref().map_err(String::as_str),
-        &memory.engine,
+        &next.engine,
         now,
     );
 
@@ -201,11 +203,9 @@ pub async fn evaluate(
         _ => WriteOutcome::Unchanged,
     };
 
-    if matches!(write, WriteOutcome::Failed { .. }) {
-        // Nothing changed in the world, so nothing changes in memory except
-        // what was observed.
-        next.engine = memory.engine.clone();
-    } else {
+    if !matches!(write, WriteOutcome::Failed { .. }) {
+        // A failed write changed nothing in the world, so the engine's state
+        // stays as observed (an outside change included).
         next.engine = engine_state;
     }
 

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::cycle::{CycleReport, SharedReads};
 use super::observer::Observer;
 use super::schedule::{group_phase, tick_at_or_after, tick_time};
+use crate::plural::plural;
 use crate::policy::{AwsTarget, Policy};
 use crate::ports::Ports;
 
@@ -103,17 +104,18 @@ impl Cycle {
             service_batches: self.reads.service_batches(),
             duration: self.started.elapsed(),
         };
-        tracing::info!(
+        // Per tick: DEBUG, like repeated holds; the minute summary is INFO.
+        tracing::debug!(
             poll_interval = %humantime::format_duration(report.poll_interval),
             tick = self.tick,
             policies = report.policies,
             queues_read = report.queues_read,
             describe_calls = report.service_batches,
             duration_ms = report.duration.as_millis() as u64,
-            "cycle finished: {} policies, {} queues read, {} service batch reads in {:?}",
-            report.policies,
-            report.queues_read,
-            report.service_batches,
+            "cycle finished: {}, {} read, {} in {:?}",
+            plural(report.policies as u64, "policy", "policies"),
+            plural(report.queues_read as u64, "queue", "queues"),
+            plural(report.service_batches as u64, "service batch read", "service batch reads"),
             report.duration,
         );
         observer.cycle_finished(&report);

@@ -14,6 +14,7 @@
 //! - `observe.rs`: reading a policy's queues and service through the ports.
 //! - `schedule.rs`: the tick grid and the error backoff, as plain functions.
 //! - `health.rs`: logging a failure's cause once per change.
+//! - `summary.rs`: the periodic summary line (repeated holds are DEBUG).
 //! - `metrics_buffer.rs`: batching metric samples for the publisher.
 //! - `reload.rs`: SIGHUP and file changes to policy updates.
 //! - `observer.rs`: a hook for endpoints and metrics to see evaluations.
@@ -31,6 +32,7 @@ mod observer;
 mod reload;
 mod schedule;
 mod shard;
+mod summary;
 mod supervisor;
 mod worker;
 mod write_gate;
@@ -50,4 +52,5 @@ pub use schedule::{
     MAX_BACKOFF_INTERVALS,
 };
 pub use shard::{shard_of, Shard, ShardError};
+pub use summary::SUMMARY_INTERVAL;
 pub use supervisor::{Controller, ControllerConfig, PolicyUpdate};

@@ -16,16 +16,17 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::supervisor::PolicyUpdate;
-use crate::policy::load_path;
+use crate::policy::load_path_in;
 
 /// Events closer together than this make one reload.
 const DEBOUNCE: Duration = Duration::from_millis(300);
 
 /// Start watching `path` and listening for SIGHUP; each trigger loads the
-/// policies again and sends the result. Must be called inside a tokio
-/// runtime. If the file watcher cannot start, SIGHUP still works (and the
-/// reason is logged).
-pub fn spawn_reloader(path: PathBuf) -> mpsc::Receiver<PolicyUpdate> {
+/// policies again (checked against the controller's `home_region`, as at
+/// start) and sends the result. Must be called inside a tokio runtime. If
+/// the file watcher cannot start, SIGHUP still works (and the reason is
+/// logged).
+pub fn spawn_reloader(path: PathBuf, home_region: Option<String>) -> mpsc::Receiver<PolicyUpdate> {
     let (updates, receiver) = mpsc::channel(4);
     let (events, mut changed) = mpsc::unbounded_channel::<()>();
     let watcher = start_watcher(&path, events);
@@ -48,7 +49,9 @@ pub fn spawn_reloader(path: PathBuf) -> mpsc::Receiver<PolicyUpdate> {
             };
             tracing::info!(path = %path.display(), "{trigger}: reloading policies");
             let load_from = path.clone();
-            let update = match tokio::task::spawn_blocking(move || load_path(&load_from)).await {
+            let region = home_region.clone();
+            let load = move || load_path_in(&load_from, region.as_deref());
+            let update = match tokio::task::spawn_blocking(load).await {
                 Ok(update) => update,
                 Err(error) => {
                     tracing::error!("loading policies failed: {error}");

@@ -18,8 +18,10 @@ use super::metrics_buffer::{run_flusher, MetricsBuffer};
 use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 use super::schedule::DEFAULT_PHASE_SPREAD;
 use super::shard::Shard;
+use super::summary::{log_summary, Summary, SUMMARY_INTERVAL};
 use super::worker::{Worker, WorkerContext};
 use crate::lease::WriteGate;
+use crate::plural::plural;
 use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
 use crate::ports::{Ports, PortsSource};
 
@@ -147,6 +149,7 @@ impl Controller {
             )),
             observer: self.observer.clone(),
             metrics: metrics.clone(),
+            summary: Arc::new(Summary::default()),
         });
         let (stop_flusher, flusher_stopped) = watch::channel(false);
         let flusher = match (&self.metrics_publisher, metrics) {
@@ -168,10 +171,16 @@ impl Controller {
         let mut reloads_open = true;
         let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut summary = tokio::time::interval_at(
+            tokio::time::Instant::now() + SUMMARY_INTERVAL,
+            SUMMARY_INTERVAL,
+        );
+        summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = heartbeat.tick() => self.observer.heartbeat(),
+                _ = summary.tick() => log_summary(running.len(), context.summary.take()),
                 update = reloads.recv(), if reloads_open => match update {
                     Some(Ok(loaded)) => {
                         for warning in &loaded.warnings {
@@ -186,8 +195,8 @@ impl Controller {
                         }
                         tracing::error!(
                             errors = errors.errors.len(),
-                            "policy reload failed; keeping the {} policies that were running",
-                            running.len()
+                            "policy reload failed; keeping the {} that were running",
+                            plural(running.len() as u64, "policy", "policies")
                         );
                         self.observer.reload_failed(&errors);
                     }
@@ -303,8 +312,8 @@ impl Controller {
             removed = %removed.join(","),
             unchanged,
             shard = self.config.shard.map(|shard| shard.to_string()),
-            "running {} policies",
-            running.len()
+            "running {}",
+            plural(running.len() as u64, "policy", "policies")
         );
         let mut current: Vec<Policy> = wanted.into_values().collect();
         current.sort_by(|a, b| a.name.cmp(&b.name));

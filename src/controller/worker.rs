@@ -17,6 +17,7 @@ use super::health::{Health, Transition};
 use super::metrics_buffer::MetricsBuffer;
 use super::observer::Observer;
 use super::schedule::next_tick;
+use super::summary::Summary;
 use super::write_gate::GatedWriter;
 use crate::engine::Action;
 use crate::lease::WriteGate;
@@ -36,6 +37,8 @@ pub(crate) struct WorkerContext {
     pub metrics: Option<Arc<MetricsBuffer>>,
     /// Open while this replica holds the lease; `None` without a lease.
     pub write_gate: Option<WriteGate>,
+    /// Counts for the periodic summary line.
+    pub summary: Arc<Summary>,
 }
 
 pub(crate) struct Worker {
@@ -79,6 +82,7 @@ impl Worker {
         let mut memory = Memory::default();
         let mut was_standby = false;
         let mut health = Health::default();
+        let mut last_hold = None;
         loop {
             tokio::select! {
                 biased;
@@ -135,7 +139,8 @@ impl Worker {
             let wait = membership
                 .instant(tick)
                 .saturating_duration_since(Instant::now());
-            self.log(&evaluation, &transition, wait, standby);
+            self.context.summary.record(&evaluation);
+            self.log(&evaluation, &transition, wait, standby, &mut last_hold);
             if let (Some(buffer), Some(sample)) =
                 (&self.context.metrics, evaluation.metric_sample())
             {
@@ -151,10 +156,14 @@ impl Worker {
         transition: &Transition,
         wait: std::time::Duration,
         standby: bool,
+        last_hold: &mut Option<HoldKind>,
     ) {
         let policy = &self.policy;
-        let retry_in =
-            humantime::format_duration(std::time::Duration::from_secs(wait.as_secs())).to_string();
+        // Rounded up: a 1 s poll retries in 1s, not "0s".
+        let retry_in = humantime::format_duration(std::time::Duration::from_secs(
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        ))
+        .to_string();
         match transition {
             Transition::Steady => {}
             Transition::Failing { kind, detail } => tracing::warn!(
@@ -186,13 +195,39 @@ impl Worker {
                 change.found
             );
         }
-        log_decision(policy, evaluation, standby);
+        let hold = HoldKind::of(evaluation);
+        // A hold is news when it starts or its kind changes; repeating it
+        // every poll is DEBUG (the decision is on /metrics and in `plan`).
+        let news = hold.is_none() || hold != *last_hold;
+        *last_hold = hold;
+        log_decision(policy, evaluation, standby, news);
+    }
+}
+
+/// A hold, as far as the logs care: at which count, and the kind of the
+/// last step of its reason (inside tolerance, stabilization, cooldown...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HoldKind {
+    at: u32,
+    kind: Option<std::mem::Discriminant<crate::engine::Because>>,
+}
+
+impl HoldKind {
+    fn of(evaluation: &Evaluation) -> Option<HoldKind> {
+        let decision = &evaluation.decision;
+        match (&evaluation.write, decision.action, decision.current) {
+            (WriteOutcome::Unchanged, Action::Hold, Some(at)) => Some(HoldKind {
+                at,
+                kind: decision.reason.steps().last().map(std::mem::discriminant),
+            }),
+            _ => None,
+        }
     }
 }
 
 /// The one structured line per decision. A standby replica's lines say so:
 /// its decisions are shadows, like dry-run's.
-fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool) {
+fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool, news: bool) {
     let decision = &evaluation.decision;
     let reason = &decision.reason;
     let (running, pending) = match &evaluation.observation {
@@ -235,7 +270,8 @@ fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool) {
             error_chain(error)
         ),
         WriteOutcome::Unchanged => match (decision.action, decision.current) {
-            (Action::Hold, Some(current)) => line!(info, "hold at {current} ({reason})"),
+            (Action::Hold, Some(current)) if news => line!(info, "hold at {current} ({reason})"),
+            (Action::Hold, Some(current)) => line!(debug, "hold at {current} ({reason})"),
             // A failed observation: its cause is logged when it changes.
             _ => line!(debug, "hold ({reason})"),
         },

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::plural::plural;
+
 /// The kind of decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,6 +42,7 @@ pub enum Because {
     ObservationFailed { error: String },
     /// How the backlog was summed.
     Backlog {
+        #[serde(serialize_with = "number")]
         backlog: f64,
         visible: u64,
         /// `None` when `count_in_flight` is off.
@@ -49,6 +52,7 @@ pub enum Because {
     },
     /// `ceil(backlog / target)`.
     Recommendation {
+        #[serde(serialize_with = "number")]
         backlog: f64,
         target: f64,
         tasks: u32,
@@ -56,6 +60,7 @@ pub enum Because {
     /// `in_flight_per_task`: busy tasks plus waiting messages over the target.
     BusyPlusWaiting {
         busy: f64,
+        #[serde(serialize_with = "number")]
         waiting: f64,
         target: f64,
         tasks: u32,
@@ -65,12 +70,21 @@ pub enum Because {
         per_second: f64,
         #[serde(with = "secs")]
         lookahead: Duration,
+        #[serde(serialize_with = "number")]
         expected: f64,
     },
     /// The backlog per task is within the tolerance band of the target.
-    InsideTolerance { ratio: f64, tolerance: f64 },
+    InsideTolerance {
+        #[serde(serialize_with = "number")]
+        ratio: f64,
+        tolerance: f64,
+    },
     /// From zero tasks, the backlog has not passed `activation_backlog`.
-    BelowActivation { backlog: f64, activation: f64 },
+    BelowActivation {
+        #[serde(serialize_with = "number")]
+        backlog: f64,
+        activation: f64,
+    },
     /// Backlog is zero but has not been zero for `scale_to_zero_after` yet.
     NotIdleLongEnough {
         #[serde(with = "secs")]
@@ -125,6 +139,25 @@ mod secs {
 
     pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(value.as_secs_f64())
+    }
+}
+
+/// JSON has no infinity, and serde_json writes one as `null`, which reads
+/// as "unknown". A non-finite figure is written as the text the tables show
+/// (`"inf"`) instead.
+pub fn number<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if value.is_finite() {
+        s.serialize_f64(*value)
+    } else {
+        s.serialize_str(&value.to_string())
+    }
+}
+
+/// [`number`] for an optional figure (`None` stays `null`).
+pub fn optional_number<S: serde::Serializer>(value: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => number(value, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -249,7 +282,7 @@ impl fmt::Display for Because {
                 write!(f, "{word} capped by max_step {max_step}: {from} -> {to}")
             }
             Because::AtRecommendation { tasks } => {
-                write!(f, "already at {tasks} tasks")
+                write!(f, "already at {}", plural(*tasks, "task", "tasks"))
             }
         }
     }
@@ -300,6 +333,7 @@ pub struct Decision {
     /// holding, `None` when nothing could be observed.
     pub desired: Option<u32>,
     /// The backlog that was computed, when it could be.
+    #[serde(serialize_with = "optional_number")]
     pub backlog: Option<f64>,
     /// `ceil(backlog / target)` within bounds, before damping.
     pub recommendation: Option<u32>,

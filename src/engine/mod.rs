@@ -16,7 +16,7 @@ mod observation;
 mod state;
 
 pub use decide::decide;
-pub use decision::{Action, Because, Decision, Reason};
+pub use decision::{number, optional_number, Action, Because, Decision, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
 pub use state::PolicyState;
 

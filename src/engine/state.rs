@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::observation::Timestamp;
+use crate::policy::Policy;
 
 /// A policy's memory. Start with [`PolicyState::default`]; feed each
 /// decision's returned state into the next evaluation.
@@ -30,5 +31,17 @@ impl PolicyState {
     /// The highest recommendation still inside the stabilization window.
     pub fn highest_recent_recommendation(&self) -> Option<u32> {
         self.recommendations.iter().map(|&(_, n)| n).max()
+    }
+
+    /// Count a desired count set outside the controller (an operator
+    /// pre-scaling for an event, a deploy tool) as a recommendation made
+    /// at `now`, clamped to the policy's bounds: exactly what a restart does
+    /// with the count it finds, so scale-in waits out the stabilization
+    /// window from the moment the change was seen instead of undoing it.
+    pub fn count_outside_change(&mut self, policy: &Policy, found: u32, now: Timestamp) {
+        if !policy.scale_in.stabilization_window.is_zero() {
+            self.recommendations
+                .push_back((now, found.clamp(policy.min_tasks, policy.max_tasks)));
+        }
     }
 }

@@ -26,6 +26,15 @@ pub fn load_path(path: &Path) -> Result<LoadedPolicies, PolicyErrors> {
     check_path(path).into_result()
 }
 
+/// [`load_path`] for a controller whose own region is `home_region` (see
+/// [`check_path_in`]).
+pub fn load_path_in(
+    path: &Path,
+    home_region: Option<&str>,
+) -> Result<LoadedPolicies, PolicyErrors> {
+    check_path_in(path, home_region).into_result()
+}
+
 /// Load policies from YAML text; `origin` names it in messages.
 pub fn load_str(origin: &Path, text: &str) -> Result<LoadedPolicies, PolicyErrors> {
     check_str(origin, text).into_result()
@@ -34,14 +43,18 @@ pub fn load_str(origin: &Path, text: &str) -> Result<LoadedPolicies, PolicyError
 /// Check every policy of a file or directory: the valid policies and every
 /// error and warning. See [`PolicyReport`] for which policies it keeps.
 pub fn check_path(path: &Path) -> PolicyReport {
-    let mut collector = Collector::default();
+    check_path_in(path, None)
+}
+
+/// [`check_path`], knowing the controller's own region: a policy without
+/// `region` whose queue URL or ARN names another region is an error, since
+/// its calls go to `home_region`, where that name means something else.
+pub fn check_path_in(path: &Path, home_region: Option<&str>) -> PolicyReport {
+    let mut collector = Collector::new(home_region);
     match policy_files(path) {
         Ok(files) => {
             for file in files {
-                // A path given by name is read whatever it is (`<(...)`, a
-                // pipe, works); a file found in a directory must be a file.
-                let found_in_directory = file != path;
-                match read_policy_file(&file, found_in_directory) {
+                match read_policy_file(&file) {
                     Ok(text) => collector.add_text(&file, &text),
                     Err(problem) => collector.diagnostics.push(*problem),
                 }
@@ -54,18 +67,31 @@ pub fn check_path(path: &Path) -> PolicyReport {
 
 /// [`check_path`] for YAML text in memory; `origin` names it in messages.
 pub fn check_str(origin: &Path, text: &str) -> PolicyReport {
-    let mut collector = Collector::default();
+    check_str_in(origin, text, None)
+}
+
+/// [`check_str`] knowing the controller's own region (see [`check_path_in`]).
+pub fn check_str_in(origin: &Path, text: &str, home_region: Option<&str>) -> PolicyReport {
+    let mut collector = Collector::new(home_region);
     collector.add_text(origin, text);
     collector.finish()
 }
 
-#[derive(Default)]
-struct Collector {
+struct Collector<'a> {
+    home_region: Option<&'a str>,
     checked: Vec<CheckedPolicy>,
     diagnostics: Vec<Diagnostic>,
 }
 
-impl Collector {
+impl<'a> Collector<'a> {
+    fn new(home_region: Option<&'a str>) -> Collector<'a> {
+        Collector {
+            home_region,
+            checked: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
     fn add_text(&mut self, file: &Path, text: &str) {
         if text.len() as u64 > MAX_POLICY_FILE_BYTES {
             self.diagnostics.push(*too_large(file, text.len() as u64));
@@ -75,7 +101,7 @@ impl Collector {
         let parsed = parse(file, text);
         self.diagnostics.extend(parsed.diagnostics);
         for document in parsed.documents {
-            let (checked, diagnostics) = validate(file, document);
+            let (checked, diagnostics) = validate(file, document, self.home_region);
             self.diagnostics.extend(diagnostics);
             self.checked.extend(checked);
         }
@@ -134,15 +160,14 @@ fn policy_files(path: &Path) -> Result<Vec<PathBuf>, Box<Diagnostic>> {
 }
 
 /// The text of a policy file: at most [`MAX_POLICY_FILE_BYTES`], UTF-8.
-/// With `regular_only`, anything but a regular file is refused unopened:
-/// opening a FIFO blocks until something writes to it, which would hang a
-/// load (and the daemon's reload) on a stray FIFO named `x.yaml`.
-fn read_policy_file(path: &Path, regular_only: bool) -> Result<String, Box<Diagnostic>> {
-    if regular_only {
-        let metadata = fs::metadata(path).map_err(|error| unreadable(path, &error))?;
-        if !metadata.is_file() {
-            return Err(not_a_file(path, metadata.file_type()));
-        }
+/// Anything but a regular file (a symbolic link to one is fine) is refused
+/// unopened, whether named or found in a directory: opening a FIFO blocks
+/// until something writes to it, which would hang `validate` (and the
+/// daemon's reload) on a stray FIFO.
+fn read_policy_file(path: &Path) -> Result<String, Box<Diagnostic>> {
+    let metadata = fs::metadata(path).map_err(|error| unreadable(path, &error))?;
+    if !metadata.is_file() {
+        return Err(not_a_file(path, metadata.file_type()));
     }
     let file = File::open(path).map_err(|error| unreadable(path, &error))?;
     let size = file
@@ -199,7 +224,10 @@ fn not_a_file(path: &Path, file_type: fs::FileType) -> Box<Diagnostic> {
             0,
             format!("is {}, not a regular file", special_kind(file_type)),
         )
-        .with_hint("a policy file must be a regular file; remove this one or rename it"),
+        .with_hint(
+            "a policy file must be a regular file; for generated policies, \
+             write them to a file or pass them in BACKLOG_SCALER_POLICIES",
+        ),
     )
 }
 

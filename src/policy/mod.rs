@@ -8,6 +8,7 @@
 //! - `raw.rs`: the document as written; `keys.rs`: every key and its type.
 //! - `validate/`: raw to [`Policy`]; `conflicts.rs`: checks across policies.
 //! - `names.rs`: ECS names and ARNs, SQS names and URLs.
+//! - `limits.rs`: the largest value of each duration key.
 //! - `diagnostic.rs`: every problem with file, line, column, policy and key.
 //! - `schema.rs`: the JSON Schema of a policy document.
 
@@ -15,6 +16,7 @@ mod conflicts;
 mod diagnostic;
 pub mod duration_serde;
 mod keys;
+mod limits;
 mod load;
 mod model;
 mod names;
@@ -25,7 +27,11 @@ mod schema;
 mod validate;
 
 pub use diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, PolicyReport, Severity};
-pub use load::{check_path, check_str, load_path, load_str, MAX_POLICY_FILE_BYTES};
+pub use limits::{duration_maximum, maximum_text, DURATION_MAXIMA};
+pub use load::{
+    check_path, check_path_in, check_str, check_str_in, load_path, load_path_in, load_str,
+    MAX_POLICY_FILE_BYTES,
+};
 pub use model::{AwsTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target};
 pub use schema::policy_schema;
 

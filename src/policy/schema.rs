@@ -6,6 +6,7 @@ use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
 use schemars::Schema;
 
+use super::limits::{maximum_text, DURATION_MAXIMA};
 use super::raw::RawPolicy;
 
 /// The JSON Schema of a policy document (each YAML document of a file).
@@ -23,7 +24,44 @@ pub fn policy_schema() -> serde_json::Value {
     let generator = SchemaSettings::draft07()
         .with_transform(drop_null_defaults)
         .into_generator();
-    generator.into_root_schema_for::<RawPolicy>().to_value()
+    let mut schema = generator.into_root_schema_for::<RawPolicy>().to_value();
+    add_duration_maxima(&mut schema);
+    schema
+}
+
+/// Each duration key's maximum ([`DURATION_MAXIMA`]) as `x-maximum` and in
+/// its description: JSON Schema cannot compare durations written as text.
+fn add_duration_maxima(root: &mut serde_json::Value) {
+    for (key, maximum, _) in DURATION_MAXIMA {
+        let maximum = maximum_text(*maximum);
+        let (section, name) = key.rsplit_once('.').unwrap_or(("", key));
+        let owner = if section.is_empty() {
+            "/properties".to_owned()
+        } else {
+            let reference = root
+                .pointer(&format!("/properties/{section}"))
+                .and_then(|s| s.pointer("/allOf/0/$ref").or_else(|| s.get("$ref")))
+                .and_then(|r| r.as_str())
+                .unwrap_or_default();
+            format!(
+                "/definitions/{}/properties",
+                reference.trim_start_matches("#/definitions/")
+            )
+        };
+        let Some(property) = root
+            .pointer_mut(&format!("{owner}/{name}"))
+            .and_then(|p| p.as_object_mut())
+        else {
+            continue;
+        };
+        property.insert("x-maximum".into(), maximum.clone().into());
+        let description = property
+            .get("description")
+            .and_then(|d| d.as_str())
+            .map(|d| format!("{d} At most `{maximum}`."))
+            .unwrap_or_else(|| format!("At most `{maximum}`."));
+        property.insert("description".into(), description.into());
+    }
 }
 
 #[cfg(test)]

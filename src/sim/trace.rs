@@ -32,6 +32,10 @@ pub enum TraceError {
         #[source]
         source: std::io::Error,
     },
+    /// A FIFO, device or directory: refused unopened, since opening a FIFO
+    /// blocks until something writes to it.
+    #[error("{}: is not a regular file; a trace must be a file", file.display())]
+    NotAFile { file: PathBuf },
     #[error("{}:{line}: {message}", file.display())]
     Invalid {
         file: PathBuf,
@@ -45,10 +49,16 @@ const HEADER: &str = "t_seconds,arrivals";
 impl Trace {
     /// Read and parse a trace file.
     pub fn from_path(path: &Path) -> Result<Trace, TraceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
+        let unreadable = |source| TraceError::Read {
             file: path.to_path_buf(),
             source,
-        })?;
+        };
+        if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+            return Err(TraceError::NotAFile {
+                file: path.to_path_buf(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(unreadable)?;
         Trace::parse(path, &text)
     }
 

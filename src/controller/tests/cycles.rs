@@ -53,7 +53,7 @@ async fn policies_sharing_a_queue_read_it_once_per_cycle() {
         assert_eq!(cycle.poll_interval, Duration::from_secs(10));
     }
     assert_eq!(
-        logs.count("cycle finished: 7 policies, 3 queues read, 1 service batch reads"),
+        logs.count("cycle finished: 7 policies, 3 queues read, 1 service batch read "),
         4
     );
     // At their target (3 tasks for 300 messages): nothing to write, ever.

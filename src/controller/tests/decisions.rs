@@ -89,6 +89,100 @@ async fn someone_elses_change_is_noticed_once_and_followed() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_manual_scale_up_stands_for_a_stabilization_window() {
+    let world = FakeWorld::new();
+    world.add("orders", 0, "orders", 2);
+    let mut policy = policy("orders", 2);
+    policy.scale_in.stabilization_window = Duration::from_secs(300);
+    let running = start(config(), &world, vec![policy]);
+    advance(10.0).await;
+    // An operator pre-scales for a known event; the queue stays empty.
+    world.with(|w| w.services.get_mut("orders").unwrap().desired = 8);
+    let changed_at = tokio::time::Instant::now();
+    advance(290.0).await;
+    assert!(
+        world.writes().is_empty(),
+        "the operator's 8 was undone inside the window: {:?}",
+        world.writes()
+    );
+    assert_eq!(world.desired("orders"), 8);
+    advance(20.0).await;
+    let (recorder, _) = running.stop().await;
+
+    // Once a full window has passed since the change was seen, the idle
+    // service goes back to its floor, in one write.
+    assert_eq!(world.writes().len(), 1, "{:?}", world.writes());
+    assert_eq!(world.desired("orders"), 1);
+    let scale_in = recorder
+        .of("orders")
+        .into_iter()
+        .find(|(_, e)| matches!(e.write, WriteOutcome::Applied { .. }))
+        .map(|(at, _)| at)
+        .unwrap();
+    assert!(scale_in.duration_since(changed_at) >= Duration::from_secs(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn repeated_holds_are_debug_and_a_summary_comes_every_minute() {
+    let (logs, _guard) = Logs::capture();
+    let world = FakeWorld::new();
+    world.add("a", 100, "a", 1);
+    world.add("b", 100, "b", 1);
+    let running = start(config(), &world, vec![policy("a", 2), policy("b", 2)]);
+    advance(100.0).await;
+    world.set_visible("a", 500);
+    advance(25.0).await;
+    running.stop().await;
+
+    let text = logs.text();
+    let lines = |level: &str, needle: &str| {
+        text.lines()
+            .filter(|line| line.contains(level) && line.contains(needle))
+            .count()
+    };
+    // Each policy's first hold, then `a`'s scale-out and its first hold at
+    // the new count: news. Every repeat is DEBUG.
+    assert_eq!(lines(" INFO ", "hold at"), 3, "{text}");
+    assert!(lines(" DEBUG ", "hold at") > 100, "{text}");
+    assert_eq!(lines(" INFO ", "set desired 1 -> 5"), 1, "{text}");
+    let summaries: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(" INFO ") && line.contains("summary of the last 1m"))
+        .collect();
+    assert_eq!(summaries.len(), 2, "{text}");
+    assert!(
+        summaries[0].contains("2 policies running") && summaries[0].contains("0 failures"),
+        "{}",
+        summaries[0]
+    );
+    assert!(summaries[1].contains("1 change,"), "{}", summaries[1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hold_whose_reason_changes_kind_is_logged_again() {
+    let (logs, _guard) = Logs::capture();
+    let world = FakeWorld::new();
+    world.add("orders", 400, "orders", 4);
+    let mut policy = policy("orders", 2);
+    policy.max_tasks = 4;
+    let running = start(config(), &world, vec![policy]);
+    // 400 messages on 4 tasks: inside the tolerance band.
+    advance(9.0).await;
+    // 900 would need 9, but 4 is the most: held at 4 for another reason.
+    world.set_visible("orders", 900);
+    advance(9.0).await;
+    running.stop().await;
+    let text = logs.text();
+    let info_holds: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(" INFO ") && line.contains("hold at 4"))
+        .collect();
+    assert_eq!(info_holds.len(), 2, "{text}");
+    assert!(info_holds[0].contains("tolerance"), "{}", info_holds[0]);
+    assert!(!info_holds[1].contains("tolerance"), "{}", info_holds[1]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn our_own_writes_are_not_taken_for_someone_elses() {
     let world = FakeWorld::new();
     world.add("orders", 900, "orders", 1);

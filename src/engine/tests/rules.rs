@@ -234,6 +234,30 @@ fn fresh_state_counts_current_count_as_recent() {
 }
 
 #[test]
+fn an_outside_change_counts_as_a_recommendation_made_when_seen() {
+    let p = policy(); // 60 s window, bounds [1, 20]
+    let (_, mut s) = decide(&p, Ok(&observe(0, 0, 2)), &PolicyState::default(), at(0));
+    // At t = 100 an operator's 8 is seen; the queue is empty.
+    s.count_outside_change(&p, 8, at(100));
+    let (d, s) = decide(&p, Ok(&observe(0, 0, 8)), &s, at(100));
+    assert_eq!(d.action, Action::Hold, "{}", d.reason);
+    let (d, s) = decide(&p, Ok(&observe(0, 0, 8)), &s, at(159));
+    assert_eq!(d.action, Action::Hold, "{}", d.reason);
+    let (d, _) = decide(&p, Ok(&observe(0, 0, 8)), &s, at(160));
+    assert_eq!(d.desired, Some(1), "{}", d.reason);
+    // Outside the bounds it counts as the nearest bound.
+    let mut s = PolicyState::default();
+    s.count_outside_change(&p, 50, at(0));
+    assert_eq!(s.highest_recent_recommendation(), Some(20));
+    // With a zero window it does not count at all.
+    let mut p = policy();
+    p.scale_in.stabilization_window = Duration::ZERO;
+    let mut s = PolicyState::default();
+    s.count_outside_change(&p, 8, at(0));
+    assert_eq!(s.highest_recent_recommendation(), None);
+}
+
+#[test]
 fn activation_from_zero() {
     let mut p = policy();
     p.min_tasks = 0;
@@ -283,4 +307,18 @@ fn wait_target_form_uses_wait_over_cost() {
     };
     assert_eq!(p.target_backlog_per_task(), 100.0);
     assert_eq!(fresh(&p, &observe(1000, 0, 1)).desired, Some(10));
+}
+
+#[test]
+fn an_infinite_backlog_is_inf_in_json_not_null() {
+    let mut p = policy();
+    p.queues[0].weight = f64::MAX;
+    let d = fresh(&p, &observe(10, 0, 2));
+    assert_eq!(d.backlog, Some(f64::INFINITY));
+    let json = serde_json::to_value(&d).expect("serializes");
+    assert_eq!(json["backlog"], "inf", "{json}");
+    assert_eq!(json["reason"][0]["backlog"], "inf", "{json}");
+    // A finite figure stays a number.
+    let json = serde_json::to_value(fresh(&policy(), &observe(10, 0, 2))).unwrap();
+    assert_eq!(json["backlog"], 10.0);
 }

@@ -26,7 +26,7 @@ impl Checker<'_> {
                 at(name),
                 "name",
                 format!("{} is not a valid policy name", quoted(text)),
-                "use up to 64 letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+                "use up to 64 ASCII letters, digits, `.`, `_` and `-`, starting with a letter or digit",
             );
             return None;
         }
@@ -56,7 +56,7 @@ impl Checker<'_> {
                     at(cluster),
                     "cluster",
                     format!("{} is not a valid ECS cluster name", quoted(&cluster.value)),
-                    "ECS names use up to 255 letters, digits, `-` and `_`; or give the ARN",
+                    "ECS names use up to 255 ASCII letters, digits, `-` and `_`; or give the ARN",
                 );
                 None
             }
@@ -103,7 +103,7 @@ impl Checker<'_> {
                     at(service),
                     "service",
                     format!("{} is not a valid ECS service name", quoted(&service.value)),
-                    "ECS names use up to 255 letters, digits, `-` and `_`; or give the ARN",
+                    "ECS names use up to 255 ASCII letters, digits, `-` and `_`; or give the ARN",
                 );
                 None
             }
@@ -168,7 +168,7 @@ impl Checker<'_> {
                 queue_at,
                 &key,
                 format!("{} is not an SQS queue name or URL", quoted(queue)),
-                "queue names use up to 80 letters, digits, `-` and `_` (plus `.fifo`); URLs start with https://",
+                "queue names use up to 80 ASCII letters, digits, `-` and `_` (plus `.fifo`); URLs start with https://",
             );
             valid = false;
         }

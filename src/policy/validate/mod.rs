@@ -51,14 +51,18 @@ fn must_be(requirement: &str, got: f64) -> String {
 }
 
 /// Check one policy document; the policy is `None` when anything is wrong.
+/// `home_region` is the controller's own region when known: a policy
+/// without `region` is called there, so its URLs and ARNs must name it.
 pub(crate) fn validate(
     file: &Path,
     raw: Spanned<RawPolicy>,
+    home_region: Option<&str>,
 ) -> (Option<CheckedPolicy>, Vec<Diagnostic>) {
     let start = at(&raw);
     let raw = raw.value;
     let mut check = Checker {
         file,
+        home_region,
         policy: raw.name.as_ref().map(|n| n.value.clone()),
         start,
         diagnostics: Vec::new(),
@@ -156,6 +160,8 @@ pub(crate) fn validate(
 /// Collects the diagnostics of one policy.
 struct Checker<'a> {
     file: &'a Path,
+    /// The controller's region, when known (see [`validate`]).
+    home_region: Option<&'a str>,
     policy: Option<String>,
     /// Where the document starts: the place for a missing key.
     start: Position,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::{at, Checker};
+use crate::policy::limits::{duration_maximum, maximum_text};
 use crate::policy::model::{ScaleIn, ScaleOut, Step};
 use crate::policy::outline::quoted;
 use crate::policy::raw::{RawScaleIn, RawScaleOut, RawStep};
@@ -23,7 +24,16 @@ impl Checker<'_> {
             return None;
         }
         match humantime::parse_duration(text) {
-            Ok(duration) => Some(duration),
+            Ok(duration) => match duration_maximum(key) {
+                Some((maximum, why)) if duration > maximum => {
+                    let maximum = maximum_text(maximum);
+                    let message = format!("{} is longer than the maximum, {maximum}", quoted(text));
+                    let hint = format!("{why}: write at most `{maximum}`");
+                    self.error(at(value), key, message, &hint);
+                    None
+                }
+                _ => Some(duration),
+            },
             Err(error) => {
                 let message = format!("{} is not a duration: {error}", quoted(&value.value));
                 self.error(at(value), key, message, DURATION_HINT);

@@ -1,5 +1,6 @@
 //! Checks of where a policy's calls go: its `region` and `role_arn`, and
-//! that no queue URL or ECS ARN names another region than `region`.
+//! that no queue URL or ECS ARN names another region than `region` (or,
+//! without `region`, than the controller's own region when it is known).
 //!
 //! The SQS and ECS clients send every call to their region's endpoint; a
 //! queue URL or ARN is only a parameter, so a queue or service of another
@@ -20,8 +21,10 @@ impl Checker<'_> {
         let region = self.region(raw.region.as_ref());
         let role_arn = self.role_arn(raw.role_arn.as_ref());
         let (region, role_arn) = (region?, role_arn?);
-        if let Some(region) = &region {
-            self.same_region(raw, region);
+        match (&region, self.home_region) {
+            (Some(region), _) => self.same_region(raw, &WhoseRegion::Policy(region)),
+            (None, Some(home)) => self.same_region(raw, &WhoseRegion::Controller(home)),
+            (None, None) => {}
         }
         Some(AwsTarget { region, role_arn })
     }
@@ -61,7 +64,7 @@ impl Checker<'_> {
 
     /// An error for each queue URL, cluster ARN or service ARN that names
     /// another region than `region`.
-    fn same_region(&mut self, raw: &RawPolicy, region: &str) {
+    fn same_region(&mut self, raw: &RawPolicy, region: &WhoseRegion) {
         let mut named: Vec<(String, &Spanned<String>)> = Vec::new();
         if let Some(cluster) = &raw.cluster {
             named.push(("cluster".into(), cluster));
@@ -88,12 +91,18 @@ impl Checker<'_> {
         }
     }
 
-    fn region_of(&mut self, key: &str, value: &str, value_at: super::Position, region: &str) {
+    fn region_of(
+        &mut self,
+        key: &str,
+        value: &str,
+        value_at: super::Position,
+        region: &WhoseRegion,
+    ) {
         let Some(named) = names::region_named_by(value) else {
             return;
         };
-        if named != region {
-            self.error(
+        match region {
+            WhoseRegion::Policy(region) if named != *region => self.error(
                 value_at,
                 key,
                 format!(
@@ -101,7 +110,25 @@ impl Checker<'_> {
                     quoted(value)
                 ),
                 "SQS and ECS are called in the policy's region: make `region` and the URL or ARN agree",
-            );
+            ),
+            WhoseRegion::Controller(home) if named != *home => self.error(
+                value_at,
+                key,
+                format!(
+                    "{} is in region `{named}`, but the policy sets no `region` and the controller's region is `{home}`",
+                    quoted(value)
+                ),
+                &format!("SQS and ECS would be called in `{home}`, where this name means another queue or service: add `region: {named}` to the policy"),
+            ),
+            _ => {}
         }
     }
+}
+
+/// The region a policy's calls go to, and who chose it (for the message).
+enum WhoseRegion<'a> {
+    /// The policy's `region` key.
+    Policy(&'a str),
+    /// The controller's own region: the policy has no `region`.
+    Controller(&'a str),
 }

@@ -1,0 +1,438 @@
+//! What an operator meets in the first week, run as an operator runs it: the
+//! released binary, against the moto emulator where AWS is involved.
+//!
+//! - a desired count set by hand stands for a stabilization window;
+//! - every printing command ends quietly on a closed stdout;
+//! - `trace export` resolves its queue first, and is bounded in time;
+//! - a queue URL or ARN of another region than the controller's is refused
+//!   when the policy sets no `region`;
+//! - durations have maxima.
+
+#[path = "support/aws.rs"]
+mod aws;
+#[path = "support/moto.rs"]
+mod moto;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws::{eventually, Aws};
+use moto::{Moto, REGION};
+
+const CLUSTER: &str = "jobs";
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
+    command
+        .env_remove("BACKLOG_SCALER_POLICIES")
+        .env_remove("AWS_REGION")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Run `command` with its stdout a pipe whose reader is already gone, and
+/// wait for it (with a deadline, so a hang fails instead of blocking).
+fn run_into_closed_pipe(mut command: Command) -> (std::process::ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+    (status, stderr)
+}
+
+fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Ended as a Unix filter ends on a closed pipe: by SIGPIPE or with success,
+/// never with a panic (exit 101, "failed printing to stdout").
+fn assert_quiet_end(what: &str, status: std::process::ExitStatus, stderr: &str) {
+    assert!(
+        status.success() || status.signal() == Some(libc_sigpipe()),
+        "{what}: {status:?}\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{what}: {stderr}");
+}
+
+const fn libc_sigpipe() -> i32 {
+    13
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+}
+
+const POLICY: &str = "name: orders\ncluster: jobs\nservice: orders\nqueues: [orders]\n\
+                      target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 10\n";
+
+#[test]
+fn printing_commands_end_quietly_on_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    write(&policy, POLICY);
+    let trace = dir.path().join("trace.csv");
+    let mut rows = String::from("t_seconds,arrivals\n");
+    for t in 0..600 {
+        rows.push_str(&format!("{t},{}\n", t % 7));
+    }
+    write(&trace, &rows);
+
+    let mut schema = bin();
+    schema.arg("schema");
+    let mut validate = bin();
+    validate.arg("validate").arg(&policy);
+    let mut explain = bin();
+    explain.args(["explain", "--policies"]).arg(&policy).args([
+        "--policy",
+        "orders",
+        "--visible",
+        "45",
+        "--desired",
+        "1",
+        "--json",
+    ]);
+    let mut simulate = bin();
+    simulate
+        .args(["simulate", "--policies"])
+        .arg(&policy)
+        .args(["--policy", "orders", "--trace"])
+        .arg(&trace)
+        .args(["--service-time", "1s", "--json"]);
+    let mut help = bin();
+    help.arg("--help");
+    for (what, command) in [
+        ("schema", schema),
+        ("validate", validate),
+        ("explain --json", explain),
+        ("simulate --json", simulate),
+        ("--help", help),
+    ] {
+        let (status, stderr) = run_into_closed_pipe(command);
+        assert_quiet_end(what, status, &stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_json_ends_quietly_on_a_closed_pipe() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    write(&policy, POLICY);
+    let mut plan = aws::binary(&moto);
+    plan.args(["plan", "--json", "--policies"]).arg(&policy);
+    let (status, stderr) = tokio::task::spawn_blocking(move || run_into_closed_pipe(plan))
+        .await
+        .unwrap();
+    assert_quiet_end("plan --json", status, &stderr);
+}
+
+/// A running `backlog-scaler run` whose stderr is collected as it comes.
+struct Daemon {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    fn spawn(mut command: Command) -> Daemon {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Daemon { child, stderr }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_scale_up_is_not_undone_inside_the_window() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 0, CLUSTER, "orders", 2).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    write(
+        &policy,
+        &format!("{POLICY}poll_interval: 1s\nscale_in:\n  stabilization_window: 5m\n"),
+    );
+    let mut command = aws::binary(&moto);
+    command
+        .args(["run", "--policies"])
+        .arg(&policy)
+        // Every hold, so the test can count evaluations.
+        .args(["--log-level", "info,backlog_scaler=debug"]);
+    let daemon = Daemon::spawn(command);
+    eventually(Duration::from_secs(30), "a first hold at 2", || async {
+        daemon.log().contains("hold at 2 (")
+    })
+    .await;
+
+    // The operator pre-scales for a known event; the queue stays empty.
+    aws.ecs
+        .update_service()
+        .cluster(CLUSTER)
+        .service("orders")
+        .desired_count(8)
+        .send()
+        .await
+        .expect("UpdateService");
+    eventually(Duration::from_secs(30), "the change noticed", || async {
+        daemon
+            .log()
+            .contains("desired count changed outside the controller (2 -> 8)")
+    })
+    .await;
+    // Five evaluations after the change (at 1 s each): all hold at 8.
+    eventually(Duration::from_secs(30), "five holds at 8", || async {
+        daemon.log().matches("hold at 8 (").count() >= 5
+    })
+    .await;
+    let log = daemon.log();
+    assert!(!log.contains("set desired 8 ->"), "{log}");
+    assert_eq!(aws.desired(CLUSTER, "orders").await, 8, "{log}");
+    assert!(
+        log.contains("highest recommendation in the last 5m is 8"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_export_of_a_missing_queue_fails_and_writes_nothing() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("trace.csv");
+    let mut command = aws::binary(&moto);
+    command
+        .args([
+            "trace",
+            "export",
+            "--queue",
+            "no-such-queue",
+            "--since",
+            "1h",
+            "--out",
+        ])
+        .arg(&out);
+    let output = tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no-such-queue does not exist"), "{stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn trace_export_gives_up_on_an_endpoint_that_never_answers() {
+    // Accepts connections (the kernel does, into the backlog) and never
+    // answers: every attempt runs into the 5 s attempt timeout, the call
+    // into its 12 s operation timeout.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut command = bin();
+    let mut child = command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["trace", "export", "--queue", "orders", "--since", "1h"])
+        .args(["--region", REGION, "--endpoint-url", &endpoint, "--out"])
+        .arg(dir.path().join("x.csv"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Generous: the bound is 12 s per call; a loaded machine may add some,
+    // but the command must not wait without end (it did, before).
+    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error:"), "{stderr}");
+    // Not before the timeouts could have fired: it did wait for an answer.
+    assert!(started.elapsed() >= Duration::from_secs(5), "{stderr}");
+    drop(listener);
+}
+
+const OTHER_REGION_POLICY: &str = "name: orders\ncluster: jobs\nservice: orders\n\
+     queues: [https://sqs.eu-west-1.amazonaws.com/123456789012/orders]\n\
+     target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 10\n";
+
+#[test]
+fn validate_refuses_a_url_of_another_region_than_the_controllers() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    write(&policy, OTHER_REGION_POLICY);
+    let file = policy.display();
+    let expected = format!(
+        "{file}:4:10: error: policy 'orders': queues[0]: `https://sqs.eu-west-1.amazonaws.com/1234…` \
+         is in region `eu-west-1`, but the policy sets no `region` and the controller's region \
+         is `us-east-1` (hint: SQS and ECS would be called in `us-east-1`, where this name means \
+         another queue or service: add `region: eu-west-1` to the policy)"
+    );
+    for region_from in ["flag", "environment"] {
+        let mut command = bin();
+        command.arg("validate").arg(&policy);
+        match region_from {
+            "flag" => command.args(["--region", "us-east-1"]),
+            _ => command.env("AWS_REGION", "us-east-1"),
+        };
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{region_from}: {stdout}");
+        assert!(stdout.starts_with(&expected), "{region_from}:\n{stdout}");
+    }
+    // With the region it names, or with no region known, it is valid.
+    for args in [&["--region", "eu-west-1"][..], &[]] {
+        let output = bin()
+            .arg("validate")
+            .arg(&policy)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+    }
+    // A policy that says where it lives is valid whatever the controller's.
+    write(
+        &policy,
+        &format!("{OTHER_REGION_POLICY}region: eu-west-1\n"),
+    );
+    let output = bin()
+        .arg("validate")
+        .arg(&policy)
+        .args(["--region", "us-east-1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_run_refuse_a_url_of_another_region_than_the_controllers() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    // A queue of the same name in the controller's region: the very queue
+    // plan used to read by mistake.
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    write(&policy, OTHER_REGION_POLICY);
+    for command in ["plan", "run"] {
+        let mut binary = aws::binary(&moto);
+        binary.args([command, "--policies"]).arg(&policy);
+        let output: Output = tokio::task::spawn_blocking(move || binary.output().unwrap())
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("is in region `eu-west-1`, but the policy sets no `region` and the controller's region is `us-east-1`"),
+            "{command}: {stderr}"
+        );
+    }
+    assert_eq!(aws.desired(CLUSTER, "orders").await, 1);
+}
+
+#[test]
+fn every_duration_has_a_maximum() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    for (key, yaml, maximum) in [
+        (
+            "poll_interval",
+            "poll_interval: 18446744073709551615s\n",
+            "1h",
+        ),
+        (
+            "scale_in.stabilization_window",
+            "scale_in:\n  stabilization_window: 25h\n",
+            "24h",
+        ),
+        ("scale_out.cooldown", "scale_out:\n  cooldown: 2d\n", "24h"),
+        (
+            "scale_out.lookahead",
+            "scale_out:\n  lookahead: 61m\n",
+            "1h",
+        ),
+    ] {
+        write(&policy, &format!("{POLICY}{yaml}"));
+        let output = bin().arg("validate").arg(&policy).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{key}: {stdout}");
+        // Located at the value's line (the key's line in these documents).
+        let line = POLICY.lines().count() + yaml.lines().count();
+        let error = stdout
+            .lines()
+            .find(|l| l.contains(": error: "))
+            .unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("{}:{line}:", policy.display()))
+                && error.contains(&format!(": error: policy 'orders': {key}: "))
+                && error.contains(&format!("is longer than the maximum, {maximum}")),
+            "{key}: {stdout}"
+        );
+    }
+    // The maximum itself is valid.
+    write(&policy, &format!("{POLICY}poll_interval: 1h\n"));
+    let output = bin().arg("validate").arg(&policy).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+}
