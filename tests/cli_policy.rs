@@ -448,7 +448,7 @@ fn errors_in_the_environment_variable_are_located_in_it() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(lines[0]), "{stderr}");
     assert!(
-        stderr.contains("error: $BACKLOG_SCALER_POLICIES has 1 problem(s); not starting"),
+        stderr.contains("error: $BACKLOG_SCALER_POLICIES has 1 problem; not starting"),
         "{stderr}"
     );
 }

@@ -38,8 +38,7 @@ fn bin() -> Command {
 /// Run `command` with its stdout a pipe whose reader is already gone, and
 /// wait for it (with a deadline, so a hang fails instead of blocking).
 fn run_into_closed_pipe(mut command: Command) -> (std::process::ExitStatus, String) {
-    let (reader, writer) = std::io::pipe().expect("a pipe");
-    drop(reader);
+    let writer = closed_pipe_writer();
     let mut child = command
         .stdin(Stdio::null())
         .stdout(writer)
@@ -55,6 +54,23 @@ fn run_into_closed_pipe(mut command: Command) -> (std::process::ExitStatus, Stri
         .expect("stderr");
     let status = wait_with_deadline(&mut child, Duration::from_secs(60));
     (status, stderr)
+}
+
+/// The write end of a pipe whose read end is already closed.
+fn closed_pipe_writer() -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills both descriptors on success; each is then owned
+    // exactly once.
+    let (reader, writer) = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0, "pipe");
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    drop(reader);
+    writer
 }
 
 fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
@@ -75,15 +91,11 @@ fn wait_with_deadline(child: &mut Child, limit: Duration) -> std::process::ExitS
 /// never with a panic (exit 101, "failed printing to stdout").
 fn assert_quiet_end(what: &str, status: std::process::ExitStatus, stderr: &str) {
     assert!(
-        status.success() || status.signal() == Some(libc_sigpipe()),
+        status.success() || status.signal() == Some(libc::SIGPIPE),
         "{what}: {status:?}\n{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{what}: {stderr}");
     assert!(!stderr.contains("Broken pipe"), "{what}: {stderr}");
-}
-
-const fn libc_sigpipe() -> i32 {
-    13
 }
 
 fn write(path: &Path, text: &str) {
@@ -435,4 +447,42 @@ fn every_duration_has_a_maximum() {
     write(&policy, &format!("{POLICY}poll_interval: 1h\n"));
     let output = bin().arg("validate").arg(&policy).output().unwrap();
     assert_eq!(output.status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_last_policy_file_is_a_failed_reload_that_keeps_running() {
+    let moto = Moto::start();
+    let aws = Aws::new(&moto).await;
+    aws.create_cluster(CLUSTER).await;
+    aws.seed("orders", 0, CLUSTER, "orders", 1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("orders.yaml");
+    write(&policy, &format!("{POLICY}poll_interval: 1s\n"));
+    let mut command = aws::binary(&moto);
+    command
+        .args(["run", "--policies"])
+        .arg(dir.path())
+        .args(["--log-level", "info,backlog_scaler=debug"]);
+    let daemon = Daemon::spawn(command);
+    eventually(Duration::from_secs(30), "a first hold", || async {
+        daemon.log().contains("hold at 1 (")
+    })
+    .await;
+    std::fs::remove_file(&policy).unwrap();
+    eventually(Duration::from_secs(30), "the failed reload", || async {
+        daemon
+            .log()
+            .contains("policy reload failed; still running the previous 1 policy")
+    })
+    .await;
+    let log = daemon.log();
+    assert!(log.contains("holds no *.yaml or *.yml file"), "{log}");
+    // And it does keep evaluating the policy.
+    let holds = log.matches("hold at 1 (").count();
+    eventually(
+        Duration::from_secs(30),
+        "more holds after the reload",
+        || async { daemon.log().matches("hold at 1 (").count() >= holds + 2 },
+    )
+    .await;
 }

@@ -21,6 +21,7 @@ use backlog_scaler::controller::{
     spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
 };
 use backlog_scaler::http;
+use backlog_scaler::plural::plural;
 use backlog_scaler::ports::{error_chain, MetricsPublisher};
 use backlog_scaler::telemetry::Telemetry;
 use tokio::sync::oneshot;
@@ -80,7 +81,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut loaded = match source.load_or_report() {
         Ok(loaded) => loaded,
         Err(problems) => {
-            eprintln!("error: {source} has {problems} problem(s); not starting");
+            let problems = plural(problems as u64, "problem", "problems");
+            eprintln!("error: {source} has {problems}; not starting");
             return Ok(ExitCode::from(1));
         }
     };
@@ -91,7 +93,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // below must not wait for policies of other shards.
     loaded.policies = args.shard.select(loaded.policies);
     if loaded.policies.is_empty() {
-        tracing::warn!(policies = %source, "no policies found; waiting for a reload");
+        // Only a shard can be empty: no policy at all is an error above.
+        tracing::warn!(policies = %source, "no policies in this shard; waiting for a reload");
     }
 
     if allocator::share_one_malloc_arena() {
@@ -135,9 +138,8 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         let home_region = sdk_config.region().map(|r| r.as_ref().to_owned());
         if let Some(region) = &home_region {
             if let Err(problems) = source.check_home_region(region) {
-                anyhow::bail!(
-                    "{source} has {problems} problem(s) in region `{region}`; not starting"
-                );
+                let problems = plural(problems as u64, "problem", "problems");
+                anyhow::bail!("{source} has {problems} in region `{region}`; not starting");
             }
         }
         let calls = Arc::new(ApiCalls::with_listener(telemetry.call_listener()));

@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use backlog_scaler::plural::plural;
+
 use super::policy_source::{PolicySource, POLICIES_ENV, POLICIES_HELP};
 
 #[derive(Debug, clap::Args)]
@@ -29,24 +31,19 @@ pub fn execute(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         println!("{diagnostic}");
     }
     let errors = report.errors().count();
-    let warnings = plural(report.warnings().count(), "warning");
+    let warnings = plural(report.warnings().count() as u64, "warning", "warnings");
     if errors > 0 {
-        println!("{source}: {}, {warnings}", plural(errors, "error"));
+        println!(
+            "{source}: {}, {warnings}",
+            plural(errors as u64, "error", "errors")
+        );
         return Ok(ExitCode::from(1));
     }
     let names: Vec<&str> = report.policies.iter().map(|p| p.name.as_str()).collect();
     println!(
         "OK: {} in {source} ({}), {warnings}",
-        plural(names.len(), "valid policy"),
+        plural(names.len() as u64, "valid policy", "valid policies"),
         names.join(", ")
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn plural(count: usize, noun: &str) -> String {
-    match (count, noun.strip_suffix('y')) {
-        (1, _) => format!("1 {noun}"),
-        (_, Some(stem)) => format!("{count} {stem}ies"),
-        (_, None) => format!("{count} {noun}s"),
-    }
 }

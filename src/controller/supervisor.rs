@@ -195,7 +195,7 @@ impl Controller {
                         }
                         tracing::error!(
                             errors = errors.errors.len(),
-                            "policy reload failed; keeping the {} that were running",
+                            "policy reload failed; still running the previous {}",
                             plural(running.len() as u64, "policy", "policies")
                         );
                         self.observer.reload_failed(&errors);

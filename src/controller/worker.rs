@@ -21,6 +21,7 @@ use super::summary::Summary;
 use super::write_gate::GatedWriter;
 use crate::engine::Action;
 use crate::lease::WriteGate;
+use crate::plural::plural;
 use crate::policy::Policy;
 use crate::ports::{error_chain, Ports, PortsSource};
 
@@ -179,7 +180,8 @@ impl Worker {
                 cluster = %policy.cluster,
                 service = %policy.service,
                 failures,
-                "recovered after {failures} failed evaluation(s)"
+                "recovered after {}",
+                plural(u64::from(*failures), "failed evaluation", "failed evaluations")
             ),
         }
         if let Some(change) = evaluation.external_change {

@@ -123,7 +123,7 @@ async fn an_invalid_reload_keeps_every_policy_running() {
         logs.text()
     );
     assert_eq!(logs.count("unknown key `poll_intervall`"), 1);
-    assert_eq!(logs.count("keeping the 1 policy that"), 1);
+    assert_eq!(logs.count("still running the previous 1 policy"), 1);
 }
 
 #[tokio::test(start_paused = true)]
