@@ -10,18 +10,20 @@
 
 #[path = "support/aws.rs"]
 mod aws;
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/moto.rs"]
 mod moto;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws::{eventually, Aws};
+use child::LoggedChild;
 use moto::{Moto, REGION};
 
 const CLUSTER: &str = "jobs";
@@ -169,45 +171,6 @@ async fn plan_json_ends_quietly_on_a_closed_pipe() {
     assert_quiet_end("plan --json", status, &stderr);
 }
 
-/// A running `backlog-scaler run` whose stderr is collected as it comes.
-struct Daemon {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Daemon {
-    fn spawn(mut command: Command) -> Daemon {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        Daemon { child, stderr }
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_scale_up_is_not_undone_inside_the_window() {
     let moto = Moto::start();
@@ -226,7 +189,7 @@ async fn a_manual_scale_up_is_not_undone_inside_the_window() {
         .arg(&policy)
         // Every hold, so the test can count evaluations.
         .args(["--log-level", "info,backlog_scaler=debug"]);
-    let daemon = Daemon::spawn(command);
+    let daemon = LoggedChild::spawn(command);
     eventually(Duration::from_secs(30), "a first hold at 2", || async {
         daemon.log().contains("hold at 2 (")
     })
@@ -463,7 +426,7 @@ async fn removing_the_last_policy_file_is_a_failed_reload_that_keeps_running() {
         .args(["run", "--policies"])
         .arg(dir.path())
         .args(["--log-level", "info,backlog_scaler=debug"]);
-    let daemon = Daemon::spawn(command);
+    let daemon = LoggedChild::spawn(command);
     eventually(Duration::from_secs(30), "a first hold", || async {
         daemon.log().contains("hold at 1 (")
     })
