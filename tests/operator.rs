@@ -107,6 +107,35 @@ fn write(path: &Path, text: &str) {
 const POLICY: &str = "name: orders\ncluster: jobs\nservice: orders\nqueues: [orders]\n\
                       target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 10\n";
 
+/// The emulator with cluster `jobs`, queue `orders` holding `backlog`
+/// messages and service `orders` at `desired`, and a policy file `yaml` in
+/// a temporary directory.
+struct World {
+    moto: Moto,
+    aws: Aws,
+    dir: tempfile::TempDir,
+    policy: std::path::PathBuf,
+}
+
+impl World {
+    async fn seed(backlog: usize, desired: i32, yaml: &str) -> World {
+        let moto = Moto::start();
+        let aws = Aws::new(&moto).await;
+        aws.create_cluster(CLUSTER).await;
+        aws.seed("orders", backlog, CLUSTER, "orders", desired)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("orders.yaml");
+        write(&policy, yaml);
+        World {
+            moto,
+            aws,
+            dir,
+            policy,
+        }
+    }
+}
+
 #[test]
 fn printing_commands_end_quietly_on_a_closed_pipe() {
     let dir = tempfile::tempdir().unwrap();
@@ -156,15 +185,10 @@ fn printing_commands_end_quietly_on_a_closed_pipe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_json_ends_quietly_on_a_closed_pipe() {
-    let moto = Moto::start();
-    let aws = Aws::new(&moto).await;
-    aws.create_cluster(CLUSTER).await;
-    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("orders.yaml");
-    write(&policy, POLICY);
-    let mut plan = aws::binary(&moto);
-    plan.args(["plan", "--json", "--policies"]).arg(&policy);
+    let world = World::seed(45, 1, POLICY).await;
+    let mut plan = aws::binary(&world.moto);
+    plan.args(["plan", "--json", "--policies"])
+        .arg(&world.policy);
     let (status, stderr) = tokio::task::spawn_blocking(move || run_into_closed_pipe(plan))
         .await
         .unwrap();
@@ -173,20 +197,13 @@ async fn plan_json_ends_quietly_on_a_closed_pipe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_scale_up_is_not_undone_inside_the_window() {
-    let moto = Moto::start();
-    let aws = Aws::new(&moto).await;
-    aws.create_cluster(CLUSTER).await;
-    aws.seed("orders", 0, CLUSTER, "orders", 2).await;
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("orders.yaml");
-    write(
-        &policy,
-        &format!("{POLICY}poll_interval: 1s\nscale_in:\n  stabilization_window: 5m\n"),
-    );
-    let mut command = aws::binary(&moto);
+    let yaml = format!("{POLICY}poll_interval: 1s\nscale_in:\n  stabilization_window: 5m\n");
+    let world = World::seed(0, 2, &yaml).await;
+    let (moto, aws, policy) = (&world.moto, &world.aws, &world.policy);
+    let mut command = aws::binary(moto);
     command
         .args(["run", "--policies"])
-        .arg(&policy)
+        .arg(policy)
         // Every hold, so the test can count evaluations.
         .args(["--log-level", "info,backlog_scaler=debug"]);
     let daemon = LoggedChild::spawn(command);
@@ -342,18 +359,13 @@ fn validate_refuses_a_url_of_another_region_than_the_controllers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_and_run_refuse_a_url_of_another_region_than_the_controllers() {
-    let moto = Moto::start();
-    let aws = Aws::new(&moto).await;
     // A queue of the same name in the controller's region: the very queue
     // plan used to read by mistake.
-    aws.create_cluster(CLUSTER).await;
-    aws.seed("orders", 45, CLUSTER, "orders", 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("orders.yaml");
-    write(&policy, OTHER_REGION_POLICY);
+    let world = World::seed(45, 1, OTHER_REGION_POLICY).await;
+    let (moto, aws, policy) = (&world.moto, &world.aws, &world.policy);
     for command in ["plan", "run"] {
-        let mut binary = aws::binary(&moto);
-        binary.args([command, "--policies"]).arg(&policy);
+        let mut binary = aws::binary(moto);
+        binary.args([command, "--policies"]).arg(policy);
         let output: Output = tokio::task::spawn_blocking(move || binary.output().unwrap())
             .await
             .unwrap();
@@ -414,24 +426,19 @@ fn every_duration_has_a_maximum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_last_policy_file_is_a_failed_reload_that_keeps_running() {
-    let moto = Moto::start();
-    let aws = Aws::new(&moto).await;
-    aws.create_cluster(CLUSTER).await;
-    aws.seed("orders", 0, CLUSTER, "orders", 1).await;
-    let dir = tempfile::tempdir().unwrap();
-    let policy = dir.path().join("orders.yaml");
-    write(&policy, &format!("{POLICY}poll_interval: 1s\n"));
-    let mut command = aws::binary(&moto);
+    let world = World::seed(0, 1, &format!("{POLICY}poll_interval: 1s\n")).await;
+    let (moto, dir, policy) = (&world.moto, world.dir.path(), &world.policy);
+    let mut command = aws::binary(moto);
     command
         .args(["run", "--policies"])
-        .arg(dir.path())
+        .arg(dir)
         .args(["--log-level", "info,backlog_scaler=debug"]);
     let daemon = LoggedChild::spawn(command);
     eventually(Duration::from_secs(30), "a first hold", || async {
         daemon.log().contains("hold at 1 (")
     })
     .await;
-    std::fs::remove_file(&policy).unwrap();
+    std::fs::remove_file(policy).unwrap();
     eventually(Duration::from_secs(30), "the failed reload", || async {
         daemon
             .log()
