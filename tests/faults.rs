@@ -801,6 +801,25 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
     // Every request the API saw was an attempt of ours, counted and under
     // the limiter: no hidden SDK retries.
     assert_eq!(requests.len() as u64, calls.total("UpdateService"));
+    // Each write names the service and sends the new count, nothing else:
+    // no task definition, deployment or placement field that would roll
+    // the service's tasks (docs/operations.md, permissions).
+    for request in &requests {
+        let body: serde_json::Value = serde_json::from_str(&request.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", request.body));
+        let keys: std::collections::BTreeSet<&str> = body
+            .as_object()
+            .expect("a JSON object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["cluster", "desiredCount", "service"].into_iter().collect(),
+            "{}",
+            request.body
+        );
+    }
     let throttled: Vec<_> = requests.iter().filter(|r| r.fault.is_some()).collect();
     assert!(
         throttled.len() >= 6,
@@ -836,9 +855,12 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         for pair in evaluations.windows(2) {
             if let WriteOutcome::Failed { from, error, .. } = &pair[0].write {
                 assert_eq!(error.kind(), ErrorKind::Throttled);
-                if let Ok(observation) = &pair[1].observation {
-                    assert_eq!(observation.service.desired, *from, "{name} held");
-                }
+                // Only writes were throttled: the next read succeeds.
+                let observation = pair[1]
+                    .observation
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{name}: the read after a failed write: {e}"));
+                assert_eq!(observation.service.desired, *from, "{name} held");
             }
         }
     }
@@ -975,15 +997,25 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
         .iter()
         .all(|r| r.fault.is_none() || r.at <= throttled_until));
     assert_within_token_bucket(&requests, rate, burst);
-    // Retried by the controller, with drawn waits under their ceilings.
-    let waits: Vec<u64> = ["reads-a", "reads-b"]
-        .iter()
-        .flat_map(|cluster| {
-            let span = format!(r#"describe_services{{cluster="{cluster}"}}"#);
-            logged_retry_waits(&[&span], &Backoff::DESCRIBE_SERVICES)
-        })
-        .collect();
-    assert!(!waits.is_empty(), "no describe retry logged");
+    // Retried by the controller in each cluster (they are read separately),
+    // with drawn waits under their ceilings (checked as they are read),
+    // and each logged retry followed a throttled request of that cluster
+    // that reached the API.
+    for cluster in ["reads-a", "reads-b"] {
+        let span = format!(r#"describe_services{{cluster="{cluster}"}}"#);
+        let waits = logged_retry_waits(&[&span], &Backoff::DESCRIBE_SERVICES);
+        assert!(!waits.is_empty(), "no describe retry logged for {cluster}");
+        let needle = format!(r#""cluster":"{cluster}""#);
+        let seen = requests
+            .iter()
+            .filter(|r| r.fault.is_some() && r.body.contains(&needle))
+            .count();
+        assert!(
+            seen >= waits.len(),
+            "{cluster}: {seen} throttled requests reached the API for {} logged retries",
+            waits.len()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
