@@ -898,12 +898,14 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
         &dir.path().join("orders.yaml"),
         &policy_yaml("orders", "orders", "orders", ""),
     );
-    // Its queue is missing until the test creates it. Every 2 s, so its
-    // third failure (when it turns `failing`) comes some 6 s after start:
-    // time enough to see it not evaluated yet.
+    // Its queue is missing until the test creates it. Every 4 s, so its
+    // third failure (when it turns `failing`) comes some 12 s after start
+    // (failures back off by skipping ticks): time enough to see it not
+    // evaluated yet even where starting the binary and the probe below take
+    // seconds on a loaded machine (at 2 s it was some 6 s, a near thing).
     write(
         &dir.path().join("ghost.yaml"),
-        &policy_yaml_every("2s", "ghost", "ghost-jobs", "ghost", ""),
+        &policy_yaml_every("4s", "ghost", "ghost-jobs", "ghost", ""),
     );
     let started = SystemTime::now();
 

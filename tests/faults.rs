@@ -1246,3 +1246,202 @@ async fn an_emulator_restart_makes_policies_report_missing_resources_and_hold() 
     live.stop().await;
     println!("after the restart: scaled again {recovered:?} after the resources came back");
 }
+
+// ---------------------------------------------------------------------------
+// Stopping the real binary with an evaluation in flight
+// ---------------------------------------------------------------------------
+
+/// A `backlog-scaler run` process whose stderr is collected.
+struct Running {
+    child: std::process::Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(command: &mut std::process::Command) -> Running {
+        use std::io::BufRead;
+        let mut child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Running { child, stderr }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The endpoints' address, once logged.
+    async fn address(&self) -> std::net::SocketAddr {
+        let mut found = None;
+        eventually(Duration::from_secs(30), "the endpoints' address", || {
+            let log = self.log();
+            found = log.find("on http://").map(|at| {
+                let rest = &log[at + "on http://".len()..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '"')
+                    .unwrap_or(rest.len());
+                rest[..end].parse().expect("an address")
+            });
+            std::future::ready(found.is_some())
+        })
+        .await;
+        found.unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    async fn exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {limit:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One GET /healthz: its status, or `None` once nothing answers.
+fn healthz_status(address: std::net::SocketAddr) -> Option<u16> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// SIGTERM and SIGINT on the real binary while an evaluation is in flight
+/// (its `UpdateService` held for 2 s by the proxy): the evaluation finishes
+/// (the write reaches ECS, nothing is abandoned), the buffered metrics are
+/// published after the signal, `/healthz` answers 200 until the endpoints
+/// close, and the process exits 0. The grace period is pinned at its
+/// documented 5 s. The exit bound (20 s) is generous for a loaded machine;
+/// what it rules out is waiting for the next tick, 60 s away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_finish_the_evaluation_in_flight_and_flush_metrics() {
+    assert_eq!(
+        ControllerConfig::default().shutdown_grace,
+        Duration::from_secs(5),
+        "the grace period docs/operations.md gives"
+    );
+    let (moto, proxy, aws) = start_emulator_behind_proxy().await;
+    aws.create_cluster("stop").await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["term", "int"] {
+        aws.seed(name, 30, "stop", name, 1).await;
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\ncluster: stop\nservice: {name}\nqueues: [{name}]\n\
+                 target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 20\npoll_interval: 60s\n"
+            ),
+        )
+        .unwrap();
+    }
+    proxy.inject("UpdateService", Fault::Delay(Duration::from_secs(2)));
+
+    let stop = |signal: &'static str, name: &'static str| {
+        let (moto, proxy, aws, dir) = (&moto, &proxy, &aws, dir.path());
+        async move {
+            let mut binary = Running::start(
+                aws::binary(moto)
+                    .env("AWS_ENDPOINT_URL", proxy.endpoint())
+                    .args(["run", "--listen", "127.0.0.1:0"])
+                    .args(["--cloudwatch-namespace", "Stop/Test", "--policies"])
+                    .arg(dir.join(format!("{name}.yaml"))),
+            );
+            let address = binary.address().await;
+            let write = format!(r#""service":"{name}""#);
+            eventually(Duration::from_secs(30), "a write in flight", || {
+                std::future::ready(
+                    proxy
+                        .requests("UpdateService")
+                        .iter()
+                        .any(|r| r.body.contains(&write)),
+                )
+            })
+            .await;
+            binary.signal(signal);
+            let signalled = Instant::now();
+            // Ask /healthz until nothing answers.
+            let answers = std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while let Some(status) = healthz_status(address) {
+                    statuses.push(status);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                statuses
+            });
+            let status = binary.exit(Duration::from_secs(20)).await;
+            let log = binary.log();
+            assert!(status.success(), "{signal}: {status:?}\n{log}");
+            let statuses = answers.join().unwrap();
+            assert!(
+                !statuses.is_empty(),
+                "{signal}: /healthz answered after the signal"
+            );
+            assert!(statuses.iter().all(|&s| s == 200), "{signal}: {statuses:?}");
+            assert_eq!(
+                aws.desired("stop", name).await,
+                3,
+                "{signal}: the write landed\n{log}"
+            );
+            assert!(log.contains("set desired 1 -> 3"), "{signal}: {log}");
+            assert!(!log.contains("abandoning"), "{signal}: {log}");
+            // The evaluation's sample, published after the signal.
+            let dimension = format!("Value={name}");
+            let flushed = proxy
+                .requests("PutMetricData")
+                .iter()
+                .filter(|r| r.at >= signalled && r.body.contains(&dimension))
+                .count();
+            assert!(
+                flushed >= 1,
+                "{signal}: no PutMetricData for {name} after the signal"
+            );
+            println!(
+                "{signal}: exited {:?} after the signal; /healthz answered {} times meanwhile",
+                signalled.elapsed(),
+                statuses.len()
+            );
+        }
+    };
+    tokio::join!(stop("TERM", "term"), stop("INT", "int"));
+}
