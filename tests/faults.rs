@@ -481,12 +481,17 @@ async fn run_phases(prefix: &str, phases: &[(&'static str, On, Fault, ErrorKind)
         } else {
             Duration::ZERO
         };
+        // The promise is two intervals; the slack on top (1.5 s, 4 s to
+        // converge) is for a machine where dozens of Python emulators share
+        // two cores and a poll can start late. It stays well below what a
+        // policy still backing off would take (the backoff alone caps at
+        // two intervals more).
         assert!(
-            resumed <= 2 * INTERVAL + allowance + Duration::from_millis(300),
+            resumed <= 2 * INTERVAL + allowance + Duration::from_millis(1500),
             "{what}: decisions resumed {resumed:?} after the fault ended"
         );
         assert!(
-            converged <= 2 * INTERVAL + allowance + Duration::from_secs(2),
+            converged <= 2 * INTERVAL + allowance + Duration::from_secs(4),
             "{what}: converged {converged:?} after the fault ended"
         );
         assert_eq!(aws.desired(&control, "worker").await, expected);
@@ -691,21 +696,25 @@ async fn a_fault_on_one_policys_queue_or_service_leaves_the_others_on_schedule()
             evaluations.iter().all(|e| e.error().is_none()),
             "{name} never failed"
         );
+        // 8 on schedule; at least 5, more than a policy waiting on the
+        // slow one's 2.5 s answers could make (4).
         assert!(
-            evaluations.len() >= 7,
+            evaluations.len() >= 5,
             "{name}: {} evaluations in 8 s",
             evaluations.len()
         );
+        // The bounds are what rules out waiting on the faulty policies,
+        // not how punctual a loaded machine is: the slow policy's answers
+        // take 2.5 s and the hung one's 12 s, so a healthy policy held up
+        // by either would start later than 2 s or leave a gap of 2.5 s or
+        // more. Below those, the slack is for a busy machine.
         let first = since(evaluations[0].wall_time, start);
-        assert!(
-            first <= Duration::from_millis(500),
-            "{name} first at {first:?}"
-        );
+        assert!(first < Duration::from_secs(2), "{name} first at {first:?}");
         for pair in evaluations.windows(2) {
             let gap = pair[1].wall_time.duration_since(pair[0].wall_time).unwrap();
             worst_gap = worst_gap.max(gap);
             assert!(
-                gap <= INTERVAL + Duration::from_millis(400),
+                gap <= INTERVAL + Duration::from_millis(1200),
                 "{name}: a gap of {gap:?}"
             );
         }
@@ -1122,14 +1131,17 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         );
         assert!(!samples.last().unwrap().1, "{label}: a writes again");
         // a renewed at most one period before the fault, and its lease
-        // lasts `duration` from then: b must wait for that, and then takes
-        // it within a period (and one more for the loopback and CI).
+        // lasts `duration` from then: b must wait for that (a lower bound,
+        // which no slow machine can break), and then takes it within a
+        // period on an idle machine. The upper bound gives four more
+        // periods for a loaded one: it checks that b does take over, not
+        // how promptly a busy scheduler runs it.
         assert!(
             took_over >= timing.duration - timing.renew_every,
             "{label}: b took an unexpired lease after {took_over:?}"
         );
         assert!(
-            took_over <= timing.duration + 2 * timing.renew_every,
+            took_over <= timing.duration + 5 * timing.renew_every,
             "{label}: b took over only after {took_over:?}"
         );
         let replica = format!("replica={a}");
