@@ -179,6 +179,38 @@ async fn scales_in_only_after_the_stabilization_window() {
     // The last recommendation of 6 was at most one poll before the purge,
     // and the window is 3 s: no scale-in sooner than 2 s after it.
     assert!(took >= Duration::from_secs(2), "scaled in after {took:?}");
+    // The window itself, on the controller's own clock (so a slow machine
+    // cannot blur it): the scale-in came at least 3 s after the last
+    // evaluation that recommended 6, and every evaluation before then that
+    // recommended less held at 6.
+    let evaluations = recorder.of("orders");
+    let last_high = evaluations
+        .iter()
+        .filter(|e| e.decision.recommendation == Some(6))
+        .map(|e| e.at)
+        .max()
+        .expect("a recommendation of 6");
+    let scale_in = evaluations
+        .iter()
+        .find(|e| matches!(e.write, WriteOutcome::Applied { to: 1, .. }))
+        .expect("the scale-in to 1");
+    let window = Duration::from_secs(3);
+    assert!(
+        scale_in.at.since(last_high) >= window,
+        "scaled in {:?} after the last recommendation of 6",
+        scale_in.at.since(last_high)
+    );
+    for e in evaluations
+        .iter()
+        .filter(|e| e.at > last_high && e.at.since(last_high) < window)
+    {
+        assert_eq!(
+            e.decision.desired,
+            Some(6),
+            "held inside the window at {:?}",
+            e.at
+        );
+    }
     let held_by_window = recorder.of("orders").iter().any(|e| {
         e.decision
             .reason
