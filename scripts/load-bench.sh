@@ -12,13 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The same pinned emulator as scripts/test.sh; boto3 comes with it.
-MOTO_VERSION="5.2.5"
-installed_moto="$(.venv/bin/pip show moto 2>/dev/null || true)"
-if [ ! -x .venv/bin/moto_server ] || ! grep -qx "Version: ${MOTO_VERSION}" <<<"$installed_moto"; then
-  echo "==> installing moto[server]==${MOTO_VERSION} into .venv" >&2
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"
-fi
+# shellcheck source=scripts/emulator.sh
+source scripts/emulator.sh
+ensure_emulator .venv
 
 # The driver starts moto, the proxy and the controller, and stops them on
 # its way out (and its children die with it, PR_SET_PDEATHSIG). This trap

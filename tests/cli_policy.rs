@@ -1157,3 +1157,42 @@ fn run_shares_one_malloc_arena_unless_the_operator_sets_a_limit() {
     let log = run_start_up_log(&[("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")]);
     assert!(!log.contains(limited), "{log}");
 }
+
+/// Without a region anywhere in the chain (no variable, no profile, no
+/// instance metadata), `run` and `plan` stop at once with the documented
+/// error (docs/operations.md), exit 1, instead of starting and failing
+/// every call. "At once" is bounded at 20 s, far above the fraction of a
+/// second it takes, for a machine shared with dozens of emulators; a run
+/// that started its loop would not exit at all.
+#[test]
+fn run_and_plan_without_a_region_exit_at_once() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["run", "--listen", "127.0.0.1:0", "--policies", "policies"][..],
+        &["plan", "--policies", "policies"][..],
+    ] {
+        let output = cli()
+            .args(args)
+            .env_remove("AWS_REGION")
+            .env_remove("AWS_DEFAULT_REGION")
+            .env_remove("AWS_PROFILE")
+            .env("HOME", home.path())
+            .env("AWS_CONFIG_FILE", home.path().join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                home.path().join("no-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .timeout(Duration::from_secs(20))
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("no AWS region: pass --region or set AWS_REGION"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

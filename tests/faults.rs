@@ -481,12 +481,17 @@ async fn run_phases(prefix: &str, phases: &[(&'static str, On, Fault, ErrorKind)
         } else {
             Duration::ZERO
         };
+        // The promise is two intervals; the slack on top (1.5 s, 4 s to
+        // converge) is for a machine where dozens of Python emulators share
+        // two cores and a poll can start late. It stays well below what a
+        // policy still backing off would take (the backoff alone caps at
+        // two intervals more).
         assert!(
-            resumed <= 2 * INTERVAL + allowance + Duration::from_millis(300),
+            resumed <= 2 * INTERVAL + allowance + Duration::from_millis(1500),
             "{what}: decisions resumed {resumed:?} after the fault ended"
         );
         assert!(
-            converged <= 2 * INTERVAL + allowance + Duration::from_secs(2),
+            converged <= 2 * INTERVAL + allowance + Duration::from_secs(4),
             "{what}: converged {converged:?} after the fault ended"
         );
         assert_eq!(aws.desired(&control, "worker").await, expected);
@@ -691,21 +696,25 @@ async fn a_fault_on_one_policys_queue_or_service_leaves_the_others_on_schedule()
             evaluations.iter().all(|e| e.error().is_none()),
             "{name} never failed"
         );
+        // 8 on schedule; at least 5, more than a policy waiting on the
+        // slow one's 2.5 s answers could make (4).
         assert!(
-            evaluations.len() >= 7,
+            evaluations.len() >= 5,
             "{name}: {} evaluations in 8 s",
             evaluations.len()
         );
+        // The bounds are what rules out waiting on the faulty policies,
+        // not how punctual a loaded machine is: the slow policy's answers
+        // take 2.5 s and the hung one's 12 s, so a healthy policy held up
+        // by either would start later than 2 s or leave a gap of 2.5 s or
+        // more. Below those, the slack is for a busy machine.
         let first = since(evaluations[0].wall_time, start);
-        assert!(
-            first <= Duration::from_millis(500),
-            "{name} first at {first:?}"
-        );
+        assert!(first < Duration::from_secs(2), "{name} first at {first:?}");
         for pair in evaluations.windows(2) {
             let gap = pair[1].wall_time.duration_since(pair[0].wall_time).unwrap();
             worst_gap = worst_gap.max(gap);
             assert!(
-                gap <= INTERVAL + Duration::from_millis(400),
+                gap <= INTERVAL + Duration::from_millis(1200),
                 "{name}: a gap of {gap:?}"
             );
         }
@@ -801,6 +810,25 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
     // Every request the API saw was an attempt of ours, counted and under
     // the limiter: no hidden SDK retries.
     assert_eq!(requests.len() as u64, calls.total("UpdateService"));
+    // Each write names the service and sends the new count, nothing else:
+    // no task definition, deployment or placement field that would roll
+    // the service's tasks (docs/operations.md, permissions).
+    for request in &requests {
+        let body: serde_json::Value = serde_json::from_str(&request.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", request.body));
+        let keys: std::collections::BTreeSet<&str> = body
+            .as_object()
+            .expect("a JSON object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["cluster", "desiredCount", "service"].into_iter().collect(),
+            "{}",
+            request.body
+        );
+    }
     let throttled: Vec<_> = requests.iter().filter(|r| r.fault.is_some()).collect();
     assert!(
         throttled.len() >= 6,
@@ -836,9 +864,12 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         for pair in evaluations.windows(2) {
             if let WriteOutcome::Failed { from, error, .. } = &pair[0].write {
                 assert_eq!(error.kind(), ErrorKind::Throttled);
-                if let Ok(observation) = &pair[1].observation {
-                    assert_eq!(observation.service.desired, *from, "{name} held");
-                }
+                // Only writes were throttled: the next read succeeds.
+                let observation = pair[1]
+                    .observation
+                    .as_ref()
+                    .unwrap_or_else(|e| panic!("{name}: the read after a failed write: {e}"));
+                assert_eq!(observation.service.desired, *from, "{name} held");
             }
         }
     }
@@ -975,15 +1006,25 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
         .iter()
         .all(|r| r.fault.is_none() || r.at <= throttled_until));
     assert_within_token_bucket(&requests, rate, burst);
-    // Retried by the controller, with drawn waits under their ceilings.
-    let waits: Vec<u64> = ["reads-a", "reads-b"]
-        .iter()
-        .flat_map(|cluster| {
-            let span = format!(r#"describe_services{{cluster="{cluster}"}}"#);
-            logged_retry_waits(&[&span], &Backoff::DESCRIBE_SERVICES)
-        })
-        .collect();
-    assert!(!waits.is_empty(), "no describe retry logged");
+    // Retried by the controller in each cluster (they are read separately),
+    // with drawn waits under their ceilings (checked as they are read),
+    // and each logged retry followed a throttled request of that cluster
+    // that reached the API.
+    for cluster in ["reads-a", "reads-b"] {
+        let span = format!(r#"describe_services{{cluster="{cluster}"}}"#);
+        let waits = logged_retry_waits(&[&span], &Backoff::DESCRIBE_SERVICES);
+        assert!(!waits.is_empty(), "no describe retry logged for {cluster}");
+        let needle = format!(r#""cluster":"{cluster}""#);
+        let seen = requests
+            .iter()
+            .filter(|r| r.fault.is_some() && r.body.contains(&needle))
+            .count();
+        assert!(
+            seen >= waits.len(),
+            "{cluster}: {seen} throttled requests reached the API for {} logged retries",
+            waits.len()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1090,14 +1131,17 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         );
         assert!(!samples.last().unwrap().1, "{label}: a writes again");
         // a renewed at most one period before the fault, and its lease
-        // lasts `duration` from then: b must wait for that, and then takes
-        // it within a period (and one more for the loopback and CI).
+        // lasts `duration` from then: b must wait for that (a lower bound,
+        // which no slow machine can break), and then takes it within a
+        // period on an idle machine. The upper bound gives four more
+        // periods for a loaded one: it checks that b does take over, not
+        // how promptly a busy scheduler runs it.
         assert!(
             took_over >= timing.duration - timing.renew_every,
             "{label}: b took an unexpired lease after {took_over:?}"
         );
         assert!(
-            took_over <= timing.duration + 2 * timing.renew_every,
+            took_over <= timing.duration + 5 * timing.renew_every,
             "{label}: b took over only after {took_over:?}"
         );
         let replica = format!("replica={a}");
@@ -1213,4 +1257,203 @@ async fn an_emulator_restart_makes_policies_report_missing_resources_and_hold() 
     assert_eq!(aws.desired("rs", "rs-b").await, 1);
     live.stop().await;
     println!("after the restart: scaled again {recovered:?} after the resources came back");
+}
+
+// ---------------------------------------------------------------------------
+// Stopping the real binary with an evaluation in flight
+// ---------------------------------------------------------------------------
+
+/// A `backlog-scaler run` process whose stderr is collected.
+struct Running {
+    child: std::process::Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Running {
+    fn start(command: &mut std::process::Command) -> Running {
+        use std::io::BufRead;
+        let mut child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = sink.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Running { child, stderr }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The endpoints' address, once logged.
+    async fn address(&self) -> std::net::SocketAddr {
+        let mut found = None;
+        eventually(Duration::from_secs(30), "the endpoints' address", || {
+            let log = self.log();
+            found = log.find("on http://").map(|at| {
+                let rest = &log[at + "on http://".len()..];
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '"')
+                    .unwrap_or(rest.len());
+                rest[..end].parse().expect("an address")
+            });
+            std::future::ready(found.is_some())
+        })
+        .await;
+        found.unwrap()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    async fn exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running after {limit:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One GET /healthz: its status, or `None` once nothing answers.
+fn healthz_status(address: std::net::SocketAddr) -> Option<u16> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+/// SIGTERM and SIGINT on the real binary while an evaluation is in flight
+/// (its `UpdateService` held for 2 s by the proxy): the evaluation finishes
+/// (the write reaches ECS, nothing is abandoned), the buffered metrics are
+/// published after the signal, `/healthz` answers 200 until the endpoints
+/// close, and the process exits 0. The grace period is pinned at its
+/// documented 5 s. The exit bound (20 s) is generous for a loaded machine;
+/// what it rules out is waiting for the next tick, 60 s away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_and_sigint_finish_the_evaluation_in_flight_and_flush_metrics() {
+    assert_eq!(
+        ControllerConfig::default().shutdown_grace,
+        Duration::from_secs(5),
+        "the grace period docs/operations.md gives"
+    );
+    let (moto, proxy, aws) = start_emulator_behind_proxy().await;
+    aws.create_cluster("stop").await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["term", "int"] {
+        aws.seed(name, 30, "stop", name, 1).await;
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "name: {name}\ncluster: stop\nservice: {name}\nqueues: [{name}]\n\
+                 target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 20\npoll_interval: 60s\n"
+            ),
+        )
+        .unwrap();
+    }
+    proxy.inject("UpdateService", Fault::Delay(Duration::from_secs(2)));
+
+    let stop = |signal: &'static str, name: &'static str| {
+        let (moto, proxy, aws, dir) = (&moto, &proxy, &aws, dir.path());
+        async move {
+            let mut binary = Running::start(
+                aws::binary(moto)
+                    .env("AWS_ENDPOINT_URL", proxy.endpoint())
+                    .args(["run", "--listen", "127.0.0.1:0"])
+                    .args(["--cloudwatch-namespace", "Stop/Test", "--policies"])
+                    .arg(dir.join(format!("{name}.yaml"))),
+            );
+            let address = binary.address().await;
+            let write = format!(r#""service":"{name}""#);
+            eventually(Duration::from_secs(30), "a write in flight", || {
+                std::future::ready(
+                    proxy
+                        .requests("UpdateService")
+                        .iter()
+                        .any(|r| r.body.contains(&write)),
+                )
+            })
+            .await;
+            binary.signal(signal);
+            let signalled = Instant::now();
+            // Ask /healthz until nothing answers.
+            let answers = std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while let Some(status) = healthz_status(address) {
+                    statuses.push(status);
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                statuses
+            });
+            let status = binary.exit(Duration::from_secs(20)).await;
+            let log = binary.log();
+            assert!(status.success(), "{signal}: {status:?}\n{log}");
+            let statuses = answers.join().unwrap();
+            assert!(
+                !statuses.is_empty(),
+                "{signal}: /healthz answered after the signal"
+            );
+            assert!(statuses.iter().all(|&s| s == 200), "{signal}: {statuses:?}");
+            assert_eq!(
+                aws.desired("stop", name).await,
+                3,
+                "{signal}: the write landed\n{log}"
+            );
+            assert!(log.contains("set desired 1 -> 3"), "{signal}: {log}");
+            assert!(!log.contains("abandoning"), "{signal}: {log}");
+            // The evaluation's sample, published after the signal.
+            let dimension = format!("Value={name}");
+            let flushed = proxy
+                .requests("PutMetricData")
+                .iter()
+                .filter(|r| r.at >= signalled && r.body.contains(&dimension))
+                .count();
+            assert!(
+                flushed >= 1,
+                "{signal}: no PutMetricData for {name} after the signal"
+            );
+            println!(
+                "{signal}: exited {:?} after the signal; /healthz answered {} times meanwhile",
+                signalled.elapsed(),
+                statuses.len()
+            );
+        }
+    };
+    tokio::join!(stop("TERM", "term"), stop("INT", "int"));
 }

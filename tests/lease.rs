@@ -9,6 +9,8 @@ mod aws;
 mod http;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/process.rs"]
+mod process;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -23,7 +25,6 @@ const CLUSTER: &str = "jobs";
 const TABLE: &str = "backlog-scaler-lease";
 const LEASE: Duration = Duration::from_secs(3);
 const RENEW: Duration = Duration::from_secs(1);
-const POLL: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------
 // The DynamoDB store
@@ -130,9 +131,8 @@ struct Replica {
 
 impl Replica {
     fn start(moto: &Moto, id: &'static str, policies: &std::path::Path) -> Replica {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
+        let mut child = backlog_scaler()
             .envs(moto.env())
-            .env_remove("RUST_LOG")
             .args(["run", "--log-format", "json", "--lease-table", TABLE])
             .args(["--lease-duration", "3s", "--lease-renew-every", "1s"])
             .args(["--listen", "127.0.0.1:0", "--replica-id", id, "--policies"])
@@ -210,6 +210,35 @@ impl Drop for Replica {
 }
 
 const ACQUIRED: &str = "lease acquired";
+
+/// The binary with none of its own settings from the test's environment
+/// (`BACKLOG_SCALER_SHARD`, `BACKLOG_SCALER_LEASE_*`, ...): a developer's
+/// shell must not change what these tests run.
+fn backlog_scaler() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
+    command.env_remove("RUST_LOG");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("BACKLOG_SCALER_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// When the JSON log line holding `needle` was written, in Unix ms.
+fn logged_at_ms(log: &str, needle: &str) -> u64 {
+    let line = log
+        .lines()
+        .find(|line| line.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in\n{log}"));
+    let json: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+    let stamp = json["timestamp"].as_str().expect("a timestamp");
+    humantime::parse_rfc3339_weak(stamp)
+        .unwrap_or_else(|e| panic!("{stamp}: {e}"))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
@@ -290,16 +319,23 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
     let writes_by_dead_holder = holder.writes();
     aws.send("orders", 20).await;
     // The holder's last renewal was at most a renewal period before the
-    // kill; the standby tries every renewal period after expiry.
-    let handover = LEASE + RENEW + RENEW;
-    eventually(handover, "the standby to take the lease", || async {
-        standby.has(ACQUIRED)
-    })
+    // kill; the standby tries every renewal period after expiry: it takes
+    // over within LEASE + 2 RENEW (5 s) on an idle machine. The waits are
+    // generous (two binaries and an emulator share 2 cores with the other
+    // tests); that it did not take over early is the bound below, a lower
+    // bound, which a slow machine cannot break.
+    eventually(
+        Duration::from_secs(30),
+        "the standby to take the lease",
+        || async { standby.has(ACQUIRED) },
+    )
     .await;
     let took_over = killed.elapsed();
-    eventually(POLL * 3, "the new holder to write 10", || async {
-        aws.desired(CLUSTER, "orders").await == 10
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the new holder to write 10",
+        || async { aws.desired(CLUSTER, "orders").await == 10 },
+    )
     .await;
     assert!(
         took_over > LEASE - RENEW,
@@ -321,16 +357,25 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
     .await;
     let mut new_holder = new_holder;
     new_holder.signal("TERM");
-    let stopped = Instant::now();
-    assert!(new_holder.exit(Duration::from_secs(10)).await.success());
+    assert!(new_holder.exit(Duration::from_secs(20)).await.success());
     assert!(new_holder.has("lease released"), "{}", new_holder.log());
-    eventually(RENEW * 2, "the restarted replica to take over", || async {
-        restarted.has(ACQUIRED)
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the restarted replica to take over",
+        || async { restarted.has(ACQUIRED) },
+    )
     .await;
+    // At release, not at expiry: timed by the replicas' own log stamps, not
+    // by when this test got round to looking. After a release the next
+    // attempt (every RENEW) succeeds; waiting for expiry would take at
+    // least LEASE - RENEW after the release (the last renewal came at most
+    // RENEW before it).
+    let released_at = logged_at_ms(&new_holder.log(), "lease released");
+    let acquired_at = logged_at_ms(&restarted.log(), ACQUIRED);
     assert!(
-        stopped.elapsed() < LEASE,
-        "took over at release, not expiry"
+        acquired_at >= released_at
+            && acquired_at - released_at < (LEASE - RENEW).as_millis() as u64,
+        "released at {released_at} ms, taken over at {acquired_at} ms: at expiry, not at release"
     );
     assert_eq!(restarted.writes(), 0, "nothing to change");
     assert_eq!(aws.desired(CLUSTER, "orders").await, 10);
@@ -348,19 +393,20 @@ fn lease_settings_that_cannot_work_are_refused_at_start() {
     )
     .unwrap();
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_backlog-scaler"))
-            .env_remove("RUST_LOG")
-            .env_remove("BACKLOG_SCALER_LEASE_TABLE")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .args(["run", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .arg("--policies")
-            .arg(dir.path())
-            .output()
-            .expect("the binary runs")
+        // Refused before any AWS call: a bounded wait, so that a
+        // regression that starts the daemon fails instead of hanging.
+        process::output_within(
+            backlog_scaler()
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .args(["run", "--listen", "127.0.0.1:0"])
+                .args(extra)
+                .arg("--policies")
+                .arg(dir.path()),
+            Duration::from_secs(30),
+        )
     };
     // Renewing every 2 s leaves no room in a 3 s lease.
     let output = run(&[

@@ -11,8 +11,8 @@
 //!   observations, and with every policy the random documents made valid.
 //!
 //! The number of cases per property is `PROPTEST_CASES` (default
-//! [`DEFAULT_CASES`], a few seconds in a debug build);
-//! `scripts/test.d/robustness.sh` runs a longer session in CI. A failure
+//! [`DEFAULT_CASES`], the session CI runs; `PROPTEST_CASES=256` for a quick
+//! one while working). A failure
 //! prints the shrunk input and is saved in
 //! `tests/robustness.proptest-regressions` so the next run tries it first;
 //! commit that file with the fix.
@@ -30,8 +30,10 @@ use backlog_scaler::policy::{Policy, PolicyReport};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner};
 
-/// Cases per property when `PROPTEST_CASES` is not set.
-pub const DEFAULT_CASES: u32 = 256;
+/// Cases per property when `PROPTEST_CASES` is not set: the longer session
+/// that `scripts/test.d/robustness.sh` used to run before `cargo test` ran
+/// the same binary again with 256; one run of 2,048 is enough.
+pub const DEFAULT_CASES: u32 = 2048;
 
 /// The configured number of cases, divided by `cost` for properties whose
 /// cases are expensive (files on disk, thousands of queues).
@@ -50,8 +52,17 @@ pub fn run<S: Strategy>(
     strategy: S,
     test: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) {
+    run_cases(cases(cost), strategy, test);
+}
+
+/// As [`run`], on exactly `cases` inputs.
+pub fn run_cases<S: Strategy>(
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
     let config = Config {
-        cases: cases(cost),
+        cases,
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),

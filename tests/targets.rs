@@ -22,7 +22,7 @@ use aws::{binary, sdk_config, Aws};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_types::sdk_config::SharedCredentialsProvider;
-use backlog_scaler::aws::{ApiCalls, AwsFleet, AwsSettings, SESSION_NAME};
+use backlog_scaler::aws::{ApiCalls, AwsFleet, AwsSettings};
 use backlog_scaler::engine::QueueDepth;
 use backlog_scaler::policy::AwsTarget;
 use backlog_scaler::ports::{error_chain, ErrorKind, PortsSource};
@@ -95,6 +95,44 @@ impl Recorded {
                     .1
                     .as_str()?;
                 Signature::parse(authorization)
+            })
+            .collect()
+    }
+
+    /// The `RoleSessionName` of every `AssumeRole` request signed with
+    /// `key`, as STS received it (the recorder keeps the form body, base64
+    /// when bytes).
+    fn assume_role_session_names(&self, key: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+                let authorization = entry["headers"]
+                    .as_object()?
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))?
+                    .1
+                    .as_str()?;
+                if Signature::parse(authorization)?.key != key {
+                    return None;
+                }
+                let body = entry["body"].as_str()?;
+                let body = if entry["body_encoded"] == true {
+                    String::from_utf8(aws_smithy_types::base64::decode(body).ok()?).ok()?
+                } else {
+                    body.to_owned()
+                };
+                let fields: Vec<(&str, &str)> = body
+                    .split('&')
+                    .filter_map(|field| field.split_once('='))
+                    .collect();
+                fields.contains(&("Action", "AssumeRole")).then(|| {
+                    fields
+                        .iter()
+                        .find(|(name, _)| *name == "RoleSessionName")
+                        .map(|(_, value)| value.to_string())
+                        .unwrap_or_default()
+                })
             })
             .collect()
     }
@@ -338,7 +376,10 @@ async fn plan_reads_every_policy_through_its_target() {
     }
     // Both role policies went through one AssumeRole, named for us.
     assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
-    assert_eq!(SESSION_NAME, "backlog-scaler");
+    assert_eq!(
+        recorded.assume_role_session_names(CONTROLLER_KEY),
+        ["backlog-scaler"]
+    );
     // plan never writes.
     assert_eq!(home.desired(CLUSTER, "worker").await, 1);
     assert_eq!(west.desired(CLUSTER, "worker").await, 2);

@@ -19,7 +19,6 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-moto_version="5.2.5"
 venv=${BACKLOG_SCALER_VENV:-$root/.venv}
 
 # The demo's defaults: about two minutes with a clear burst in the middle.
@@ -62,11 +61,9 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
 export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 export RUST_LOG=${RUST_LOG:-info}
 
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/pip" show moto 2>/dev/null | grep -x "Version: ${moto_version}" >/dev/null; then
-  echo "==> installing moto[server]==${moto_version} into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==${moto_version}"
-fi
+# shellcheck source=scripts/emulator.sh
+source "$root/scripts/emulator.sh"
+ensure_emulator "$venv"
 py="$venv/bin/python"
 
 if [ -n "${BACKLOG_SCALER_BIN:-}" ]; then

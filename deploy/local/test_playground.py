@@ -8,11 +8,12 @@ Run by scripts/test.d/playground.sh with the project's .venv:
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -38,27 +39,35 @@ def wait_until(condition, limit: float, what: str):
 
 
 class Emulator:
-    """A fresh moto_server on a free loopback port."""
+    """A fresh moto_server on a loopback port of its own.
+
+    The server binds port 0 and its startup line on stderr (" * Running on
+    http://127.0.0.1:PORT") says which port it got. Probing for a free port
+    and binding it later leaves a window in which another test's emulator
+    takes it, and a "something listens" check would then point this test at
+    that emulator. The line comes from this very child.
+    """
 
     def __enter__(self):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
         self.process = subprocess.Popen(
-            [MOTO_SERVER, "-H", "127.0.0.1", "-p", str(port)],
+            [MOTO_SERVER, "-H", "127.0.0.1", "-p", "0"],
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        port = None
+        deadline = time.monotonic() + 60
+        while port is None and time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                raise AssertionError(f"moto_server exited with code {self.process.wait()} before listening")
+            if "Running on http://127.0.0.1:" in line:
+                port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        if port is None:
+            raise AssertionError("moto_server did not say it listens within 60 s")
+        # The request log keeps coming on stderr: drain it so the pipe never fills.
+        threading.Thread(target=self.process.stderr.read, daemon=True).start()
         self.endpoint = f"http://127.0.0.1:{port}"
-
-        def answers():
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(answers, 30, "moto_server to listen")
         return self
 
     def __exit__(self, *_):

@@ -7,9 +7,12 @@
 #   this project's machines and CI cannot reach. They run against a local
 #   copy when one is present (refused if older than deny.toml's
 #   maximum-db-staleness), or fetch it when CARGO_DENY_FETCH_ADVISORIES=1 on
-#   a machine with access; otherwise they are SKIPPED, and this says so.
+#   a machine with access; otherwise they are SKIPPED, recorded as a skipped
+#   check in the suite's summary (scripts/skip-check.sh), never as a pass.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/skip-check.sh
+source scripts/skip-check.sh
 
 CARGO_DENY_VERSION="0.20.2"
 if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny ${CARGO_DENY_VERSION}"; then
@@ -32,11 +35,10 @@ elif [ -n "$local_db" ]; then
   echo "==> advisories: against the local copy in $(dirname "$local_db")"
   cargo deny --locked --offline check --hide-inclusion-graph advisories
 else
+  skip_check "cargo-deny advisories" "no RustSec advisory database in $db_root and no access to GitHub to fetch it"
   cat <<MSG
-==> advisories: SKIPPED. No RustSec advisory database in $db_root, and this
-    machine cannot fetch it (it lives on GitHub). Known vulnerabilities,
-    unsound, unmaintained and yanked crates were NOT checked. On a machine
-    with GitHub access run:
+    Known vulnerabilities, unsound, unmaintained and yanked crates were NOT
+    checked. On a machine with GitHub access run:
       CARGO_DENY_FETCH_ADVISORIES=1 scripts/test.d/cargo-deny.sh
 MSG
 fi

@@ -88,6 +88,30 @@ mod tests {
     use super::*;
     use aws_sdk_sqs::config::Credentials;
 
+    /// The defaults `docs/operations.md` documents, written out here so that
+    /// a change to `AwsSettings::default` fails a test instead of silently
+    /// changing how long a hung endpoint can stall a policy.
+    #[tokio::test]
+    async fn the_sdk_gets_the_documented_default_timeouts_and_retries() {
+        let loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new("id", "secret", None, None, "test"));
+        let config = configure(loader, &AwsSettings::default()).load().await;
+
+        let timeouts = config.timeout_config().expect("timeouts");
+        assert_eq!(timeouts.connect_timeout(), Some(Duration::from_secs(3)));
+        assert_eq!(timeouts.read_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(12)));
+        let retries = config.retry_config().expect("retries");
+        assert_eq!(retries.max_attempts(), 3);
+        assert_eq!(retries.initial_backoff(), Duration::from_millis(200));
+        assert_eq!(retries.max_backoff(), Duration::from_secs(5));
+    }
+
     #[tokio::test]
     async fn every_call_is_bounded_and_retried_and_bodies_are_not_watched_twice() {
         let settings = AwsSettings {

@@ -181,6 +181,109 @@ async fn next_hangup(_: &mut Hangups) {
 mod tests {
     use super::*;
 
+    /// A policy file whose policy is named `name` (the tests tell versions
+    /// apart by name).
+    fn policy(name: &str) -> String {
+        format!(
+            "name: {name}\ncluster: jobs\nservice: worker\nqueues: [jobs]\n\
+             target_backlog_per_task: 10\nmin_tasks: 1\nmax_tasks: 5\n"
+        )
+    }
+
+    /// The names of the policies in an update (an invalid set has none).
+    fn names(update: &PolicyUpdate) -> Vec<String> {
+        match update {
+            Ok(loaded) => loaded
+                .policies
+                .iter()
+                .map(|p| format!("{p:?}"))
+                .map(|debug| {
+                    let start = debug.find("name: \"").expect("a name") + 7;
+                    debug[start..start + debug[start..].find('"').unwrap()].to_owned()
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Updates until one holds policy `name`, within a bound generous for a
+    /// loaded machine (a reload comes some 300 ms after the change).
+    async fn until_loaded(updates: &mut mpsc::Receiver<PolicyUpdate>, name: &str) -> usize {
+        let mut seen = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let update = tokio::time::timeout_at(deadline, updates.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no reload holding {name} after {seen} reloads"))
+                .expect("the reloader runs");
+            seen += 1;
+            if names(&update) == [name] {
+                return seen;
+            }
+        }
+    }
+
+    /// An editor that saves by writing a new file and renaming it over the
+    /// old one replaces the watched file's inode; watching its directory
+    /// sees every such save (a watch on the file itself would see the first
+    /// and then watch a deleted inode: hence two saves).
+    #[tokio::test]
+    async fn a_single_file_replaced_by_rename_is_reloaded_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("orders.yaml");
+        std::fs::write(&file, policy("first")).unwrap();
+        let mut updates = spawn_reloader(file.clone());
+        // The watcher starts inside spawn_reloader: later changes are seen.
+        let temporary = dir.path().join(".orders.yaml.swp");
+        for name in ["second", "third"] {
+            std::fs::write(&temporary, policy(name)).unwrap();
+            std::fs::rename(&temporary, &file).unwrap();
+            until_loaded(&mut updates, name).await;
+        }
+    }
+
+    /// A Kubernetes ConfigMap volume: `orders.yaml -> ..data/orders.yaml`,
+    /// `..data -> ..TIMESTAMP`; an update writes a new `..TIMESTAMP`
+    /// directory and renames a new `..data` link over the old one. No
+    /// `*.yaml` entry of the directory changes, only `..data`.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_configmap_data_link_swap_is_reloaded() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("..2026_01")).unwrap();
+        std::fs::write(root.join("..2026_01/orders.yaml"), policy("first")).unwrap();
+        symlink("..2026_01", root.join("..data")).unwrap();
+        symlink("..data/orders.yaml", root.join("orders.yaml")).unwrap();
+        let mut updates = spawn_reloader(root.to_path_buf());
+
+        std::fs::create_dir(root.join("..2026_02")).unwrap();
+        std::fs::write(root.join("..2026_02/orders.yaml"), policy("second")).unwrap();
+        symlink("..2026_02", root.join("..data_tmp")).unwrap();
+        std::fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+        std::fs::remove_dir_all(root.join("..2026_01")).unwrap();
+        until_loaded(&mut updates, "second").await;
+    }
+
+    /// Saves 40 ms apart (well inside the 300 ms debounce) make one reload,
+    /// of the last content; then nothing more comes.
+    #[tokio::test]
+    async fn a_burst_of_saves_is_one_reload_of_the_last_one() {
+        assert_eq!(DEBOUNCE, Duration::from_millis(300));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("orders.yaml");
+        std::fs::write(&file, policy("first")).unwrap();
+        let mut updates = spawn_reloader(dir.path().to_path_buf());
+        for name in ["second", "third", "fourth"] {
+            std::fs::write(&file, policy(name)).unwrap();
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        assert_eq!(until_loaded(&mut updates, "fourth").await, 1, "one reload");
+        let more = tokio::time::timeout(Duration::from_secs(1), updates.recv()).await;
+        assert!(more.is_err(), "a second reload: {more:?}");
+    }
+
     #[test]
     fn policy_files_are_yaml_or_configmap_links() {
         assert!(is_policy_file(Path::new("policies/orders.yaml")));

@@ -89,3 +89,69 @@ pub async fn bind(
     };
     Ok((local, serve))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::telemetry::{
+        Heartbeat, HeartbeatClock, Metrics, Readiness, FAILURES_BEFORE_NOT_READY, LOOP_STALE_AFTER,
+    };
+
+    /// One GET over a real connection: the status and the body.
+    async fn get(address: SocketAddr, path: &str) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).await.unwrap();
+        let status = raw.split(' ').nth(1).unwrap().parse().unwrap();
+        let body = raw.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn healthz_answers_503_once_the_loop_has_been_quiet_for_30_s() {
+        assert_eq!(LOOP_STALE_AFTER, Duration::from_secs(30), "documented");
+        // The loop is stalled: nothing beats the heartbeat; the test moves
+        // its clock instead of waiting.
+        let ms = Arc::new(AtomicU64::new(0));
+        let read = ms.clone();
+        let clock: HeartbeatClock =
+            Arc::new(move || Duration::from_millis(read.load(Ordering::Relaxed)));
+        let telemetry = Telemetry {
+            metrics: Arc::new(Metrics::new()),
+            readiness: Arc::new(Readiness::new(FAILURES_BEFORE_NOT_READY)),
+            heartbeat: Arc::new(Heartbeat::with_clock(LOOP_STALE_AFTER, clock)),
+        };
+        let (address, serve) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            telemetry.clone(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(serve);
+
+        assert_eq!(get(address, "/healthz").await, (200, "ok\n".into()));
+        ms.store(30_000, Ordering::Relaxed);
+        assert_eq!(
+            get(address, "/healthz").await.0,
+            200,
+            "30 s is not yet stale"
+        );
+        ms.store(30_001, Ordering::Relaxed);
+        assert_eq!(
+            get(address, "/healthz").await,
+            (503, "controller loop stalled\n".into())
+        );
+        // The loop beats again: healthy again.
+        telemetry.heartbeat.beat();
+        assert_eq!(get(address, "/healthz").await, (200, "ok\n".into()));
+    }
+}

@@ -11,7 +11,7 @@ mod readiness;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use heartbeat::Heartbeat;
+pub use heartbeat::{Heartbeat, HeartbeatClock};
 pub use metrics::{ApiOutcome, Metrics, PolicyGauges};
 pub use observer::TelemetryObserver;
 pub use readiness::{PolicyReadiness, Readiness, ReadinessReport};

@@ -369,19 +369,42 @@ fn every_policy_the_loader_accepts_runs_within_bounds() {
 
 #[test]
 fn timestamps_from_any_float_do_not_panic() {
-    run(1, any::<f64>(), |secs| {
-        let t = Timestamp::from_secs_f64(secs);
-        prop_assert!(t >= Timestamp::ZERO);
+    // The rule: NaN and anything not above zero is zero, anything past the
+    // largest `Duration` saturates there, and the rest is those seconds to
+    // the nanosecond.
+    fn expect(secs: f64) -> Result<(), TestCaseError> {
+        let got = Timestamp::from_secs_f64(secs).since(Timestamp::ZERO);
+        if secs.is_nan() || secs <= 0.0 {
+            prop_assert_eq!(got, Duration::ZERO, "{} s", secs);
+        } else if secs >= Duration::MAX.as_secs_f64() {
+            prop_assert_eq!(got, Duration::MAX, "{} s", secs);
+        } else {
+            let error = (got.as_secs_f64() - secs).abs();
+            prop_assert!(error <= 1e-9 + secs * 1e-15, "{} s became {:?}", secs, got);
+        }
         Ok(())
-    });
+    }
+    run(1, any::<f64>(), expect);
     for secs in [
         f64::NAN,
         f64::INFINITY,
         f64::NEG_INFINITY,
         f64::MAX,
         -0.0,
+        -1.5,
         1e30,
+        1.5,
+        5e-324,
     ] {
-        Timestamp::from_secs_f64(secs);
+        expect(secs).unwrap();
     }
+    assert_eq!(
+        Timestamp::from_secs_f64(f64::INFINITY).since(Timestamp::ZERO),
+        Duration::MAX
+    );
+    assert_eq!(Timestamp::from_secs_f64(f64::NAN), Timestamp::ZERO);
+    assert_eq!(
+        Timestamp::from_secs_f64(1.5),
+        Timestamp::from_nanos(1_500_000_000)
+    );
 }

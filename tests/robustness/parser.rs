@@ -12,7 +12,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::yaml::{policy_stream, QUEUE_KEYS, SCALE_IN_KEYS, SCALE_OUT_KEYS, TOP_KEYS};
-use crate::{assert_sound, run};
+use crate::{assert_sound, cases, run, run_cases};
 
 const ORIGIN: &str = "policies/fuzzed.yaml";
 
@@ -78,7 +78,9 @@ static WITH_VALID_POLICY: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn random_policy_documents_are_checked_without_panic() {
-    run(1, policy_stream(), |text| {
+    // At least 100 streams whatever PROPTEST_CASES says: the mix below is
+    // judged on every run, never skipped for want of cases.
+    run_cases(cases(1).max(100), policy_stream(), |text| {
         let report = check(&text)?;
         STREAMS.fetch_add(1, Ordering::Relaxed);
         if !report.policies.is_empty() {
@@ -90,9 +92,6 @@ fn random_policy_documents_are_checked_without_panic() {
         STREAMS.load(Ordering::Relaxed),
         WITH_VALID_POLICY.load(Ordering::Relaxed),
     );
-    if streams < 50 {
-        return; // too few cases to judge the mix
-    }
     // About a quarter hold one (57 to 69 of 258 in five runs); a tenth is
     // far enough below that chance alone does not fail it, as a fifth did.
     assert!(

@@ -309,3 +309,49 @@ async fn one_cycle_over_all_policies_as_plan_runs_it() {
     assert_eq!(world.batch_sizes(), [10, 2]);
     assert_eq!((reads.queues_read(), reads.service_batches()), (1, 2));
 }
+
+/// The production default: every group's first evaluation comes within a
+/// tenth of its interval of the start (so `/readyz` does not wait a whole
+/// interval), and the phases are actually spread, not all at the start.
+#[tokio::test(start_paused = true)]
+async fn under_the_default_phase_spread_the_first_evaluation_comes_within_a_tenth_of_the_interval()
+{
+    assert_eq!(ControllerConfig::default().phase_spread, 0.1);
+    let world = FakeWorld::new();
+    let intervals: Vec<u64> = (10..30).collect();
+    let mut policies = Vec::new();
+    for interval in &intervals {
+        let name = format!("every-{interval}s");
+        world.add(&name, 100, &name, 1);
+        policies.push(policy(&name, *interval));
+    }
+    for seed in [1, 2, 3] {
+        let config = ControllerConfig {
+            seed: Some(seed),
+            ..ControllerConfig::default()
+        };
+        let running = start(config, &world, policies.clone());
+        advance(3.5).await;
+        let start = running.started;
+        let (recorder, _) = running.stop().await;
+        let mut phases = Vec::new();
+        for interval in &intervals {
+            let name = format!("every-{interval}s");
+            let first = *recorder
+                .times_of(&name)
+                .first()
+                .unwrap_or_else(|| panic!("seed {seed}: {name} not evaluated within 3.5 s"));
+            let phase = first.duration_since(start);
+            assert!(
+                phase < Duration::from_secs(*interval) / 10,
+                "seed {seed}: {name} first evaluated after {phase:?}"
+            );
+            phases.push(phase);
+        }
+        let spread: std::collections::BTreeSet<Duration> = phases.iter().copied().collect();
+        assert!(
+            spread.len() > intervals.len() / 2,
+            "seed {seed}: phases {phases:?}"
+        );
+    }
+}
