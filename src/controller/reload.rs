@@ -232,7 +232,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("orders.yaml");
         std::fs::write(&file, policy("first")).unwrap();
-        let mut updates = spawn_reloader(file.clone());
+        let mut updates = spawn_reloader(file.clone(), None);
         // The watcher starts inside spawn_reloader: later changes are seen.
         let temporary = dir.path().join(".orders.yaml.swp");
         for name in ["second", "third"] {
@@ -256,7 +256,7 @@ mod tests {
         std::fs::write(root.join("..2026_01/orders.yaml"), policy("first")).unwrap();
         symlink("..2026_01", root.join("..data")).unwrap();
         symlink("..data/orders.yaml", root.join("orders.yaml")).unwrap();
-        let mut updates = spawn_reloader(root.to_path_buf());
+        let mut updates = spawn_reloader(root.to_path_buf(), None);
 
         std::fs::create_dir(root.join("..2026_02")).unwrap();
         std::fs::write(root.join("..2026_02/orders.yaml"), policy("second")).unwrap();
@@ -274,7 +274,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("orders.yaml");
         std::fs::write(&file, policy("first")).unwrap();
-        let mut updates = spawn_reloader(dir.path().to_path_buf());
+        let mut updates = spawn_reloader(dir.path().to_path_buf(), None);
         for name in ["second", "third", "fourth"] {
             std::fs::write(&file, policy(name)).unwrap();
             tokio::time::sleep(Duration::from_millis(40)).await;
