@@ -2,6 +2,7 @@
 //! CloudWatch gets few large `PutMetricData` calls instead of one per
 //! evaluation.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,26 +10,30 @@ use tokio::sync::watch;
 
 use crate::ports::{error_chain, MetricSample, MetricsPublisher};
 
-/// Samples kept while the backend fails, at most; older ones are dropped.
+/// Samples waiting between two flushes, at most; beyond it the oldest are
+/// dropped. A flush takes everything waiting, and a flush that fails drops
+/// its batch (logged once per outage): metrics are a view of the
+/// controller, not worth a growing backlog of their own while CloudWatch
+/// is down.
 const MAX_BUFFERED: usize = 100_000;
 
 /// Samples waiting for the next flush.
 #[derive(Debug, Default)]
 pub(crate) struct MetricsBuffer {
-    samples: Mutex<Vec<MetricSample>>,
+    samples: Mutex<VecDeque<MetricSample>>,
 }
 
 impl MetricsBuffer {
     pub fn push(&self, sample: MetricSample) {
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
         if samples.len() >= MAX_BUFFERED {
-            samples.remove(0);
+            samples.pop_front();
         }
-        samples.push(sample);
+        samples.push_back(sample);
     }
 
     fn take(&self) -> Vec<MetricSample> {
-        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.samples.lock().unwrap_or_else(|e| e.into_inner())).into()
     }
 }
 

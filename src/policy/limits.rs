@@ -1,4 +1,5 @@
-//! The largest value each duration key accepts.
+//! The largest inputs the policy loader accepts: a policy file's size, and
+//! the value of each duration key.
 //!
 //! A duration with no bound validates as "584542046years" and leaves a
 //! policy that is never evaluated, or a window nothing ever leaves. The
@@ -6,6 +7,10 @@
 //! (a located error) and shown in the JSON Schema (`x-maximum`).
 
 use std::time::Duration;
+
+/// The largest policy file read: 1 MiB, thousands of policies' worth. The
+/// loader checks it before reading and the YAML reader is capped by it.
+pub const MAX_POLICY_FILE_BYTES: u64 = 1024 * 1024;
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);

@@ -17,8 +17,7 @@ use super::outline::quoted;
 use super::parse::parse;
 use super::validate::{validate, CheckedPolicy};
 
-/// The largest policy file read: 1 MiB, thousands of policies' worth.
-pub const MAX_POLICY_FILE_BYTES: u64 = 1024 * 1024;
+pub use super::limits::MAX_POLICY_FILE_BYTES;
 
 /// Load every policy from a file or a directory of `*.yaml`/`*.yml` files.
 /// Fails with every error when any policy is invalid.

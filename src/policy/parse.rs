@@ -10,7 +10,7 @@ use serde_saphyr::{Error, MessageFormatter, Spanned, UserMessageFormatter};
 
 use super::diagnostic::Diagnostic;
 use super::keys;
-use super::load::MAX_POLICY_FILE_BYTES;
+use super::limits::MAX_POLICY_FILE_BYTES;
 use super::outline::{
     outline, quoted, DocumentOutline, Node, Outline, Position, Segment, Shape, MAX_EXPANDED_NODES,
 };
