@@ -1036,7 +1036,10 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
 /// (throttled, 500, never answered, dropped): the holder stops writing
 /// before its lease expires, the standby takes over once it has expired and
 /// not before, at no moment may both write, and once the fault ends the old
-/// holder finds the new one and stays standby.
+/// holder finds the new one and stays standby. "Write" is checked twice:
+/// the gates, sampled every 5 ms, and the real `UpdateService` requests of
+/// each replica's controller as they reach the API (all of the holder's
+/// before the standby's first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over() {
     let (moto, proxy, aws) = start_emulator_behind_proxy().await;
@@ -1054,6 +1057,47 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
     let keeper = |client: &aws_sdk_dynamodb::Client, lease: &str, replica: &str| {
         let store = DynamoLeaseStore::new(client.clone(), table, lease);
         LeaseKeeper::new(Arc::new(store), replica, timing)
+    };
+    // Each replica also runs the real controller on one policy, gated by
+    // its lease, with its AWS calls through a proxy of its own (a's is the
+    // faulty one; only DynamoDB is faulted), so each one's UpdateService
+    // requests are counted where they reach the API. The service is set
+    // back to 1 every 200 ms while its queue wants 5, so the holder writes
+    // at every evaluation.
+    aws.create_cluster("leased").await;
+    aws.seed("leased", 50, "leased", "leased", 1).await;
+    let proxy_b = FaultProxy::start(moto.port()).await;
+    let ports_a = AwsPorts::new(
+        &sdk_config(&proxy.endpoint(), AwsSettings::default()).await,
+        None,
+    );
+    let ports_b = AwsPorts::new(
+        &sdk_config(&proxy_b.endpoint(), AwsSettings::default()).await,
+        None,
+    );
+    let replica = |ports: &AwsPorts, gate: backlog_scaler::lease::WriteGate| {
+        let (_, reloads) = mpsc::channel::<PolicyUpdate>(1);
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let config = ControllerConfig {
+            write_gate: Some(gate),
+            ..ControllerConfig::default()
+        };
+        let policies = vec![policy("leased", "leased", "leased", "leased")];
+        let task =
+            tokio::spawn(
+                Controller::new(config, ports.ports()).run(policies, reloads, async {
+                    let _ = stop.await;
+                }),
+            );
+        (shutdown, task)
+    };
+    let writes_since = |proxy: &FaultProxy, since: Instant| -> Vec<Instant> {
+        proxy
+            .requests("UpdateService")
+            .iter()
+            .filter(|r| r.at >= since && r.body.contains(r#""service":"leased""#))
+            .map(|r| r.at)
+            .collect()
     };
     for (fault, label) in [
         (Fault::Throttle, "throttled"),
@@ -1076,6 +1120,29 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         let task_b = tokio::spawn(standby.run(stopped));
         eventually(Duration::from_secs(5), "b sees a", || async {
             gate_b.holder().as_deref() == Some(a.as_str())
+        })
+        .await;
+        let round = Instant::now();
+        let resetting = Arc::new(AtomicBool::new(true));
+        let resetter = tokio::spawn({
+            let (resetting, ecs) = (resetting.clone(), aws.ecs.clone());
+            async move {
+                while resetting.load(Ordering::Relaxed) {
+                    let _ = ecs
+                        .update_service()
+                        .cluster("leased")
+                        .service("leased")
+                        .desired_count(1)
+                        .send()
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+        let (stop_a, controller_a) = replica(&ports_a, gate_a.clone());
+        let (stop_b, controller_b) = replica(&ports_b, gate_b.clone());
+        eventually(Duration::from_secs(20), "a writes", || async {
+            !writes_since(&proxy, round).is_empty()
         })
         .await;
 
@@ -1106,6 +1173,28 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
             gate_a.holder().as_deref() == Some(b.as_str())
         })
         .await;
+        eventually(Duration::from_secs(20), "b writes", || async {
+            !writes_since(&proxy_b, round).is_empty()
+        })
+        .await;
+        for (stop, controller) in [(stop_a, controller_a), (stop_b, controller_b)] {
+            let _ = stop.send(());
+            tokio::time::timeout(Duration::from_secs(15), controller)
+                .await
+                .expect("the controller stops")
+                .expect("the controller does not panic");
+        }
+        resetting.store(false, Ordering::Relaxed);
+        resetter.await.unwrap();
+        // Real writes, as they reached the API: every one of a's came
+        // before b's first; none of b's before b held the lease.
+        let (writes_a, writes_b) = (writes_since(&proxy, round), writes_since(&proxy_b, round));
+        let (last_a, first_b) = (*writes_a.last().unwrap(), writes_b[0]);
+        assert!(
+            last_a < first_b,
+            "{label}: a wrote {:?} after b's first write",
+            last_a - first_b
+        );
         watching.store(false, Ordering::Relaxed);
         let samples = watcher.await.expect("the watcher");
         let _ = stop.send(true);
@@ -1122,6 +1211,12 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         );
         let a_stopped = samples.iter().find(|s| !s.1).expect("a stopped").0;
         let b_started = samples.iter().find(|s| s.2).expect("b took over").0;
+        // b's first real write came once its gate was open (sampled every
+        // 5 ms, so it may be seen open up to a sample late).
+        assert!(
+            first_b + Duration::from_millis(10) >= b_started,
+            "{label}: b wrote before it held the lease"
+        );
         // a stops a safety margin (one renewal period) before its lease
         // expires, and b starts no earlier than the expiry (less a sample).
         let gap = b_started.saturating_duration_since(a_stopped);
@@ -1157,8 +1252,11 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
             "{label}: a's stop not logged"
         );
         println!(
-            "{label}: a stopped {:?} before b started; b took over {took_over:?} after the fault began",
-            b_started - a_stopped
+            "{label}: a stopped {:?} before b started; b took over {took_over:?} after the fault began; \
+             UpdateService requests: {} from a, then {} from b",
+            b_started - a_stopped,
+            writes_a.len(),
+            writes_b.len()
         );
     }
 }
