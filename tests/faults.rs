@@ -840,8 +840,10 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         .all(|r| r.fault.is_none() || r.at <= throttled_until));
     assert_within_token_bucket(&requests, rate, burst);
     // Each policy retried, and the waits between its attempts were drawn
-    // (full jitter), not fixed. The waits are read from the retry log: on
-    // the wire the shared 2/s limiter, not the backoff, spaces the attempts.
+    // (full jitter), not fixed. The waits are drawn by the controller (its
+    // retry log says which); on the wire, each retry reached the API at
+    // least its wait after the refused attempt before it (the shared 2/s
+    // limiter may add more, never less).
     let mut waits = Vec::new();
     for name in names {
         let needle = format!(r#""service":"{name}""#);
@@ -851,7 +853,13 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
             .count();
         assert!(attempts >= 2, "{name} retried: {attempts} attempts");
         let service = format!(r#"service="{name}""#);
-        waits.extend(logged_retry_waits(&[&service], &Backoff::UPDATE_SERVICE));
+        let retries = logged_retries(&[&service], &Backoff::UPDATE_SERVICE);
+        let sent: Vec<&fault_proxy::Seen> = requests
+            .iter()
+            .filter(|r| r.body.contains(&needle))
+            .collect();
+        assert_retries_waited_on_the_wire(name, &sent, &retries);
+        waits.extend(retries.iter().map(|&(_, wait)| wait));
     }
     assert!(waits.len() >= 4, "retry waits logged: {waits:?}");
     let distinct: std::collections::BTreeSet<u64> = waits.iter().copied().collect();
@@ -879,6 +887,52 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         requests.len(),
         throttled.len(),
     );
+}
+
+/// With a write limit too loose to matter, the backoff alone spaces a
+/// throttled `UpdateService`'s attempts: each retry reaches the API at
+/// least the wait the controller drew (and logged) after the refused
+/// attempt before it. (Above, the tight limiter spaces them more.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_service_retries_wait_their_drawn_backoff_on_the_wire() {
+    let (_moto, proxy, aws) = start_emulator_behind_proxy().await;
+    aws.create_cluster("waits").await;
+    aws.seed("waited", 50, "waits", "waited", 1).await;
+    let ports = ports_with_ecs_limits(
+        &proxy,
+        RateLimiter::ecs_describe_services(),
+        RateLimiter::new(1000.0, 1000),
+    )
+    .await;
+    proxy.inject("UpdateService", Fault::Throttle);
+    let live = Live::start(
+        &ports,
+        vec![policy("waited", "waited", "waits", "waited")],
+        None,
+    );
+    let refused = || {
+        proxy
+            .requests("UpdateService")
+            .iter()
+            .filter(|r| r.fault.is_some())
+            .count()
+    };
+    eventually(Duration::from_secs(30), "six refused writes", || async {
+        refused() >= 6
+    })
+    .await;
+    proxy.clear();
+    eventually(Duration::from_secs(30), "scaled", || async {
+        aws.desired("waits", "waited").await == 5
+    })
+    .await;
+    live.stop().await;
+
+    let sent = proxy.requests("UpdateService");
+    let sent: Vec<&fault_proxy::Seen> = sent.iter().collect();
+    let retries = logged_retries(&[r#"service="waited""#], &Backoff::UPDATE_SERVICE);
+    assert!(retries.len() >= 3, "retries logged: {retries:?}");
+    assert_retries_waited_on_the_wire("waited", &sent, &retries);
 }
 
 /// Ports through `proxy`, with the production SDK settings, whose ECS calls
@@ -910,6 +964,61 @@ async fn ports_with_ecs_limits(
 /// a burst of 2.
 const TIGHT_RATE: f64 = 2.0;
 const TIGHT_BURST: u32 = 2;
+
+/// Pairs each logged retry of one service with the requests that reached
+/// the API: a refused attempt `n` that was retried (logged with
+/// `attempt=n`) is followed by the retry, at least the logged wait later;
+/// one that was not (the last attempt, or a success) is followed by a new
+/// evaluation's first attempt. Every logged retry must be matched.
+fn assert_retries_waited_on_the_wire(
+    name: &str,
+    sent: &[&fault_proxy::Seen],
+    retries: &[(u64, u64)],
+) {
+    let mut pending = retries.iter().peekable();
+    let mut attempt = 1;
+    for pair in sent.windows(2) {
+        let refused = pair[0].fault.is_some();
+        match pending.peek() {
+            Some(&&(logged, wait)) if refused && logged == attempt => {
+                let gap = pair[1].at.duration_since(pair[0].at);
+                // 5 ms for the two ends' clocks and the loopback.
+                assert!(
+                    gap + Duration::from_millis(5) >= Duration::from_millis(wait),
+                    "{name}: attempt {} sent {gap:?} after attempt {attempt}, whose retry waits {wait} ms",
+                    attempt + 1
+                );
+                pending.next();
+                attempt += 1;
+            }
+            _ => attempt = 1,
+        }
+    }
+    assert!(
+        pending.next().is_none(),
+        "{name}: logged retries {retries:?} not all seen on the wire"
+    );
+}
+
+/// The (attempt, wait in ms) of the controller's retries logged with every
+/// one of `parts`, in order.
+fn logged_retries(parts: &[&str], backoff: &Backoff) -> Vec<(u64, u64)> {
+    let mut needles = vec!["retrying after a transient error"];
+    needles.extend_from_slice(parts);
+    log_lines(&needles)
+        .into_iter()
+        .map(|line| {
+            let field = |key: &str| -> u64 {
+                let start = line.find(key).expect(key) + key.len();
+                line[start..].split(' ').next().unwrap().parse().unwrap()
+            };
+            let (attempt, wait) = (field("attempt="), field("retry_in_ms="));
+            let ceiling = backoff.ceiling(attempt as u32);
+            assert!(wait as u128 <= ceiling.as_millis(), "{line}");
+            (attempt, wait)
+        })
+        .collect()
+}
 
 /// The waits (ms) of the controller's retries logged with every one of
 /// `parts`, each checked against its ceiling in `backoff`.
