@@ -1088,9 +1088,11 @@ fn explain_shows_where_the_policys_calls_go() {
     assert_eq!(json["role_arn"], serde_json::Value::Null);
 }
 
-/// `run` up to its first request: the start-up log at debug, until the
-/// endpoints are served, then stopped. `env` is added to its environment.
-fn run_start_up_log(env: &[(&str, &str)]) -> String {
+/// `run` through its first evaluation cycle (so its worker threads have
+/// allocated): the log at debug until then, and the malloc arenas besides
+/// the main one that it has by then; then stopped. `env` is added to its
+/// environment.
+fn run_start_up_log(env: &[(&str, &str)]) -> (String, usize) {
     use std::io::{BufRead, BufReader};
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("backlog-scaler"));
     command
@@ -1132,17 +1134,37 @@ fn run_start_up_log(env: &[(&str, &str)]) -> String {
     {
         log.push_str(&line);
         log.push('\n');
-        if line.contains("serving /healthz") {
+        if line.contains("cycle finished") {
             break;
         }
     }
+    let arenas = extra_malloc_arenas(child.id());
     child.kill().expect("stopped");
     child.wait().expect("reaped");
     assert!(
-        log.contains("serving /healthz"),
-        "run did not start:\n{log}"
+        log.contains("cycle finished"),
+        "run did not evaluate:\n{log}"
     );
-    log
+    (log, arenas)
+}
+
+/// glibc's malloc arenas besides the main one in process `pid`: each is a
+/// 64 MiB heap reserved with `mmap`, most of it inaccessible (`---p`, no
+/// file) until used. Nothing else in the process reserves that much that
+/// way (thread stack guards are a page).
+fn extra_malloc_arenas(pid: u32) -> usize {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).expect("/proc/PID/maps");
+    maps.lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let Some((start, end)) = fields[0].split_once('-') else {
+                return false;
+            };
+            let size =
+                u64::from_str_radix(end, 16).unwrap() - u64::from_str_radix(start, 16).unwrap();
+            fields[1] == "---p" && fields.len() == 5 && size > 32 << 20
+        })
+        .count()
 }
 
 /// The daemon keeps glibc's malloc to one arena (src/cli/allocator.rs),
@@ -1150,12 +1172,19 @@ fn run_start_up_log(env: &[(&str, &str)]) -> String {
 #[test]
 fn run_shares_one_malloc_arena_unless_the_operator_sets_a_limit() {
     let limited = "malloc limited to one arena";
-    let log = run_start_up_log(&[]);
+    // One arena indeed: no heap besides the main one, though its threads
+    // have allocated.
+    let (log, arenas) = run_start_up_log(&[]);
     assert!(log.contains(limited), "{log}");
-    let log = run_start_up_log(&[("MALLOC_ARENA_MAX", "4")]);
+    assert_eq!(arenas, 0, "{log}");
+    // The operator's limit is kept: threads get arenas of their own, up to
+    // it (the main arena is one of the 4).
+    let (log, arenas) = run_start_up_log(&[("MALLOC_ARENA_MAX", "4")]);
     assert!(!log.contains(limited), "{log}");
-    let log = run_start_up_log(&[("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")]);
+    assert!((1..=3).contains(&arenas), "{arenas} arenas\n{log}");
+    let (log, arenas) = run_start_up_log(&[("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")]);
     assert!(!log.contains(limited), "{log}");
+    assert_eq!(arenas, 1, "{log}");
 }
 
 /// Without a region anywhere in the chain (no variable, no profile, no

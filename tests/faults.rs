@@ -840,8 +840,10 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         .all(|r| r.fault.is_none() || r.at <= throttled_until));
     assert_within_token_bucket(&requests, rate, burst);
     // Each policy retried, and the waits between its attempts were drawn
-    // (full jitter), not fixed. The waits are read from the retry log: on
-    // the wire the shared 2/s limiter, not the backoff, spaces the attempts.
+    // (full jitter), not fixed. The waits are drawn by the controller (its
+    // retry log says which); on the wire, each retry reached the API at
+    // least its wait after the refused attempt before it (the shared 2/s
+    // limiter may add more, never less).
     let mut waits = Vec::new();
     for name in names {
         let needle = format!(r#""service":"{name}""#);
@@ -851,7 +853,13 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
             .count();
         assert!(attempts >= 2, "{name} retried: {attempts} attempts");
         let service = format!(r#"service="{name}""#);
-        waits.extend(logged_retry_waits(&[&service], &Backoff::UPDATE_SERVICE));
+        let retries = logged_retries(&[&service], &Backoff::UPDATE_SERVICE);
+        let sent: Vec<&fault_proxy::Seen> = requests
+            .iter()
+            .filter(|r| r.body.contains(&needle))
+            .collect();
+        assert_retries_waited_on_the_wire(name, &sent, &retries);
+        waits.extend(retries.iter().map(|&(_, wait)| wait));
     }
     assert!(waits.len() >= 4, "retry waits logged: {waits:?}");
     let distinct: std::collections::BTreeSet<u64> = waits.iter().copied().collect();
@@ -879,6 +887,52 @@ async fn throttled_update_service_is_retried_with_backoff_within_the_rate_limit(
         requests.len(),
         throttled.len(),
     );
+}
+
+/// With a write limit too loose to matter, the backoff alone spaces a
+/// throttled `UpdateService`'s attempts: each retry reaches the API at
+/// least the wait the controller drew (and logged) after the refused
+/// attempt before it. (Above, the tight limiter spaces them more.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_service_retries_wait_their_drawn_backoff_on_the_wire() {
+    let (_moto, proxy, aws) = start_emulator_behind_proxy().await;
+    aws.create_cluster("waits").await;
+    aws.seed("waited", 50, "waits", "waited", 1).await;
+    let ports = ports_with_ecs_limits(
+        &proxy,
+        RateLimiter::ecs_describe_services(),
+        RateLimiter::new(1000.0, 1000),
+    )
+    .await;
+    proxy.inject("UpdateService", Fault::Throttle);
+    let live = Live::start(
+        &ports,
+        vec![policy("waited", "waited", "waits", "waited")],
+        None,
+    );
+    let refused = || {
+        proxy
+            .requests("UpdateService")
+            .iter()
+            .filter(|r| r.fault.is_some())
+            .count()
+    };
+    eventually(Duration::from_secs(30), "six refused writes", || async {
+        refused() >= 6
+    })
+    .await;
+    proxy.clear();
+    eventually(Duration::from_secs(30), "scaled", || async {
+        aws.desired("waits", "waited").await == 5
+    })
+    .await;
+    live.stop().await;
+
+    let sent = proxy.requests("UpdateService");
+    let sent: Vec<&fault_proxy::Seen> = sent.iter().collect();
+    let retries = logged_retries(&[r#"service="waited""#], &Backoff::UPDATE_SERVICE);
+    assert!(retries.len() >= 3, "retries logged: {retries:?}");
+    assert_retries_waited_on_the_wire("waited", &sent, &retries);
 }
 
 /// Ports through `proxy`, with the production SDK settings, whose ECS calls
@@ -910,6 +964,61 @@ async fn ports_with_ecs_limits(
 /// a burst of 2.
 const TIGHT_RATE: f64 = 2.0;
 const TIGHT_BURST: u32 = 2;
+
+/// Pairs each logged retry of one service with the requests that reached
+/// the API: a refused attempt `n` that was retried (logged with
+/// `attempt=n`) is followed by the retry, at least the logged wait later;
+/// one that was not (the last attempt, or a success) is followed by a new
+/// evaluation's first attempt. Every logged retry must be matched.
+fn assert_retries_waited_on_the_wire(
+    name: &str,
+    sent: &[&fault_proxy::Seen],
+    retries: &[(u64, u64)],
+) {
+    let mut pending = retries.iter().peekable();
+    let mut attempt = 1;
+    for pair in sent.windows(2) {
+        let refused = pair[0].fault.is_some();
+        match pending.peek() {
+            Some(&&(logged, wait)) if refused && logged == attempt => {
+                let gap = pair[1].at.duration_since(pair[0].at);
+                // 5 ms for the two ends' clocks and the loopback.
+                assert!(
+                    gap + Duration::from_millis(5) >= Duration::from_millis(wait),
+                    "{name}: attempt {} sent {gap:?} after attempt {attempt}, whose retry waits {wait} ms",
+                    attempt + 1
+                );
+                pending.next();
+                attempt += 1;
+            }
+            _ => attempt = 1,
+        }
+    }
+    assert!(
+        pending.next().is_none(),
+        "{name}: logged retries {retries:?} not all seen on the wire"
+    );
+}
+
+/// The (attempt, wait in ms) of the controller's retries logged with every
+/// one of `parts`, in order.
+fn logged_retries(parts: &[&str], backoff: &Backoff) -> Vec<(u64, u64)> {
+    let mut needles = vec!["retrying after a transient error"];
+    needles.extend_from_slice(parts);
+    log_lines(&needles)
+        .into_iter()
+        .map(|line| {
+            let field = |key: &str| -> u64 {
+                let start = line.find(key).expect(key) + key.len();
+                line[start..].split(' ').next().unwrap().parse().unwrap()
+            };
+            let (attempt, wait) = (field("attempt="), field("retry_in_ms="));
+            let ceiling = backoff.ceiling(attempt as u32);
+            assert!(wait as u128 <= ceiling.as_millis(), "{line}");
+            (attempt, wait)
+        })
+        .collect()
+}
 
 /// The waits (ms) of the controller's retries logged with every one of
 /// `parts`, each checked against its ceiling in `backoff`.
@@ -1036,7 +1145,10 @@ async fn describe_services_retries_are_counted_and_under_the_limiter() {
 /// (throttled, 500, never answered, dropped): the holder stops writing
 /// before its lease expires, the standby takes over once it has expired and
 /// not before, at no moment may both write, and once the fault ends the old
-/// holder finds the new one and stays standby.
+/// holder finds the new one and stays standby. "Write" is checked twice:
+/// the gates, sampled every 5 ms, and the real `UpdateService` requests of
+/// each replica's controller as they reach the API (all of the holder's
+/// before the standby's first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over() {
     let (moto, proxy, aws) = start_emulator_behind_proxy().await;
@@ -1054,6 +1166,47 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
     let keeper = |client: &aws_sdk_dynamodb::Client, lease: &str, replica: &str| {
         let store = DynamoLeaseStore::new(client.clone(), table, lease);
         LeaseKeeper::new(Arc::new(store), replica, timing)
+    };
+    // Each replica also runs the real controller on one policy, gated by
+    // its lease, with its AWS calls through a proxy of its own (a's is the
+    // faulty one; only DynamoDB is faulted), so each one's UpdateService
+    // requests are counted where they reach the API. The service is set
+    // back to 1 every 200 ms while its queue wants 5, so the holder writes
+    // at every evaluation.
+    aws.create_cluster("leased").await;
+    aws.seed("leased", 50, "leased", "leased", 1).await;
+    let proxy_b = FaultProxy::start(moto.port()).await;
+    let ports_a = AwsPorts::new(
+        &sdk_config(&proxy.endpoint(), AwsSettings::default()).await,
+        None,
+    );
+    let ports_b = AwsPorts::new(
+        &sdk_config(&proxy_b.endpoint(), AwsSettings::default()).await,
+        None,
+    );
+    let replica = |ports: &AwsPorts, gate: backlog_scaler::lease::WriteGate| {
+        let (_, reloads) = mpsc::channel::<PolicyUpdate>(1);
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let config = ControllerConfig {
+            write_gate: Some(gate),
+            ..ControllerConfig::default()
+        };
+        let policies = vec![policy("leased", "leased", "leased", "leased")];
+        let task =
+            tokio::spawn(
+                Controller::new(config, ports.ports()).run(policies, reloads, async {
+                    let _ = stop.await;
+                }),
+            );
+        (shutdown, task)
+    };
+    let writes_since = |proxy: &FaultProxy, since: Instant| -> Vec<Instant> {
+        proxy
+            .requests("UpdateService")
+            .iter()
+            .filter(|r| r.at >= since && r.body.contains(r#""service":"leased""#))
+            .map(|r| r.at)
+            .collect()
     };
     for (fault, label) in [
         (Fault::Throttle, "throttled"),
@@ -1076,6 +1229,29 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         let task_b = tokio::spawn(standby.run(stopped));
         eventually(Duration::from_secs(5), "b sees a", || async {
             gate_b.holder().as_deref() == Some(a.as_str())
+        })
+        .await;
+        let round = Instant::now();
+        let resetting = Arc::new(AtomicBool::new(true));
+        let resetter = tokio::spawn({
+            let (resetting, ecs) = (resetting.clone(), aws.ecs.clone());
+            async move {
+                while resetting.load(Ordering::Relaxed) {
+                    let _ = ecs
+                        .update_service()
+                        .cluster("leased")
+                        .service("leased")
+                        .desired_count(1)
+                        .send()
+                        .await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+        let (stop_a, controller_a) = replica(&ports_a, gate_a.clone());
+        let (stop_b, controller_b) = replica(&ports_b, gate_b.clone());
+        eventually(Duration::from_secs(20), "a writes", || async {
+            !writes_since(&proxy, round).is_empty()
         })
         .await;
 
@@ -1106,6 +1282,28 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
             gate_a.holder().as_deref() == Some(b.as_str())
         })
         .await;
+        eventually(Duration::from_secs(20), "b writes", || async {
+            !writes_since(&proxy_b, round).is_empty()
+        })
+        .await;
+        for (stop, controller) in [(stop_a, controller_a), (stop_b, controller_b)] {
+            let _ = stop.send(());
+            tokio::time::timeout(Duration::from_secs(15), controller)
+                .await
+                .expect("the controller stops")
+                .expect("the controller does not panic");
+        }
+        resetting.store(false, Ordering::Relaxed);
+        resetter.await.unwrap();
+        // Real writes, as they reached the API: every one of a's came
+        // before b's first; none of b's before b held the lease.
+        let (writes_a, writes_b) = (writes_since(&proxy, round), writes_since(&proxy_b, round));
+        let (last_a, first_b) = (*writes_a.last().unwrap(), writes_b[0]);
+        assert!(
+            last_a < first_b,
+            "{label}: a wrote {:?} after b's first write",
+            last_a - first_b
+        );
         watching.store(false, Ordering::Relaxed);
         let samples = watcher.await.expect("the watcher");
         let _ = stop.send(true);
@@ -1122,6 +1320,12 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         );
         let a_stopped = samples.iter().find(|s| !s.1).expect("a stopped").0;
         let b_started = samples.iter().find(|s| s.2).expect("b took over").0;
+        // b's first real write came once its gate was open (sampled every
+        // 5 ms, so it may be seen open up to a sample late).
+        assert!(
+            first_b + Duration::from_millis(10) >= b_started,
+            "{label}: b wrote before it held the lease"
+        );
         // a stops a safety margin (one renewal period) before its lease
         // expires, and b starts no earlier than the expiry (less a sample).
         let gap = b_started.saturating_duration_since(a_stopped);
@@ -1157,8 +1361,11 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
             "{label}: a's stop not logged"
         );
         println!(
-            "{label}: a stopped {:?} before b started; b took over {took_over:?} after the fault began",
-            b_started - a_stopped
+            "{label}: a stopped {:?} before b started; b took over {took_over:?} after the fault began; \
+             UpdateService requests: {} from a, then {} from b",
+            b_started - a_stopped,
+            writes_a.len(),
+            writes_b.len()
         );
     }
 }

@@ -475,3 +475,67 @@ async fn a_role_that_cannot_be_assumed_is_access_denied_and_asked_again() {
     assert_eq!(again.kind(), ErrorKind::AccessDenied);
     assert!(recorded.sts_calls_by(CONTROLLER_KEY) > asked);
 }
+
+/// A clock for the SDK that runs `offset` ahead of the real one: the
+/// credentials' expiry (which moto sets an hour after the `AssumeRole`) can
+/// be approached without waiting an hour.
+#[derive(Debug, Clone, Default)]
+struct ShiftedClock(Arc<std::sync::atomic::AtomicU64>);
+
+impl ShiftedClock {
+    fn set(&self, offset: std::time::Duration) {
+        self.0
+            .store(offset.as_secs(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl aws_types::sdk_config::TimeSource for ShiftedClock {
+    fn now(&self) -> std::time::SystemTime {
+        let offset = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        std::time::SystemTime::now() + std::time::Duration::from_secs(offset)
+    }
+}
+
+/// An assumed role's credentials (an hour, moto's default, which the SDK
+/// keeps) serve every call until they near their expiry, and are refreshed
+/// before it: no second `AssumeRole` 20 s before the expiry, one 5 s before
+/// (the SDK's cache refreshes 10 to 15 s ahead), and the calls go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assumed_role_credentials_are_refreshed_before_they_expire() {
+    use std::time::Duration;
+    let recorded = Recorded::start();
+    let moto = &recorded.moto;
+    seed_three_places(moto).await;
+    let clock = ShiftedClock::default();
+    let base = controller_base(moto)
+        .await
+        .to_builder()
+        .time_source(aws_types::sdk_config::SharedTimeSource::new(clock.clone()))
+        .build();
+    let fleet = AwsFleet::new(base, Arc::new(ApiCalls::new()));
+    let ports = fleet.ports_for(&target(None, Some(ROLE))).await;
+    let read = || async {
+        ports
+            .queues
+            .queue_depth("orders")
+            .await
+            .expect("the role's queue")
+            .visible
+    };
+    assert_eq!(read().await, 40);
+    assert_eq!(recorded.sts_calls_by(CONTROLLER_KEY), 1);
+    clock.set(Duration::from_secs(3600 - 20));
+    assert_eq!(read().await, 40);
+    assert_eq!(
+        recorded.sts_calls_by(CONTROLLER_KEY),
+        1,
+        "refreshed 20 s before the expiry"
+    );
+    clock.set(Duration::from_secs(3600 - 5));
+    assert_eq!(read().await, 40);
+    assert_eq!(
+        recorded.sts_calls_by(CONTROLLER_KEY),
+        2,
+        "not refreshed 5 s before the expiry"
+    );
+}

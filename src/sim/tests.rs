@@ -387,3 +387,74 @@ async fn the_daemons_evaluation_writes_what_the_simulator_applied() {
         .collect();
     assert_eq!(*world.written.lock().unwrap(), applied);
 }
+
+/// The rules of `docs/policies.md` for one policy (target 5, bounds 1..40,
+/// tolerance 0.1, scale-out at most +100%, scale-in to the highest
+/// recommendation of the last 120 s and not within 30 s of any change),
+/// written out here apart from the engine: fed the simulator's
+/// observations, they must give every desired count it applied. The
+/// replays above run the same engine that made the timeline, so a wrong
+/// rule would pass them; it cannot pass this.
+#[test]
+fn the_simulators_decisions_follow_the_rules_computed_independently() {
+    let mut policy = policy(5.0, 1, 40, 15.0);
+    policy.tolerance = 0.1;
+    policy.scale_in.stabilization_window = Duration::from_secs(120);
+    policy.scale_out.max_step = Some(crate::policy::Step::Percent(100.0));
+    policy.scale_in.cooldown = Duration::from_secs(30);
+    let counts: Vec<u64> = (0..3600u64)
+        .map(|t| (t / 300 % 4) * 3 + (t % 7 == 0) as u64)
+        .collect();
+    let result = run(
+        &policy,
+        &counts,
+        &config(Duration::from_secs(2), Duration::from_secs(45)),
+    );
+    assert!(result.summary.scale_actions > 5, "the scenario scales");
+    let (target, min, max, tolerance) = (5.0, 1u32, 40u32, 0.1);
+    let (window, cooldown_in) = (120.0, 30.0);
+
+    // (time, recommendation) within the window; a start counts as a
+    // recommendation of the count found, so no scale-in before a window.
+    let mut history: Vec<(f64, u32)> = Vec::new();
+    let mut last_change: Option<f64> = None;
+    let mut outs = 0;
+    let mut ins = 0;
+    for (i, row) in result.timeline.iter().enumerate() {
+        let now = row.time_s;
+        let current = row.observed_desired;
+        history.retain(|&(made, _)| now - made < window);
+        if i == 0 {
+            history.push((now, current.clamp(min, max)));
+        }
+        let backlog = (row.visible + row.in_flight) as f64;
+        let wanted = ((backlog / target).ceil() as u32).clamp(min, max);
+        let inside_tolerance =
+            current > 0 && (backlog / (target * f64::from(current)) - 1.0).abs() <= tolerance;
+        let recommendation = if inside_tolerance { current } else { wanted };
+        history.push((now, recommendation));
+        let expected = if recommendation > current {
+            outs += 1;
+            recommendation.min(current + current.max(1))
+        } else if recommendation < current {
+            let highest = history.iter().map(|&(_, r)| r).max().unwrap();
+            let cooling = last_change.is_some_and(|at| now - at < cooldown_in);
+            if highest >= current || cooling {
+                current
+            } else {
+                ins += 1;
+                highest
+            }
+        } else {
+            current
+        };
+        assert_eq!(row.desired, expected, "at {now} s: {row:?}");
+        if expected != current {
+            last_change = Some(now);
+        }
+    }
+    assert!(
+        outs > 0 && ins > 0,
+        "both directions exercised: {outs} out, {ins} in"
+    );
+}

@@ -126,16 +126,27 @@ fn fifty_thousand_unknown_keys_are_each_reported() {
     );
 }
 
-#[test]
-fn a_list_of_a_hundred_thousand_queues_is_refused_or_loaded() {
+/// A queue list of `bytes` bytes.
+fn queue_list(bytes: usize) -> String {
     let mut text = String::from(
         "name: many\ncluster: prod\nservice: many\ntarget_backlog_per_task: 10\nmax_tasks: 4\nqueues:\n",
     );
     let mut i = 0;
-    while text.len() < LIMIT - 32 {
+    while text.len() < bytes {
         text.push_str(&format!("  - q{i}\n"));
         i += 1;
     }
+    text
+}
+
+/// A hundred thousand queues fill the 1 MiB limit: refused as too large for
+/// a policy, and in time that grows no faster than the input: the whole
+/// list may take at most 30 times as long as a tenth of it (10 times is
+/// linear, 100 quadratic; the best of three runs each, so a busy machine
+/// does not decide it).
+#[test]
+fn a_list_of_a_hundred_thousand_queues_is_refused_in_linear_time() {
+    let text = queue_list(LIMIT - 32);
     // More nodes than the reader's budget: refused as too large.
     let report = refused(&text);
     assert!(
@@ -144,6 +155,22 @@ fn a_list_of_a_hundred_thousand_queues_is_refused_or_loaded() {
             .any(|m| m.contains("too large or too deep for a policy")),
         "{:?}",
         messages(&report)
+    );
+    let tenth = queue_list((LIMIT - 32) / 10);
+    let best_of_three = |text: &str| {
+        (0..3)
+            .map(|_| {
+                let started = std::time::Instant::now();
+                check_str(Path::new("many.yaml"), text);
+                started.elapsed()
+            })
+            .min()
+            .unwrap()
+    };
+    let (whole, part) = (best_of_three(&text), best_of_three(&tenth));
+    assert!(
+        whole < part * 30,
+        "the whole list took {whole:?}, a tenth of it {part:?}"
     );
 }
 

@@ -318,3 +318,43 @@ async fn an_evaluation_finishing_during_shutdown_still_gets_its_metrics_out() {
     assert_eq!(published.len(), 1);
     assert_eq!(published[0].len(), 1);
 }
+
+/// A failed publish is logged once (not at every flush while it keeps
+/// failing) and its samples are dropped, not sent again; once it works,
+/// that is logged and only new samples go out (docs/metrics.md).
+#[tokio::test(start_paused = true)]
+async fn a_failed_publish_is_logged_once_and_its_samples_dropped() {
+    let (logs, _guard) = Logs::capture();
+    let world = FakeWorld::new();
+    world.add("orders", 300, "orders", 3);
+    world.with(|w| w.failing_publishes = 2);
+    let config = ControllerConfig {
+        metrics_flush_interval: Duration::from_secs(10),
+        ..config()
+    };
+    let running = start_with_metrics(config, &world, vec![policy("orders", 5)], true);
+    // Flushes at 10 s (fails), 20 s (fails), 30 s (works); evaluations at
+    // 0, 5, ..., 30 s.
+    advance(31.0).await;
+    let (recorder, _) = running.stop().await;
+
+    let (refused, published) = world.with(|w| (w.refused.clone(), w.published.clone()));
+    assert_eq!(refused.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2]);
+    // Every evaluation's sample went out once or was dropped once: the 30 s
+    // flush and the one at shutdown carry only the samples from 20 s on.
+    let sent: usize = published.iter().map(Vec::len).sum();
+    let evaluations = recorder.evaluations.lock().unwrap().len();
+    assert_eq!(sent, evaluations - 4, "{published:?}");
+    assert_eq!(
+        logs.count("could not publish metrics"),
+        1,
+        "{}",
+        logs.text()
+    );
+    assert_eq!(
+        logs.count("publishing metrics works again"),
+        1,
+        "{}",
+        logs.text()
+    );
+}

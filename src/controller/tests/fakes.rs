@@ -25,8 +25,12 @@ pub struct World {
     pub queue_delays: HashMap<String, Duration>,
     /// Every successful `set_desired`: (when, service, desired).
     pub writes: Vec<(Instant, String, u32)>,
-    /// Every `publish` call's samples.
+    /// Every successful `publish` call's samples.
     pub published: Vec<Vec<MetricSample>>,
+    /// How many of the next `publish` calls fail (throttled).
+    pub failing_publishes: u32,
+    /// Every failed `publish` call's samples.
+    pub refused: Vec<Vec<MetricSample>>,
     /// `queue_depth` calls by queue.
     pub queue_reads: HashMap<String, usize>,
     /// Every `services_state` call: its cluster and services.
@@ -206,8 +210,15 @@ impl DesiredCountWriter for FakeWorld {
 impl MetricsPublisher for FakeWorld {
     fn publish<'a>(&'a self, samples: &'a [MetricSample]) -> PortFuture<'a, ()> {
         Box::pin(async move {
-            self.with(|w| w.published.push(samples.to_vec()));
-            Ok(())
+            self.with(|w| {
+                if w.failing_publishes > 0 {
+                    w.failing_publishes -= 1;
+                    w.refused.push(samples.to_vec());
+                    return Err(failure(ErrorKind::Throttled, "PutMetricData"));
+                }
+                w.published.push(samples.to_vec());
+                Ok(())
+            })
         })
     }
 }
