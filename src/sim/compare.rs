@@ -14,7 +14,7 @@ use super::alternatives::{Alternative, AlternativeError, Bounds, Kind};
 use super::config::{ConfigError, SimConfig};
 use super::pool::run_all;
 use super::report::Summary;
-use super::run::{simulate, simulate_with};
+use super::run::{screen_with, simulate, simulate_with, Screen};
 use super::sweep::{with_value, SweepError, SweepSpec};
 use super::trace::Trace;
 use crate::policy::Policy;
@@ -99,13 +99,19 @@ impl Comparison {
     }
 }
 
-/// A simulation made: its knob or swept value, and what it gave.
+/// A policy run: its swept value (if swept) and what it gave.
 type Run = (Option<f64>, Summary);
 
 enum Job {
     Policy(Box<Policy>, Option<f64>),
     Grid(Kind, f64),
     BisectFixed,
+}
+
+enum Done {
+    Policy(Run),
+    /// Knobs screened, with their task-seconds and verdicts.
+    Screened(Kind, Vec<(f64, Screen)>),
 }
 
 /// Everything the comparison needs to know about its setting.
@@ -124,12 +130,17 @@ impl CompareSetup<'_> {
     pub fn total_runs(&self) -> u64 {
         let policy = self.sweep.map_or(1, |s| s.values.len());
         let span = u64::from(self.bounds.max - self.bounds.min) + 1;
-        let bisection = 1 + (64 - span.leading_zeros()) as u64;
-        policy as u64 + 3 * self.knobs.len() as u64 + bisection
+        let bisection = 1 + u64::from(64 - span.leading_zeros());
+        // The grids, the bisection, then one full run per alternative.
+        policy as u64 + 3 * self.knobs.len() as u64 + bisection + Kind::ALL.len() as u64
     }
 }
 
 /// Run the comparison. `finished` counts simulations done.
+///
+/// The search screens each setting ([`screen_with`]: task-seconds and
+/// verdict, mostly in one pass); only the setting picked per alternative
+/// then runs in full for its percentiles.
 pub fn compare(
     setup: &CompareSetup,
     finished: Option<&AtomicU64>,
@@ -143,6 +154,7 @@ pub fn compare(
     for kind in Kind::ALL {
         Alternative::new(kind, 1.0, setup.bounds)?;
     }
+    // The bisection is sequential: first, so it overlaps the grids.
     let mut jobs = vec![Job::BisectFixed];
     match setup.sweep {
         Some(spec) => {
@@ -165,47 +177,61 @@ pub fn compare(
             finished.fetch_add(1, Ordering::Relaxed);
         }
     };
-    let run_alt = |kind: Kind, knob: f64| -> Result<Summary, CompareError> {
+    let screen = |kind: Kind, knob: f64| -> Result<Screen, CompareError> {
         let controller = Alternative::new(kind, knob, setup.bounds)?;
-        let summary = simulate_with(&controller, setup.trace, &config, None)?.summary;
+        let screened = screen_with(&controller, setup.trace, &config)?;
         tick();
-        Ok(summary)
+        Ok(screened)
     };
-    // Each job gives the (knob, summary) pairs it ran.
-    let results = run_all(
-        &jobs,
-        setup.threads,
-        |job| -> Result<Vec<Run>, CompareError> {
-            match job {
-                Job::Policy(policy, value) => {
-                    let summary = simulate(policy, setup.trace, &config, None)?.summary;
-                    tick();
-                    Ok(vec![(*value, summary)])
-                }
-                Job::Grid(kind, knob) => Ok(vec![(Some(*knob), run_alt(*kind, *knob)?)]),
-                Job::BisectFixed => bisect_fixed(setup.bounds, |n| run_alt(Kind::Fixed, n)),
+    let results = run_all(&jobs, setup.threads, |job| -> Result<Done, CompareError> {
+        Ok(match job {
+            Job::Policy(policy, value) => {
+                let summary = simulate(policy, setup.trace, &config, None)?.summary;
+                tick();
+                Done::Policy((*value, summary))
             }
-        },
-    );
+            Job::Grid(kind, knob) => Done::Screened(*kind, vec![(*knob, screen(*kind, *knob)?)]),
+            Job::BisectFixed => Done::Screened(
+                Kind::Fixed,
+                bisect_fixed(setup.bounds, |n| screen(Kind::Fixed, n))?,
+            ),
+        })
+    });
 
     let mut policy_runs = Vec::new();
-    let mut per_kind: Vec<(Kind, Vec<Run>)> = Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
-    for (job, result) in jobs.iter().zip(results) {
-        let runs = result?;
-        let kind = match job {
-            Job::Policy(..) => {
-                policy_runs.extend(runs);
-                continue;
+    let mut screened: Vec<(Kind, Vec<(f64, Screen)>)> =
+        Kind::ALL.iter().map(|&k| (k, Vec::new())).collect();
+    for result in results {
+        match result? {
+            Done::Policy(run) => policy_runs.push(run),
+            Done::Screened(kind, runs) => {
+                let slot = screened
+                    .iter_mut()
+                    .find(|(k, _)| *k == kind)
+                    .expect("every kind has a slot");
+                slot.1.extend(runs);
             }
-            Job::Grid(kind, _) => *kind,
-            Job::BisectFixed => Kind::Fixed,
-        };
-        let slot = per_kind
-            .iter_mut()
-            .find(|(k, _)| *k == kind)
-            .expect("known");
-        slot.1.extend(runs);
+        }
     }
+    // The cheapest meeting knob per alternative, then its full run.
+    let picks: Vec<(Kind, Option<f64>, usize)> = screened
+        .iter()
+        .map(|(kind, runs)| (*kind, cheapest_knob(runs), runs.len()))
+        .collect();
+    let finals = run_all(
+        &picks,
+        setup.threads,
+        |&(kind, knob, _)| -> Result<Option<Summary>, CompareError> {
+            let Some(knob) = knob else {
+                tick();
+                return Ok(None);
+            };
+            let controller = Alternative::new(kind, knob, setup.bounds)?;
+            let summary = simulate_with(&controller, setup.trace, &config, None)?.summary;
+            tick();
+            Ok(Some(summary))
+        },
+    );
 
     let ours = cheapest(&policy_runs).or_else(|| match setup.sweep {
         // An unswept policy is shown even when it misses the target.
@@ -222,25 +248,23 @@ pub fn compare(
         value: ours.as_ref().and_then(|(v, _)| *v),
         summary: ours.map(|(_, s)| s),
     };
-    let alternatives = per_kind
-        .into_iter()
-        .map(|(kind, runs)| {
-            let best = cheapest(&runs);
-            let our_saving_pct = match (&best, ours_meeting) {
-                (Some((_, s)), Some(ours)) if s.task_seconds > 0.0 => {
-                    Some(100.0 * (s.task_seconds - ours) / s.task_seconds)
-                }
-                _ => None,
-            };
-            Tuned {
-                alternative: kind.name().to_owned(),
-                knob: best.as_ref().and_then(|(k, _)| *k),
-                summary: best.map(|(_, s)| s),
-                our_saving_pct,
-                runs: runs.len(),
+    let mut alternatives = Vec::new();
+    for ((kind, knob, runs), summary) in picks.into_iter().zip(finals) {
+        let summary = summary?;
+        let our_saving_pct = match (&summary, ours_meeting) {
+            (Some(s), Some(ours)) if s.task_seconds > 0.0 => {
+                Some(100.0 * (s.task_seconds - ours) / s.task_seconds)
             }
-        })
-        .collect();
+            _ => None,
+        };
+        alternatives.push(Tuned {
+            alternative: kind.name().to_owned(),
+            knob,
+            summary,
+            our_saving_pct,
+            runs,
+        });
+    }
     Ok(Comparison {
         wait_target_s: config.wait_target.as_secs_f64(),
         min_tasks: setup.bounds.min,
@@ -250,8 +274,8 @@ pub fn compare(
     })
 }
 
-/// The run with the least task-seconds among those meeting the target; the
-/// first such in the given order on a tie.
+/// The policy run with the least task-seconds among those meeting the
+/// target; the first such in the given order on a tie.
 fn cheapest(runs: &[Run]) -> Option<Run> {
     runs.iter()
         .filter(|(_, s)| s.meets_wait_target)
@@ -262,31 +286,42 @@ fn cheapest(runs: &[Run]) -> Option<Run> {
         .cloned()
 }
 
+/// The knob with the least task-seconds among those meeting the target;
+/// the first such in the given order on a tie.
+fn cheapest_knob(runs: &[(f64, Screen)]) -> Option<f64> {
+    runs.iter()
+        .filter(|(_, s)| s.meets_wait_target)
+        .fold(None::<&(f64, Screen)>, |best, run| match best {
+            Some(b) if b.1.task_seconds <= run.1.task_seconds => Some(b),
+            _ => Some(run),
+        })
+        .map(|(knob, _)| *knob)
+}
+
 /// The smallest fixed fleet in the bounds that meets the target, by
 /// bisection; every run made is returned (only meeting ones can win, and
 /// the smallest meeting N is the cheapest).
 fn bisect_fixed(
     bounds: Bounds,
-    mut run: impl FnMut(f64) -> Result<Summary, CompareError>,
-) -> Result<Vec<Run>, CompareError> {
+    mut run: impl FnMut(f64) -> Result<Screen, CompareError>,
+) -> Result<Vec<(f64, Screen)>, CompareError> {
     let mut runs = Vec::new();
     let top = run(f64::from(bounds.max))?;
-    let meets = top.meets_wait_target;
-    runs.push((Some(f64::from(bounds.max)), top));
-    if !meets {
+    runs.push((f64::from(bounds.max), top));
+    if !top.meets_wait_target {
         return Ok(runs);
     }
     // Invariant: `high` meets; everything below `low` misses.
     let (mut low, mut high) = (bounds.min, bounds.max);
     while low < high {
         let mid = low + (high - low) / 2;
-        let summary = run(f64::from(mid))?;
-        if summary.meets_wait_target {
+        let screened = run(f64::from(mid))?;
+        if screened.meets_wait_target {
             high = mid;
         } else {
             low = mid + 1;
         }
-        runs.push((Some(f64::from(mid)), summary));
+        runs.push((f64::from(mid), screened));
     }
     Ok(runs)
 }

@@ -38,7 +38,7 @@ mod waits;
 
 pub use config::{parse_duration, ConfigError, SimConfig};
 pub use report::Summary;
-pub use run::{simulate, simulate_with, SimResult};
+pub use run::{screen_with, simulate, simulate_with, Screen, SimResult};
 pub use timeline::{write_csv as write_timeline_csv, TimelineRow};
 pub use trace::{Bucket, Trace, TraceError};
 

@@ -17,7 +17,7 @@ use super::queue::Fifo;
 use super::report::{seconds, Summary};
 use super::timeline::TimelineRow;
 use super::trace::Trace;
-use super::waits::{nearest_rank, BucketCollector, WaitHistogram, WaitSink};
+use super::waits::{bucket_bounds, nearest_rank, BucketCollector, WaitHistogram, WaitSink};
 use crate::policy::Policy;
 
 const NANOS: u64 = 1_000_000_000;
@@ -118,6 +118,54 @@ pub fn simulate_with<C: Controller>(
         timeline: first.timeline,
         tasks: first.tasks,
         end_s: trace.end_seconds() as f64,
+    })
+}
+
+/// A run's cost and verdict without its exact percentiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Screen {
+    pub task_seconds: f64,
+    pub meets_wait_target: bool,
+}
+
+/// What a tuning search needs of a run, usually in one pass instead of two:
+/// the p99's histogram bucket decides the verdict unless the wait target
+/// falls inside that bucket (a 1/1024-wide sliver), and only then does a
+/// full [`simulate_with`] run. Same task-seconds and verdict as it.
+pub fn screen_with<C: Controller>(
+    controller: &C,
+    trace: &Trace,
+    config: &SimConfig,
+) -> Result<Screen, ConfigError> {
+    config.check()?;
+    if controller.poll_interval().is_zero() {
+        return Err(ConfigError::ZeroPollInterval);
+    }
+    let config = SimConfig {
+        record_timeline: false,
+        ..config.clone()
+    };
+    let mut histogram = WaitHistogram::default();
+    let pass = run_pass(controller, trace, &config, &mut histogram, false, None);
+    let target = config.wait_target.as_nanos();
+    let meets = if histogram.total() == 0 {
+        true
+    } else {
+        let located = histogram.locate(nearest_rank(99, histogram.total()));
+        let (low, high) = bucket_bounds(located.bucket);
+        if u128::from(high) <= target {
+            true
+        } else if u128::from(low) > target {
+            false
+        } else {
+            simulate_with(controller, trace, &config, None)?
+                .summary
+                .meets_wait_target
+        }
+    };
+    Ok(Screen {
+        task_seconds: pass.task_nanos as f64 / 1e9,
+        meets_wait_target: meets,
     })
 }
 
