@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod allocator;
 mod aws_args;
+mod compare;
 mod explain;
 mod healthcheck;
 mod lease_args;

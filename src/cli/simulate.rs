@@ -1,5 +1,7 @@
-//! `backlog-scaler simulate`: replay a trace through one policy, or sweep a
-//! policy key, and print or write what it would have cost.
+//! `backlog-scaler simulate`: replay a trace through one policy, sweep a
+//! policy key, run one alternative (`--alternative`), or compare the policy
+//! with every alternative (`--compare`, in `compare.rs`), and print or write
+//! what it would have cost.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -11,18 +13,35 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use backlog_scaler::policy::Policy;
+use backlog_scaler::sim::alternatives::{AlternativeSpec, Bounds};
 use backlog_scaler::sim::sweep::{self, SweepOutcome, SweepSpec};
 use backlog_scaler::sim::{self, SimConfig, SimResult, Summary, Trace};
 
+use super::compare;
 use super::policy_source::{PolicySource, POLICIES_HELP};
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
     #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
     policies: Option<PathBuf>,
-    /// Name of the policy to replay.
+    /// Name of the policy to replay (not needed with --alternative).
     #[arg(long, value_name = "NAME")]
-    policy: String,
+    policy: Option<String>,
+    /// Replay an alternative instead of a policy: fixed=N, naive=T,
+    /// keda-hpa=T or aws-target-tracking=T (T in messages per task).
+    #[arg(long, value_name = "NAME=KNOB", conflicts_with_all = ["sweep", "compare"])]
+    alternative: Option<String>,
+    /// Fewest tasks for --alternative (default: the policy's, else 1).
+    #[arg(long, value_name = "N")]
+    min_tasks: Option<u32>,
+    /// Most tasks for --alternative (default: the policy's, else 300).
+    #[arg(long, value_name = "N")]
+    max_tasks: Option<u32>,
+    /// Run the policy (swept with --sweep), then tune every alternative to
+    /// the cheapest setting meeting --wait-target, and show them side by
+    /// side. Needs --wait-target.
+    #[arg(long)]
+    compare: bool,
     /// Arrival trace: CSV with header `t_seconds,arrivals`.
     #[arg(long, value_name = "FILE.csv")]
     trace: PathBuf,
@@ -42,9 +61,9 @@ pub struct SimulateArgs {
     /// Tasks RUNNING at time 0 (default: the policy's min_tasks).
     #[arg(long, value_name = "N")]
     initial_tasks: Option<u32>,
-    /// The p99 wait a run must not exceed to meet the target.
-    #[arg(long, default_value = "60s", value_parser = sim::parse_duration)]
-    wait_target: Duration,
+    /// The p99 wait a run must not exceed to meet the target (default 60s).
+    #[arg(long, value_parser = sim::parse_duration)]
+    wait_target: Option<Duration>,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -59,7 +78,31 @@ pub struct SimulateArgs {
 }
 
 pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let policy = PolicySource::resolve(args.policies.clone())?.find(&args.policy)?;
+    if args.compare && args.wait_target.is_none() {
+        anyhow::bail!(
+            "--compare needs --wait-target: the p99 wait each alternative is tuned to meet"
+        );
+    }
+    let alternative = args
+        .alternative
+        .as_deref()
+        .map(AlternativeSpec::parse)
+        .transpose()?;
+    let policy = match (&args.policy, alternative) {
+        (Some(name), _) => Some(PolicySource::resolve(args.policies.clone())?.find(name)?),
+        (None, Some(_)) => None,
+        (None, None) => anyhow::bail!("--policy NAME is needed (or --alternative NAME=KNOB)"),
+    };
+    let bounds = Bounds {
+        min: args
+            .min_tasks
+            .or(policy.as_ref().map(|p| p.min_tasks))
+            .unwrap_or(Bounds::default().min),
+        max: args
+            .max_tasks
+            .or(policy.as_ref().map(|p| p.max_tasks))
+            .unwrap_or(Bounds::default().max),
+    };
     let trace = Trace::from_path(&args.trace)?;
     let config = SimConfig {
         service_time: args.service_time,
@@ -67,11 +110,41 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         startup: args.startup,
         scale: args.scale,
         initial_tasks: args.initial_tasks,
-        wait_target: args.wait_target,
+        wait_target: args.wait_target.unwrap_or(Duration::from_secs(60)),
         record_timeline: args.out.is_some(),
     };
     config.check()?;
-    let show_progress = !args.json || std::io::stderr().is_terminal();
+    // A bar only for a person watching: not into JSON pipelines or logs.
+    let show_progress = !args.json && std::io::stderr().is_terminal();
+    if let Some(spec) = alternative {
+        let controller = spec.controller(bounds)?;
+        let result = sim::simulate_with(&controller, &trace, &config, None)?;
+        if let Some(dir) = &args.out {
+            write_run(dir, &result, &config)?;
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&result.summary)?);
+        } else {
+            let name = format!("{}={}", spec.kind, spec.knob);
+            print_summary(&name, &result.summary, &config);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let policy = policy.expect("a policy unless --alternative");
+    if args.compare {
+        let spec = args.sweep.as_deref().map(SweepSpec::parse).transpose()?;
+        let run = compare::CompareRun {
+            policy: &policy,
+            sweep: spec.as_ref(),
+            trace: &trace,
+            config: &config,
+            bounds,
+            json: args.json,
+            out: args.out.as_deref(),
+            show_progress,
+        };
+        return compare::execute(&run);
+    }
     match &args.sweep {
         None => {
             let result = run_with_progress(&policy, &trace, &config, show_progress)?;
@@ -81,7 +154,7 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&result.summary)?);
             } else {
-                print_summary(&policy, &result.summary, &config);
+                print_summary(&format!("policy {}", policy.name), &result.summary, &config);
             }
         }
         Some(spec) => {
@@ -109,7 +182,7 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn bar(length: u64, show: bool, template: &str) -> ProgressBar {
+pub(super) fn bar(length: u64, show: bool, template: &str) -> ProgressBar {
     let target = if show {
         ProgressDrawTarget::stderr()
     } else {
@@ -163,7 +236,7 @@ fn sweep_with_progress(
     );
     let finished = AtomicU64::new(0);
     let done = AtomicBool::new(false);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = sim::pool::cores();
     let outcome = std::thread::scope(|scope| {
         let worker = scope.spawn(|| {
             let outcome = sweep::run_sweep(policy, trace, config, spec, threads, Some(&finished));
@@ -180,15 +253,15 @@ fn sweep_with_progress(
     Ok(outcome?)
 }
 
-fn create_dir(dir: &Path) -> anyhow::Result<()> {
+pub(super) fn create_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+pub(super) fn write_file(path: &Path, contents: &str) -> anyhow::Result<()> {
     std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn write_run(dir: &Path, result: &SimResult, config: &SimConfig) -> anyhow::Result<()> {
+pub(super) fn write_run(dir: &Path, result: &SimResult, config: &SimConfig) -> anyhow::Result<()> {
     create_dir(dir)?;
     write_file(
         &dir.join("summary.json"),
@@ -206,23 +279,20 @@ fn write_run(dir: &Path, result: &SimResult, config: &SimConfig) -> anyhow::Resu
     write_file(&dir.join("chart.svg"), &svg)
 }
 
-fn cost(summary: &Summary) -> String {
+pub(super) fn cost(summary: &Summary) -> String {
     summary
         .cost_ratio
         .map_or("n/a".to_owned(), |ratio| format!("{ratio:.3}x"))
 }
 
-fn print_summary(policy: &Policy, s: &Summary, config: &SimConfig) {
+fn print_summary(name: &str, s: &Summary, config: &SimConfig) {
     let target = config.wait_target.as_secs_f64();
     let verdict = if s.meets_wait_target {
         "meets"
     } else {
         "MISSES"
     };
-    println!(
-        "policy {}: {verdict} the {target} s p99 wait target",
-        policy.name
-    );
+    println!("{name}: {verdict} the {target} s p99 wait target");
     let rows = [
         ("messages", s.messages.to_string()),
         ("served", s.served.to_string()),
@@ -279,7 +349,7 @@ fn print_sweep(spec: &SweepSpec, outcome: &SweepOutcome, config: &SimConfig) {
     }
 }
 
-fn format_value(value: f64) -> String {
+pub(super) fn format_value(value: f64) -> String {
     if value.fract() == 0.0 && value.abs() < 1e12 {
         format!("{value:.0}")
     } else {

@@ -20,7 +20,23 @@ struct Series<'a> {
     label: &'a str,
     colour: &'a str,
     values: Vec<f64>,
+    /// Its own time axis, for a run polled at another interval than the
+    /// chart's (the alternatives); `None` shares the chart's.
+    times: Option<&'a [f64]>,
 }
+
+/// Another controller's task count over time, drawn beside ours.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub label: String,
+    pub times: Vec<f64>,
+    pub tasks: Vec<f64>,
+}
+
+/// Distinct colours for overlays, in order (none used by the other panels).
+const OVERLAY_COLOURS: [&str; 6] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#e377c2", "#17becf",
+];
 
 struct Panel<'a> {
     title: String,
@@ -31,6 +47,18 @@ struct Panel<'a> {
 
 /// Render the chart; `wait_target_s` is drawn on the wait panel.
 pub fn render(rows: &[TimelineRow], summary: &Summary, wait_target_s: f64, end_s: f64) -> String {
+    render_with(rows, summary, wait_target_s, end_s, &[])
+}
+
+/// [`render`], plus a panel under the queue depth with our desired count
+/// and each overlay's, in distinct colours with a legend.
+pub fn render_with(
+    rows: &[TimelineRow],
+    summary: &Summary,
+    wait_target_s: f64,
+    end_s: f64,
+    overlays: &[Overlay],
+) -> String {
     let times: Vec<f64> = rows.iter().map(|r| r.time_s).collect();
     let interval = times
         .windows(2)
@@ -38,13 +66,14 @@ pub fn render(rows: &[TimelineRow], summary: &Summary, wait_target_s: f64, end_s
         .map(|w| w[1] - w[0])
         .filter(|d| *d > 0.0)
         .unwrap_or(1.0);
-    let panels = [
+    let mut panels = vec![
         Panel {
             title: "arrivals per second (mean over each poll interval)".into(),
             series: vec![Series {
                 label: "arrivals/s",
                 colour: "#4c72b0",
                 values: rows.iter().map(|r| r.arrivals as f64 / interval).collect(),
+                times: None,
             }],
             mark: None,
         },
@@ -55,11 +84,13 @@ pub fn render(rows: &[TimelineRow], summary: &Summary, wait_target_s: f64, end_s
                     label: "visible",
                     colour: "#dd8452",
                     values: rows.iter().map(|r| r.visible as f64).collect(),
+                    times: None,
                 },
                 Series {
                     label: "in flight",
                     colour: "#55a868",
                     values: rows.iter().map(|r| r.in_flight as f64).collect(),
+                    times: None,
                 },
             ],
             mark: None,
@@ -71,11 +102,13 @@ pub fn render(rows: &[TimelineRow], summary: &Summary, wait_target_s: f64, end_s
                     label: "desired",
                     colour: "#c44e52",
                     values: rows.iter().map(|r| f64::from(r.desired)).collect(),
+                    times: None,
                 },
                 Series {
                     label: "running",
                     colour: "#8172b3",
                     values: rows.iter().map(|r| f64::from(r.running)).collect(),
+                    times: None,
                 },
             ],
             mark: None,
@@ -86,11 +119,36 @@ pub fn render(rows: &[TimelineRow], summary: &Summary, wait_target_s: f64, end_s
                 label: "oldest wait",
                 colour: "#937860",
                 values: rows.iter().map(|r| r.oldest_wait_s).collect(),
+                times: None,
             }],
             mark: Some((wait_target_s, format!("wait target {wait_target_s} s"))),
         },
     ];
 
+    if !overlays.is_empty() {
+        let mut series = vec![Series {
+            label: "ours (desired)",
+            colour: "#c44e52",
+            values: rows.iter().map(|r| f64::from(r.desired)).collect(),
+            times: None,
+        }];
+        for (overlay, colour) in overlays.iter().zip(OVERLAY_COLOURS.iter().cycle()) {
+            series.push(Series {
+                label: &overlay.label,
+                colour,
+                values: overlay.tasks.clone(),
+                times: Some(&overlay.times),
+            });
+        }
+        panels.insert(
+            2,
+            Panel {
+                title: "tasks: ours and each alternative at its cheapest setting".into(),
+                series,
+                mark: None,
+            },
+        );
+    }
     let height = TOP + panels.len() as f64 * (PANEL_HEIGHT + GAP) + 10.0;
     let mut svg = String::new();
     let _ = writeln!(
@@ -188,7 +246,7 @@ fn draw_panel(svg: &mut String, panel: &Panel, times: &[f64], top: f64, end_s: f
     }
     let mut legend_x = LEFT + plot_width;
     for series in panel.series.iter().rev() {
-        let points = downsample(times, &series.values);
+        let points = downsample(series.times.unwrap_or(times), &series.values);
         let mut path = String::new();
         for (t, v) in points {
             let _ = write!(path, "{:.1},{:.1} ", x(t), y(v));

@@ -11,14 +11,23 @@
 //! - `run.rs`: the event loop and the controller.
 //! - `waits.rs`: exact nearest-rank wait percentiles in bounded memory.
 //! - `report.rs`: the summary; `timeline.rs`: one row per poll.
+//! - `controller.rs`: what the loop polls; our engine through an adapter.
+//! - `alternatives/`: the fixed fleet, naive, KEDA + HPA and AWS target
+//!   tracking, as controllers apart from the engine.
 //! - `sweep.rs`: one run per value of a policy key, on every core.
+//! - `compare.rs`: our policy against each alternative tuned in hindsight.
+//! - `pool.rs`: the worker pool sweeps and comparisons run on.
 //! - `chart.rs`: the SVG chart of a run.
 //! - `config.rs`: the world's settings and their duration syntax.
 
+pub mod alternatives;
 mod arrivals;
 pub mod chart;
+pub mod compare;
 mod config;
+pub mod controller;
 mod fleet;
+pub mod pool;
 mod queue;
 mod report;
 mod run;
@@ -29,7 +38,7 @@ mod waits;
 
 pub use config::{parse_duration, ConfigError, SimConfig};
 pub use report::Summary;
-pub use run::{simulate, SimResult};
+pub use run::{screen_with, simulate, simulate_with, Screen, SimResult};
 pub use timeline::{write_csv as write_timeline_csv, TimelineRow};
 pub use trace::{Bucket, Trace, TraceError};
 

@@ -1,5 +1,6 @@
-//! The event loop: the simulated world, the policy's controller polling it
-//! through the same [`engine::decide`] the daemon uses, and the figures.
+//! The event loop: the simulated world, a [`Controller`] polling it (our
+//! policy through the same `engine::decide` the daemon uses, or one of the
+//! alternatives), and the figures.
 //!
 //! Outside events (startups, arrivals, polls) are visited in time order;
 //! between two of them the fleet serves the queue in bulk
@@ -10,13 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::arrivals::Arrivals;
 use super::config::{ConfigError, SimConfig};
+use super::controller::{Controller, EngineController, Poll};
 use super::fleet::Fleet;
 use super::queue::Fifo;
 use super::report::{seconds, Summary};
 use super::timeline::TimelineRow;
 use super::trace::Trace;
-use super::waits::{nearest_rank, BucketCollector, WaitHistogram, WaitSink};
-use crate::engine::{self, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp};
+use super::waits::{bucket_bounds, nearest_rank, BucketCollector, WaitHistogram, WaitSink};
 use crate::policy::Policy;
 
 const NANOS: u64 = 1_000_000_000;
@@ -41,13 +42,24 @@ pub fn simulate(
     config: &SimConfig,
     progress: Option<&AtomicU64>,
 ) -> Result<SimResult, ConfigError> {
+    simulate_with(&EngineController::new(policy), trace, config, progress)
+}
+
+/// Run any [`Controller`] over `trace`, in the same loop and model as a
+/// policy; each pass starts from a fresh clone of `controller`.
+pub fn simulate_with<C: Controller>(
+    controller: &C,
+    trace: &Trace,
+    config: &SimConfig,
+    progress: Option<&AtomicU64>,
+) -> Result<SimResult, ConfigError> {
     config.check()?;
-    if policy.poll_interval.is_zero() {
+    if controller.poll_interval().is_zero() {
         return Err(ConfigError::ZeroPollInterval);
     }
     let mut histogram = WaitHistogram::default();
     let first = run_pass(
-        policy,
+        controller,
         trace,
         config,
         &mut histogram,
@@ -62,7 +74,7 @@ pub fn simulate(
         let mut collector = None;
         if exact.iter().any(Option::is_none) {
             let mut second = BucketCollector::new(located.iter().map(|l| l.bucket).collect());
-            run_pass(policy, trace, config, &mut second, false, progress);
+            run_pass(controller, trace, config, &mut second, false, progress);
             second.finish();
             collector = Some(second);
         }
@@ -109,6 +121,54 @@ pub fn simulate(
     })
 }
 
+/// A run's cost and verdict without its exact percentiles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Screen {
+    pub task_seconds: f64,
+    pub meets_wait_target: bool,
+}
+
+/// What a tuning search needs of a run, usually in one pass instead of two:
+/// the p99's histogram bucket decides the verdict unless the wait target
+/// falls inside that bucket (a 1/1024-wide sliver), and only then does a
+/// full [`simulate_with`] run. Same task-seconds and verdict as it.
+pub fn screen_with<C: Controller>(
+    controller: &C,
+    trace: &Trace,
+    config: &SimConfig,
+) -> Result<Screen, ConfigError> {
+    config.check()?;
+    if controller.poll_interval().is_zero() {
+        return Err(ConfigError::ZeroPollInterval);
+    }
+    let config = SimConfig {
+        record_timeline: false,
+        ..config.clone()
+    };
+    let mut histogram = WaitHistogram::default();
+    let pass = run_pass(controller, trace, &config, &mut histogram, false, None);
+    let target = config.wait_target.as_nanos();
+    let meets = if histogram.total() == 0 {
+        true
+    } else {
+        let located = histogram.locate(nearest_rank(99, histogram.total()));
+        let (low, high) = bucket_bounds(located.bucket);
+        if u128::from(high) <= target {
+            true
+        } else if u128::from(low) > target {
+            false
+        } else {
+            simulate_with(controller, trace, &config, None)?
+                .summary
+                .meets_wait_target
+        }
+    };
+    Ok(Screen {
+        task_seconds: pass.task_nanos as f64 / 1e9,
+        meets_wait_target: meets,
+    })
+}
+
 struct PassResult {
     messages: u64,
     served: u64,
@@ -125,32 +185,22 @@ struct PassResult {
 struct World {
     queue: Fifo,
     fleet: Fleet,
-    /// Queues of the policy beyond the first see no traffic.
-    queue_count: usize,
 }
 
 impl World {
-    fn observe(&self) -> Observation {
-        let mut queues = vec![QueueDepth::default(); self.queue_count.max(1)];
-        queues[0] = QueueDepth {
+    fn observe(&self) -> Poll {
+        Poll {
             visible: self.queue.len(),
             in_flight: self.fleet.in_flight(),
-            delayed: 0,
-        };
-        Observation {
-            queues,
-            service: ServiceCounts {
-                desired: self.fleet.desired(),
-                running: self.fleet.running(),
-                pending: self.fleet.pending(),
-                deployment_in_progress: false,
-            },
+            desired: self.fleet.desired(),
+            running: self.fleet.running(),
+            pending: self.fleet.pending(),
         }
     }
 }
 
-fn run_pass(
-    policy: &Policy,
+fn run_pass<C: Controller>(
+    controller: &C,
     trace: &Trace,
     config: &SimConfig,
     waits: &mut impl WaitSink,
@@ -159,18 +209,19 @@ fn run_pass(
 ) -> PassResult {
     let end = trace.end_seconds() * NANOS;
     let service = duration_nanos(config.service_time);
-    let poll = duration_nanos(policy.poll_interval);
+    let poll = duration_nanos(controller.poll_interval());
     let startup = duration_nanos(config.startup);
-    let initial = config.initial_tasks.unwrap_or(policy.min_tasks);
+    let initial = config
+        .initial_tasks
+        .unwrap_or_else(|| controller.initial_tasks());
+    let mut controller = controller.clone();
     let progress_base = progress.map(|p| p.load(Ordering::Relaxed)).unwrap_or(0);
 
     let mut world = World {
         queue: Fifo::default(),
         fleet: Fleet::new(initial, service, config.concurrency, startup, end),
-        queue_count: policy.queues.len(),
     };
     let mut arrivals = Arrivals::new(trace, config.scale).peekable();
-    let mut state = PolicyState::default();
     let mut next_poll = 0u64;
     let mut result = PassResult {
         messages: 0,
@@ -215,32 +266,29 @@ fn run_pass(
 
         if now == next_poll {
             let observation = world.observe();
-            let (decision, next_state) =
-                engine::decide(policy, Ok(&observation), &state, Timestamp::from_nanos(now));
-            state = next_state;
-            let before = world.fleet.desired();
-            if let Some(desired) = decision.change() {
-                if desired != before {
-                    world.fleet.set_desired(desired, now);
-                    result.scale_actions += 1;
-                    // With no startup delay new tasks serve at once.
-                    result.served += world.fleet.assign(&mut world.queue, now, waits);
-                }
+            let before = observation.desired;
+            let desired = controller.desired(&observation, now);
+            if desired != before {
+                world.fleet.set_desired(desired, now);
+                result.scale_actions += 1;
+                // With no startup delay new tasks serve at once.
+                result.served += world.fleet.assign(&mut world.queue, now, waits);
             }
             result.peak_tasks = result.peak_tasks.max(world.fleet.alive());
             if record_timeline {
+                let (action, reason) = controller.explain();
                 result.timeline.push(TimelineRow {
                     time_s: seconds(now),
                     arrivals: arrivals_since_poll,
-                    visible: observation.queues[0].visible,
-                    in_flight: observation.queues[0].in_flight,
+                    visible: observation.visible,
+                    in_flight: observation.in_flight,
                     observed_desired: before,
                     desired: world.fleet.desired(),
-                    running: observation.service.running,
-                    pending: observation.service.pending,
+                    running: observation.running,
+                    pending: observation.pending,
                     oldest_wait_s: world.queue.oldest().map_or(0.0, |at| seconds(now - at)),
-                    action: decision.action,
-                    reason: decision.reason.to_string(),
+                    action,
+                    reason,
                 });
             }
             arrivals_since_poll = 0;

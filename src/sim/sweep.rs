@@ -2,12 +2,13 @@
 //! numeric policy key, run on every core, and the cheapest value that meets
 //! the wait target.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::config::{ConfigError, SimConfig};
+use super::pool::run_all;
 use super::report::Summary;
 use super::run::simulate;
 use super::trace::Trace;
@@ -274,48 +275,24 @@ pub fn run_sweep(
         .iter()
         .map(|&value| with_value(policy, &spec.key, value))
         .collect::<Result<Vec<_>, _>>()?;
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<Summary, ConfigError>>> = vec![None; policies.len()];
     let config = SimConfig {
         record_timeline: false,
         ..config.clone()
     };
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads.clamp(1, policies.len().max(1)))
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(policy) = policies.get(index) else {
-                            break;
-                        };
-                        let outcome = simulate(policy, trace, &config, None).map(|r| r.summary);
-                        done.push((index, outcome));
-                        if let Some(finished) = finished {
-                            finished.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        for worker in workers {
-            for (index, outcome) in worker.join().expect("a sweep worker does not panic") {
-                results[index] = Some(outcome);
-            }
+    let results = run_all(&policies, threads, |policy| {
+        let outcome = simulate(policy, trace, &config, None).map(|r| r.summary);
+        if let Some(finished) = finished {
+            finished.fetch_add(1, Ordering::Relaxed);
         }
+        outcome
     });
     let mut runs = Vec::with_capacity(results.len());
     for (value, result) in spec.values.iter().zip(results) {
-        let summary =
-            result
-                .expect("every value was run")
-                .map_err(|source| SweepError::Simulation {
-                    key: spec.key.clone(),
-                    value: *value,
-                    source,
-                })?;
+        let summary = result.map_err(|source| SweepError::Simulation {
+            key: spec.key.clone(),
+            value: *value,
+            source,
+        })?;
         runs.push(SweepRun {
             value: *value,
             summary,

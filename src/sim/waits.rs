@@ -32,6 +32,17 @@ fn bucket_is_exact(bucket: usize) -> bool {
     bucket < 2 * SUB as usize
 }
 
+/// The smallest and the largest wait `bucket` holds.
+pub fn bucket_bounds(bucket: usize) -> (u64, u64) {
+    if bucket_is_exact(bucket) {
+        return (bucket as u64, bucket as u64);
+    }
+    let shift = (bucket as u64 / SUB - 1) as u32;
+    let mantissa = bucket as u64 % SUB + SUB;
+    let high = ((u128::from(mantissa) + 1) << shift) - 1;
+    (mantissa << shift, u64::try_from(high).unwrap_or(u64::MAX))
+}
+
 /// Counts of waits per log-linear bucket, plus the exact maximum.
 #[derive(Debug, Clone)]
 pub struct WaitHistogram {
@@ -211,6 +222,22 @@ mod tests {
         assert_eq!(bucket_of(2047), 2047);
         assert_eq!(bucket_of(2048), 2048);
         assert_eq!(bucket_of(2049), 2048);
+    }
+
+    #[test]
+    fn bucket_bounds_hold_exactly_the_bucket() {
+        for value in (0..5000u64).chain([1 << 35, 60_000_000_000, 60_033_554_431, u64::MAX]) {
+            let (low, high) = bucket_bounds(bucket_of(value));
+            assert!(low <= value && value <= high, "{value} in {low}..={high}");
+            assert_eq!(bucket_of(low), bucket_of(value));
+            assert_eq!(bucket_of(high), bucket_of(value));
+            if low > 0 {
+                assert_ne!(bucket_of(low - 1), bucket_of(value));
+            }
+            if high < u64::MAX {
+                assert_ne!(bucket_of(high + 1), bucket_of(value));
+            }
+        }
     }
 
     proptest! {

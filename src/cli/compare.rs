@@ -1,0 +1,190 @@
+//! `simulate --compare`: our policy against every alternative tuned to the
+//! wait target, as one table, one JSON object, or (with `--out`) the
+//! policy's run files with the comparison in `summary.json` and each
+//! alternative's task count on the chart.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use backlog_scaler::policy::Policy;
+use backlog_scaler::sim::alternatives::{Alternative, Bounds, Kind};
+use backlog_scaler::sim::chart::{self, Overlay};
+use backlog_scaler::sim::compare::{self, CompareSetup, Comparison};
+use backlog_scaler::sim::sweep::{self, SweepSpec};
+use backlog_scaler::sim::{self, SimConfig, Summary, Trace};
+
+use super::simulate::{bar, cost, create_dir, format_value, write_file, write_run};
+
+/// What `--compare` was asked.
+pub struct CompareRun<'a> {
+    pub policy: &'a Policy,
+    pub sweep: Option<&'a SweepSpec>,
+    pub trace: &'a Trace,
+    pub config: &'a SimConfig,
+    pub bounds: Bounds,
+    pub json: bool,
+    pub out: Option<&'a Path>,
+    pub show_progress: bool,
+}
+
+pub fn execute(run: &CompareRun) -> anyhow::Result<ExitCode> {
+    let setup = CompareSetup {
+        policy: run.policy,
+        sweep: run.sweep,
+        trace: run.trace,
+        config: run.config,
+        bounds: run.bounds,
+        knobs: compare::knob_grid(),
+        threads: sim::pool::cores(),
+    };
+    let bar = bar(
+        setup.total_runs(),
+        run.show_progress,
+        "comparing {bar:40} {pos}/{len} runs ({elapsed})",
+    );
+    let finished = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let comparison = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            let outcome = compare::compare(&setup, Some(&finished));
+            done.store(true, Ordering::Release);
+            outcome
+        });
+        while !done.load(Ordering::Acquire) {
+            bar.set_position(finished.load(Ordering::Relaxed));
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        worker.join().expect("the comparison does not panic")
+    });
+    bar.finish_and_clear();
+    let comparison = comparison?;
+    if let Some(dir) = run.out {
+        write_out(dir, run, &comparison)?;
+    }
+    if run.json {
+        println!("{}", serde_json::to_string_pretty(&comparison)?);
+    } else {
+        print_table(&comparison);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The policy's run files, with the comparison in `summary.json` and the
+/// alternatives' task counts on the chart.
+fn write_out(dir: &Path, run: &CompareRun, comparison: &Comparison) -> anyhow::Result<()> {
+    create_dir(dir)?;
+    let config = SimConfig {
+        record_timeline: true,
+        ..run.config.clone()
+    };
+    let policy = match (run.sweep, comparison.policy.value) {
+        (Some(spec), Some(value)) => sweep::with_value(run.policy, &spec.key, value)?,
+        _ => run.policy.clone(),
+    };
+    let ours = sim::simulate(&policy, run.trace, &config, None)?;
+    write_run(dir, &ours, &config)?;
+    let mut overlays = Vec::new();
+    for kind in Kind::ALL {
+        let Some(knob) = comparison.picked(kind) else {
+            continue;
+        };
+        let controller = Alternative::new(kind, knob, run.bounds)?;
+        let result = sim::simulate_with(&controller, run.trace, &config, None)?;
+        overlays.push(Overlay {
+            label: format!("{kind}={knob}"),
+            times: result.timeline.iter().map(|r| r.time_s).collect(),
+            tasks: result
+                .timeline
+                .iter()
+                .map(|r| f64::from(r.desired))
+                .collect(),
+        });
+    }
+    #[derive(Serialize)]
+    struct WithComparison<'a> {
+        #[serde(flatten)]
+        summary: &'a Summary,
+        comparison: &'a Comparison,
+    }
+    let summary = WithComparison {
+        summary: &ours.summary,
+        comparison,
+    };
+    write_file(
+        &dir.join("summary.json"),
+        &serde_json::to_string_pretty(&summary)?,
+    )?;
+    let svg = chart::render_with(
+        &ours.timeline,
+        &ours.summary,
+        config.wait_target.as_secs_f64(),
+        ours.end_s,
+        &overlays,
+    );
+    write_file(&dir.join("chart.svg"), &svg)
+}
+
+fn print_table(c: &Comparison) {
+    println!(
+        "cheapest setting meeting p99 wait <= {} s (tasks {}..{}):",
+        c.wait_target_s, c.min_tasks, c.max_tasks
+    );
+    println!(
+        "{:<22} {:>10} {:>9} {:>9} {:>9} {:>9} {:>8} {:>6} {:>11}",
+        "", "setting", "cost", "p50 s", "p99 s", "max s", "actions", "peak", "our saving"
+    );
+    let ours_name = format!("ours ({})", c.policy.name);
+    let ours_setting = match (&c.policy.key, c.policy.value) {
+        (Some(_), Some(value)) => format_value(value),
+        _ => "-".to_owned(),
+    };
+    print_row(&ours_name, &ours_setting, c.policy.summary.as_ref(), None);
+    for tuned in &c.alternatives {
+        let setting = tuned.knob.map_or("-".to_owned(), |knob| {
+            let name = if tuned.alternative == Kind::Fixed.name() {
+                "N"
+            } else {
+                "T"
+            };
+            format!("{name} {knob}")
+        });
+        print_row(
+            &tuned.alternative,
+            &setting,
+            tuned.summary.as_ref(),
+            tuned.our_saving_pct,
+        );
+    }
+    if let (Some(key), Some(value)) = (&c.policy.key, c.policy.value) {
+        println!(
+            "ours: {key} = {}, the cheapest swept value meeting the target",
+            format_value(value)
+        );
+    }
+}
+
+fn print_row(name: &str, setting: &str, summary: Option<&Summary>, saving: Option<f64>) {
+    let Some(s) = summary else {
+        println!("{name:<22} {:>10} cannot meet the target", "-");
+        return;
+    };
+    let saving = saving.map_or("-".to_owned(), |pct| format!("{pct:.1}%"));
+    let verdict = if s.meets_wait_target {
+        ""
+    } else {
+        "  (misses)"
+    };
+    println!(
+        "{name:<22} {setting:>10} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>8} {:>6} {saving:>11}{verdict}",
+        cost(s),
+        s.wait_p50_s,
+        s.wait_p99_s,
+        s.wait_max_s,
+        s.scale_actions,
+        s.peak_tasks,
+    );
+}
