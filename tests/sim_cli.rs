@@ -100,6 +100,7 @@ fn json_summary_has_every_key_and_the_hand_computed_figures() {
         "task_seconds",
         "work_seconds",
         "cost_ratio",
+        "unserved_share",
         "scale_actions",
         "max_visible",
         "peak_tasks",
@@ -116,6 +117,41 @@ fn json_summary_has_every_key_and_the_hand_computed_figures() {
     assert_eq!(summary["work_seconds"], 3.0);
     assert_eq!(summary["max_visible"], 2);
     assert_eq!(summary["meets_wait_target"], true);
+    assert_eq!(summary["unserved_share"], 0.0);
+}
+
+#[test]
+fn work_left_unserved_is_reported_beside_the_cost_ratio() {
+    let files = Files::new();
+    // One task, S = 1 s, 10 messages at 0 and a 4 s trace: 4 are served
+    // (at 0, 1, 2, 3), 6 are not; the task ran 4 s for 10 s of work, a
+    // cost ratio of 0.4 that only looks cheap.
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,10\n1,0\n2,0\n3,0\n");
+    let out = files
+        .simulate("one", &trace)
+        .args(["--service-time", "1", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let summary = json(&out);
+    assert_eq!(summary["served"], 4);
+    assert_eq!(summary["cost_ratio"], 0.4);
+    assert_eq!(summary["unserved_share"], 0.6);
+    let text = files
+        .simulate("one", &trace)
+        .args(["--service-time", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(
+        text.contains("unserved       60.00% of messages") && text.contains("not comparable"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -243,6 +279,54 @@ fn geometric_sweeps_run_every_value_and_null_best_when_none_meets() {
     assert_eq!((values[0], values[4]), (1.0, 100.0));
     assert!((values[2] - 10.0).abs() < 1e-9);
     assert_eq!(outcome["best"], Value::Null);
+}
+
+#[test]
+fn a_sweep_where_nothing_meets_the_wait_still_charts_the_closest_and_says_so() {
+    let files = Files::new();
+    // `scaler` (1..3 tasks, S = 5 s) cannot serve 50 messages within 1 s.
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,50\n60,0\n");
+    let out = files.path("out");
+    let assert = files
+        .simulate("scaler", &trace)
+        .args(["--service-time", "5", "--wait-target", "1s"])
+        .args(["--sweep", "max_tasks=1,2,3", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let output = assert.get_output();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stdout.contains("best: none of the values meets the 1 s p99 wait target; the lowest p99 wait is at max_tasks = 3"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("no value meets the 1 s p99 wait target")
+            && stderr.contains("show max_tasks = 3, the lowest p99 wait"),
+        "{stderr}"
+    );
+    for file in ["sweep.json", "summary.json", "timeline.csv", "chart.svg"] {
+        assert!(out.join(file).exists(), "{file}");
+    }
+    assert_eq!(
+        json(&std::fs::read(out.join("summary.json")).unwrap())["peak_tasks"],
+        3
+    );
+}
+
+#[test]
+fn a_sweep_value_beyond_a_keys_maximum_says_which_maximum() {
+    let files = Files::new();
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,3\n1,0\n");
+    files
+        .simulate("scaler", &trace)
+        .args(["--service-time", "1", "--sweep", "poll_interval=1,1e30"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "is more than the maximum, 3600 s (1h)",
+        ));
 }
 
 #[test]

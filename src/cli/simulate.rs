@@ -166,10 +166,22 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                     &dir.join("sweep.json"),
                     &serde_json::to_string_pretty(&outcome)?,
                 )?;
-                if let Some(best) = outcome.best {
-                    let best_policy = sweep::with_value(&policy, &spec.key, best)?;
-                    let result = sim::simulate(&best_policy, &trace, &config, None)?;
+                // The best value's run; when none meets the wait, the run
+                // that comes closest, said so rather than left out.
+                if let Some(shown) = outcome.best.or_else(|| outcome.lowest_p99()) {
+                    let shown_policy = sweep::with_value(&policy, &spec.key, shown)?;
+                    let result = sim::simulate(&shown_policy, &trace, &config, None)?;
                     write_run(dir, &result, &config)?;
+                    if outcome.best.is_none() {
+                        eprintln!(
+                            "note: no value meets the {} s p99 wait target; summary.json, \
+                             timeline.csv and chart.svg in {} show {} = {}, the lowest p99 wait",
+                            config.wait_target.as_secs_f64(),
+                            dir.display(),
+                            spec.key,
+                            format_value(shown)
+                        );
+                    }
                 }
             }
             if args.json {
@@ -285,6 +297,20 @@ pub(super) fn cost(summary: &Summary) -> String {
         .map_or("n/a".to_owned(), |ratio| format!("{ratio:.3}x"))
 }
 
+/// The unserved share, with a warning when it makes the cost ratio
+/// incomparable.
+fn unserved(summary: &Summary) -> String {
+    match summary.unserved_share {
+        None => "n/a".to_owned(),
+        Some(share) if share == 0.0 => "0%".to_owned(),
+        Some(share) => format!(
+            "{:.2}% of messages (their work costs nothing, so the cost ratio \
+             is lower than serving them would be: not comparable)",
+            share * 100.0
+        ),
+    }
+}
+
 fn print_summary(name: &str, s: &Summary, config: &SimConfig) {
     let target = config.wait_target.as_secs_f64();
     let verdict = if s.meets_wait_target {
@@ -303,6 +329,7 @@ fn print_summary(name: &str, s: &Summary, config: &SimConfig) {
         ("task seconds", format!("{:.1}", s.task_seconds)),
         ("work seconds", format!("{:.1}", s.work_seconds)),
         ("cost ratio", cost(s)),
+        ("unserved", unserved(s)),
         ("scale actions", s.scale_actions.to_string()),
         ("max visible", s.max_visible.to_string()),
         ("peak tasks", s.peak_tasks.to_string()),
@@ -345,7 +372,15 @@ fn print_sweep(spec: &SweepSpec, outcome: &SweepOutcome, config: &SimConfig) {
             spec.key,
             format_value(best)
         ),
-        None => println!("best: none of the values meets the {target} s p99 wait target"),
+        None => match outcome.lowest_p99() {
+            Some(closest) => println!(
+                "best: none of the values meets the {target} s p99 wait target; \
+                 the lowest p99 wait is at {} = {}",
+                spec.key,
+                format_value(closest)
+            ),
+            None => println!("best: none of the values meets the {target} s p99 wait target"),
+        },
     }
 }
 

@@ -17,8 +17,15 @@ pub struct Summary {
     pub task_seconds: f64,
     /// `messages * S / c`: the least task time that could serve the load.
     pub work_seconds: f64,
-    /// `task_seconds / work_seconds`; `null` when nothing arrived.
+    /// `task_seconds / work_seconds`; `null` when nothing arrived. Only
+    /// comparable between runs that serve every message: work left unserved
+    /// costs no task time, so a run that leaves more of it looks cheaper
+    /// (and can go below 1). Read it with `unserved_share`.
     pub cost_ratio: Option<f64>,
+    /// `(messages - served) / messages`: the share of the messages whose
+    /// service had not started when the trace ended; `null` when nothing
+    /// arrived.
+    pub unserved_share: Option<f64>,
     /// How many times the desired count changed.
     pub scale_actions: u64,
     /// Most messages waiting at any instant.

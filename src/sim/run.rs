@@ -103,6 +103,8 @@ pub fn simulate_with<C: Controller>(
         task_seconds,
         work_seconds,
         cost_ratio: (work_seconds > 0.0).then(|| task_seconds / work_seconds),
+        unserved_share: (first.messages > 0)
+            .then(|| (first.messages - first.served) as f64 / first.messages as f64),
         scale_actions: first.scale_actions,
         max_visible: first.max_visible,
         peak_tasks: first.peak_tasks,

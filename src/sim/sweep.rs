@@ -12,7 +12,7 @@ use super::pool::run_all;
 use super::report::Summary;
 use super::run::simulate;
 use super::trace::Trace;
-use crate::policy::{Policy, Step, Target};
+use crate::policy::{duration_maximum, maximum_text, Policy, Step, Target};
 
 /// The policy keys a sweep can vary; durations are given in seconds.
 pub const SWEEP_KEYS: &[&str] = &[
@@ -147,12 +147,27 @@ fn is_whole_key(key: &str) -> bool {
     )
 }
 
+/// `value` seconds as a duration, within the key's maximum as `validate`
+/// has it (so `poll_interval=1e30` says what is wrong with it).
 fn seconds(key: &str, value: f64) -> Result<Duration, SweepError> {
-    Duration::try_from_secs_f64(value).map_err(|_| SweepError::BadValue {
+    let bad = |message: String| SweepError::BadValue {
         key: key.to_owned(),
         value,
-        message: "must be a non-negative number of seconds".to_owned(),
-    })
+        message,
+    };
+    if value.is_nan() || value < 0.0 {
+        return Err(bad("must be a number of seconds, 0 or more".to_owned()));
+    }
+    if let Some((maximum, why)) = duration_maximum(key) {
+        if value > maximum.as_secs_f64() {
+            return Err(bad(format!(
+                "is more than the maximum, {} s ({}): {why}",
+                maximum.as_secs(),
+                maximum_text(maximum)
+            )));
+        }
+    }
+    Duration::try_from_secs_f64(value).map_err(|_| bad("is too many seconds".to_owned()))
 }
 
 /// `policy` with `key` set to `value`, checked as the validator would.
@@ -258,6 +273,22 @@ pub struct SweepOutcome {
     pub runs: Vec<SweepRun>,
     /// The value whose run costs least among those meeting the wait target.
     pub best: Option<f64>,
+}
+
+impl SweepOutcome {
+    /// The value with the lowest p99 wait (the cheaper on a tie): what to
+    /// show when no value meets the wait target.
+    pub fn lowest_p99(&self) -> Option<f64> {
+        self.runs
+            .iter()
+            .min_by(|a, b| {
+                let key = |r: &SweepRun| (r.summary.wait_p99_s, r.summary.task_seconds);
+                key(a)
+                    .partial_cmp(&key(b))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .map(|run| run.value)
+    }
 }
 
 /// Run one simulation per value on `threads` threads. `finished` counts
