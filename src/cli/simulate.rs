@@ -302,7 +302,7 @@ pub(super) fn cost(summary: &Summary) -> String {
 fn unserved(summary: &Summary) -> String {
     match summary.unserved_share {
         None => "n/a".to_owned(),
-        Some(share) if share == 0.0 => "0%".to_owned(),
+        Some(0.0) => "0%".to_owned(),
         Some(share) => format!(
             "{:.2}% of messages (their work costs nothing, so the cost ratio \
              is lower than serving them would be: not comparable)",
