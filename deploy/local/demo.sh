@@ -112,21 +112,27 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-endpoint="http://127.0.0.1:$port"
-export AWS_ENDPOINT_URL=$endpoint
-
-echo "==> starting the AWS emulator on $endpoint"
-start moto "$venv/bin/moto_server" -H 127.0.0.1 -p "$port"
+# The emulator binds port 0 and says which port it got in its log (" *
+# Running on http://127.0.0.1:PORT"): no window for another process to take
+# a port probed in advance.
+echo "==> starting the AWS emulator"
+start moto "$venv/bin/moto_server" -H 127.0.0.1 -p 0
 moto_pid=$!
 deadline=$((SECONDS + 30))
-until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-  if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$moto_pid" 2>/dev/null; then
-    echo "demo.sh: the emulator did not start; see $workdir/moto.log" >&2
-    exit 1
+port=""
+until [ -n "$port" ]; do
+  port=$(sed -n 's|.*Running on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$workdir/moto.log" | head -n 1)
+  if [ -z "$port" ]; then
+    if [ "$SECONDS" -ge "$deadline" ] || ! kill -0 "$moto_pid" 2>/dev/null; then
+      echo "demo.sh: the emulator did not start; see $workdir/moto.log" >&2
+      exit 1
+    fi
+    sleep 0.1
   fi
-  sleep 0.1
 done
+endpoint="http://127.0.0.1:$port"
+export AWS_ENDPOINT_URL=$endpoint
+echo "==> the AWS emulator serves $endpoint"
 
 echo "==> creating queue demo-jobs, cluster demo, service workers (desired $min_tasks)"
 "$py" "$here/seed.py" --endpoint "$endpoint" --desired "$min_tasks" >/dev/null
