@@ -16,6 +16,8 @@
 
 #[path = "support/aws.rs"]
 mod aws;
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/moto.rs"]
@@ -23,11 +25,10 @@ mod moto;
 #[path = "support/process.rs"]
 mod process;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws::{controller_ports, eventually, Aws, Recorder};
@@ -38,6 +39,7 @@ use backlog_scaler::controller::{
 use backlog_scaler::engine::{Because, QueueDepth};
 use backlog_scaler::policy::{Policy, Target};
 use backlog_scaler::ports::{ErrorKind, QueueDepthReader, ServiceStateReader};
+use child::LoggedChild as Binary;
 use moto::{Moto, REGION};
 use tokio::sync::{mpsc, oneshot};
 
@@ -518,76 +520,6 @@ async fn ecs_lookups_are_batched_ten_services_per_call() {
 // The real binary
 // ---------------------------------------------------------------------------
 
-/// A running `backlog-scaler` whose stderr is collected as it comes.
-struct Binary {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Binary {
-    fn spawn(mut command: Command) -> Binary {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        Binary { child, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    async fn wait_for_log(&self, needle: &str, limit: Duration) {
-        eventually(limit, &format!("a log line with {needle:?}"), || async {
-            self.stderr().contains(needle)
-        })
-        .await;
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    }
-
-    /// Wait for the process to exit, up to `limit`.
-    async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the binary did not exit within {limit:?}; stderr:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A policy file's YAML for the test cluster, evaluated every second.
 fn policy_yaml(name: &str, queue: &str, service: &str, extra: &str) -> String {
     policy_yaml_every("1s", name, queue, service, extra)
@@ -727,17 +659,14 @@ async fn dry_run_leaves_desired_untouched_across_many_ticks() {
         .await;
     // Many ticks: the shadow is at target, so each later one holds at it.
     eventually(Duration::from_secs(30), "ten ticks", || async {
-        binary.stderr().matches("hold at 5 (").count() >= 10
+        binary.log().matches("hold at 5 (").count() >= 10
     })
     .await;
     assert_eq!(aws.desired(CLUSTER, "orders").await, 1);
     assert_eq!(aws.desired(CLUSTER, "billing").await, 2);
     binary.signal("TERM");
     assert!(binary.wait_exit(Duration::from_secs(10)).await.success());
-    assert_eq!(
-        binary.stderr().matches("would set desired 1 -> 5").count(),
-        1
-    );
+    assert_eq!(binary.log().matches("would set desired 1 -> 5").count(), 1);
 
     // Without --dry-run, only the policy marked dry_run stays untouched.
     let mut command = aws::binary(&moto);
@@ -778,12 +707,8 @@ async fn a_broken_reload_keeps_the_old_policies_and_a_good_one_applies() {
     binary
         .wait_for_log("policy reload failed", Duration::from_secs(20))
         .await;
-    assert!(
-        binary.stderr().contains("billing.yaml:"),
-        "{}",
-        binary.stderr()
-    );
-    assert!(binary.stderr().contains("max_taks"), "{}", binary.stderr());
+    assert!(binary.log().contains("billing.yaml:"), "{}", binary.log());
+    assert!(binary.log().contains("max_taks"), "{}", binary.log());
     aws.send("orders", 30).await;
     wait_for_desired(&aws, "orders", 6, Duration::from_secs(20)).await;
     assert_eq!(aws.desired(CLUSTER, "billing").await, 1);
@@ -796,30 +721,24 @@ async fn a_broken_reload_keeps_the_old_policies_and_a_good_one_applies() {
     wait_for_desired(&aws, "billing", 4, Duration::from_secs(20)).await;
 
     // SIGHUP reloads too (nothing changed: all policies kept).
-    let before = binary
-        .stderr()
-        .matches("SIGHUP: reloading policies")
-        .count();
+    let before = binary.log().matches("SIGHUP: reloading policies").count();
     binary.signal("HUP");
     binary
         .wait_for_log("SIGHUP: reloading policies", Duration::from_secs(10))
         .await;
     // One signal, one reload.
     assert_eq!(
-        binary
-            .stderr()
-            .matches("SIGHUP: reloading policies")
-            .count(),
+        binary.log().matches("SIGHUP: reloading policies").count(),
         before + 1
     );
     eventually(Duration::from_secs(10), "the reload to apply", || async {
-        binary.stderr().contains("unchanged=2")
+        binary.log().contains("unchanged=2")
     })
     .await;
     binary.signal("TERM");
     assert!(binary.wait_exit(Duration::from_secs(10)).await.success());
     assert!(
-        !binary.stderr().contains('\x1b'),
+        !binary.log().contains('\x1b'),
         "no colour codes when stderr is not a terminal"
     );
 }
@@ -856,7 +775,7 @@ async fn sigterm_exits_zero_promptly() {
     assert!(took < Duration::from_secs(5), "took {took:?} to exit");
 
     // Every line is JSON; a decision line carries its fields.
-    let stderr = binary.stderr();
+    let stderr = binary.log();
     let decision = stderr
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("a JSON log line"))
@@ -883,7 +802,7 @@ impl Binary {
     async fn endpoints_address(&self) -> SocketAddr {
         let marker = "and /metrics on http://";
         self.wait_for_log(marker, Duration::from_secs(20)).await;
-        let stderr = self.stderr();
+        let stderr = self.log();
         let start = stderr.find(marker).unwrap() + marker.len();
         let address = stderr[start..].split_whitespace().next().unwrap();
         address.parse().expect("a socket address")
@@ -1146,7 +1065,7 @@ async fn endpoints_report_health_readiness_and_metrics_over_http() {
     let asked = Instant::now();
     binary.signal("TERM");
     let status = binary.wait_exit(Duration::from_secs(10)).await;
-    assert!(status.success(), "{status:?}\n{}", binary.stderr());
+    assert!(status.success(), "{status:?}\n{}", binary.log());
     assert!(asked.elapsed() < Duration::from_secs(5));
     drop(idle);
     assert!(http::get(address, "/healthz").is_err(), "no longer served");
@@ -1464,9 +1383,9 @@ async fn runs_from_a_read_only_policy_directory_on_a_read_only_root() {
         .await;
     binary.signal("TERM");
     let status = binary.wait_exit(Duration::from_secs(10)).await;
-    assert!(status.success(), "{status:?}\n{}", binary.stderr());
+    assert!(status.success(), "{status:?}\n{}", binary.log());
 
-    let stderr = binary.stderr();
+    let stderr = binary.log();
     assert!(!stderr.contains("Read-only file system"), "{stderr}");
     assert!(!stderr.contains(" ERROR "), "{stderr}");
     assert_eq!(tree(world.path()), before, "nothing written");
@@ -1517,7 +1436,7 @@ async fn policies_from_the_environment_variable() {
     let address = binary.endpoints_address().await;
     wait_for_desired(&aws, "orders", 3, Duration::from_secs(20)).await;
     wait_for_desired(&aws, "billing", 4, Duration::from_secs(20)).await;
-    assert!(binary.stderr().contains("source=$BACKLOG_SCALER_POLICIES"));
+    assert!(binary.log().contains("source=$BACKLOG_SCALER_POLICIES"));
 
     // Nothing to reload from: SIGHUP says to restart, and changes nothing.
     binary.signal("HUP");
@@ -1536,7 +1455,7 @@ async fn policies_from_the_environment_variable() {
     );
     binary.signal("TERM");
     let status = binary.wait_exit(Duration::from_secs(10)).await;
-    assert!(status.success(), "{status:?}\n{}", binary.stderr());
+    assert!(status.success(), "{status:?}\n{}", binary.log());
     assert_eq!(tree(world.path()), before, "nothing written");
 
     // An invalid variable: exit 1, every error located in the variable.

@@ -5,6 +5,8 @@
 
 #[path = "support/aws.rs"]
 mod aws;
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/http.rs"]
 mod http;
 #[path = "support/moto.rs"]
@@ -12,13 +14,12 @@ mod moto;
 #[path = "support/process.rs"]
 mod process;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws::{eventually, Aws};
 use backlog_scaler::lease::{Attempt, DynamoLeaseStore, LeaseStore, StoreOutcome};
+use child::LoggedChild;
 use moto::Moto;
 
 const CLUSTER: &str = "jobs";
@@ -125,38 +126,26 @@ async fn a_missing_table_is_an_error_not_a_lease() {
 /// collected as it comes.
 struct Replica {
     id: &'static str,
-    child: Child,
-    stderr: Arc<Mutex<String>>,
+    process: LoggedChild,
 }
 
 impl Replica {
     fn start(moto: &Moto, id: &'static str, policies: &std::path::Path) -> Replica {
-        let mut child = backlog_scaler()
+        let mut command = backlog_scaler();
+        command
             .envs(moto.env())
             .args(["run", "--log-format", "json", "--lease-table", TABLE])
             .args(["--lease-duration", "3s", "--lease-renew-every", "1s"])
             .args(["--listen", "127.0.0.1:0", "--replica-id", id, "--policies"])
-            .arg(policies)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the binary starts");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = sink.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        });
-        Replica { id, child, stderr }
+            .arg(policies);
+        Replica {
+            id,
+            process: LoggedChild::spawn(command),
+        }
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.log()
     }
 
     /// How many desired counts this replica wrote (not "would set").
@@ -183,29 +172,18 @@ impl Replica {
     }
 
     fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        self.process.signal(signal);
     }
 
     async fn exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.process.try_wait() {
                 return status;
             }
             assert!(Instant::now() < deadline, "{} did not exit", self.id);
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -55,6 +55,20 @@ impl LoggedChild {
         assert!(status.success());
     }
 
+    /// Wait until stderr holds `needle`, up to `limit` (then fail, showing
+    /// what it holds).
+    pub async fn wait_for_log(&self, needle: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} within {limit:?}; stderr:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The exit status, if the process has exited.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().expect("try_wait")
