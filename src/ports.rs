@@ -27,6 +27,11 @@ pub trait QueueDepthReader: Send + Sync {
     fn queue_depth<'a>(&'a self, queue: &'a str) -> PortFuture<'a, QueueDepth>;
 }
 
+/// Services per [`ServiceStateReader::services_state`] call that the ECS
+/// adapter answers in one request: `DescribeServices`' limit. Evaluation
+/// cycles batch their service reads by it.
+pub const SERVICE_BATCH: usize = 10;
+
 /// Reads an ECS service's desired, running and pending counts.
 pub trait ServiceStateReader: Send + Sync {
     /// `cluster` and `service` are names or ARNs, as the policy gives them.
@@ -39,7 +44,7 @@ pub trait ServiceStateReader: Send + Sync {
     /// Several services of one cluster at once, each answer in the order of
     /// `services` (a missing service fails only its own answer). The
     /// default asks for one service after the other; the ECS adapter
-    /// describes up to 10 services per call.
+    /// describes up to [`SERVICE_BATCH`] services per call.
     fn services_state<'a>(
         &'a self,
         cluster: &'a str,

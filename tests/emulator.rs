@@ -34,7 +34,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws::{controller_ports, eventually, Aws, Recorder};
 use backlog_scaler::aws::ApiCalls;
 use backlog_scaler::controller::{
-    Controller, ControllerConfig, Evaluation, PolicyUpdate, WriteOutcome,
+    Controller, ControllerConfig, Evaluation, PolicyUpdate, SharedReads, WriteOutcome,
 };
 use backlog_scaler::engine::{Because, QueueDepth};
 use backlog_scaler::policy::{Policy, Target};
@@ -487,7 +487,7 @@ async fn sqs_reads_the_three_counts_and_caches_queue_urls() {
 }
 
 #[tokio::test]
-async fn ecs_lookups_are_batched_ten_services_per_call() {
+async fn a_cycles_service_lookups_are_batched_ten_services_per_call() {
     let moto = Moto::start();
     let aws = Aws::new(&moto).await;
     aws.create_cluster(CLUSTER).await;
@@ -495,14 +495,20 @@ async fn ecs_lookups_are_batched_ten_services_per_call() {
         aws.create_service(CLUSTER, &format!("s{i}"), i).await;
     }
 
-    let ports = controller_ports(&moto, None).await;
-    // On this single-threaded runtime all twelve lookups are queued before
-    // the batcher runs: exactly two calls.
+    let aws_ports = controller_ports(&moto, None).await;
+    let ports = aws_ports.ports();
+    // The cycle of twelve policies, one service each, read as the
+    // controller and `plan` read them: through the cycle's shared reads.
+    let names: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+    let reads = Arc::new(SharedReads::new(
+        &ports,
+        names.iter().map(|name| (CLUSTER, name.as_str())),
+    ));
     let mut lookups = tokio::task::JoinSet::new();
     for i in 0..12u32 {
-        let ecs = ports.ecs.clone();
+        let reads = reads.clone();
         lookups.spawn(async move {
-            let counts = ecs.service_state(CLUSTER, &format!("s{i}")).await;
+            let counts = reads.service_state(CLUSTER, &format!("s{i}")).await;
             (i, counts)
         });
     }
@@ -513,7 +519,8 @@ async fn ecs_lookups_are_batched_ten_services_per_call() {
         assert_eq!(counts.desired, i);
         assert!(!counts.deployment_in_progress);
     }
-    assert_eq!(ports.calls.total("DescribeServices"), 2);
+    assert_eq!(reads.service_batches(), 2);
+    assert_eq!(aws_ports.calls.total("DescribeServices"), 2);
 }
 
 // ---------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 //! A policy's [`AwsTarget`] says where its calls go. [`AwsFleet`] builds one
 //! [`AwsPorts`] (an SQS and an ECS client) per distinct target, on first
 //! use, and hands the same one to every policy with that target: clients,
-//! their connection pools, their queue-URL caches and their `DescribeServices`
-//! batchers are shared, not made per policy.
+//! their connection pools and their queue-URL caches are shared, not made
+//! per policy.
 //!
 //! - `region` overrides the controller's region; a target whose region is
 //!   the controller's own is the same target as one without a region.

@@ -28,10 +28,10 @@ use std::sync::Arc;
 pub use calls::{ApiCalls, CallListener, Outcome};
 pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_METRIC_DATA_LIMIT};
 pub use config::{configure, load_sdk_config, AwsSettings};
-pub use ecs::{deployment_in_progress, service_counts, EcsServices, DESCRIBE_BATCH_LIMIT};
+pub use ecs::{deployment_in_progress, service_counts, EcsServices};
 pub use fleet::{AwsFleet, EcsLimits, LimitKey, SESSION_NAME};
 pub use rate_limit::RateLimiter;
-pub use retry::{retryable, with_retries, Backoff, FirstToken};
+pub use retry::{retryable, with_retries, Backoff};
 pub use sqs::SqsQueues;
 
 use aws_config::SdkConfig;

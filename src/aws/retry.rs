@@ -95,26 +95,15 @@ pub fn retryable<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> 
     }
 }
 
-/// Who takes the first attempt's token from the limiter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstToken {
-    /// [`with_retries`] takes it, as it does every later attempt's.
-    Take,
-    /// The caller has taken it already: a batcher waits for its token
-    /// before it closes a batch, so that lookups arriving meanwhile join.
-    Taken,
-}
-
 /// Run `attempt` until it succeeds, fails for good, or the attempts or the
-/// deadline run out, taking a token from `limiter` before each attempt
-/// (the first one's unless `first` says the caller took it). `observe`
+/// deadline run out, taking a token from `limiter` before each attempt.
+/// `observe`
 /// hears of every attempt's result (for call counters). Returns the last
 /// attempt's result.
 pub async fn with_retries<T, E, F, Fut>(
     limiter: &RateLimiter,
     backoff: &Backoff,
     rng: &mut (impl Rng + Send),
-    first: FirstToken,
     mut attempt: F,
     mut observe: impl FnMut(&Result<T, SdkError<E, HttpResponse>>),
 ) -> Result<T, SdkError<E, HttpResponse>>
@@ -126,9 +115,7 @@ where
     let started = Instant::now();
     let mut failed = 0;
     loop {
-        if failed > 0 || first == FirstToken::Take {
-            limiter.acquire().await;
-        }
+        limiter.acquire().await;
         let result = attempt().await;
         observe(&result);
         let error = match &result {
@@ -174,7 +161,6 @@ pub(crate) async fn update_service(
         limiter,
         &Backoff::UPDATE_SERVICE,
         &mut rng,
-        FirstToken::Take,
         || {
             client
                 .update_service()
@@ -197,7 +183,6 @@ pub(crate) async fn update_service(
 pub(crate) async fn describe_services(
     client: &aws_sdk_ecs::Client,
     limiter: &RateLimiter,
-    first: FirstToken,
     calls: &ApiCalls,
     cluster: &str,
     services: &[String],
@@ -208,7 +193,6 @@ pub(crate) async fn describe_services(
         limiter,
         &Backoff::DESCRIBE_SERVICES,
         &mut rng,
-        first,
         || {
             client
                 .describe_services()
@@ -261,17 +245,6 @@ mod tests {
         seed: u64,
         answers: Vec<Attempt>,
     ) -> (Attempt, Vec<Duration>) {
-        run_from(limiter, backoff, seed, FirstToken::Take, answers).await
-    }
-
-    /// [`run`], saying who takes the first attempt's token.
-    async fn run_from(
-        limiter: &RateLimiter,
-        backoff: &Backoff,
-        seed: u64,
-        first: FirstToken,
-        answers: Vec<Attempt>,
-    ) -> (Attempt, Vec<Duration>) {
         let start = Instant::now();
         let times = Arc::new(Mutex::new(Vec::new()));
         let answers = Arc::new(Mutex::new(answers.into_iter()));
@@ -281,7 +254,6 @@ mod tests {
             limiter,
             backoff,
             &mut rng,
-            first,
             || {
                 let times = times.clone();
                 let answers = answers.clone();
@@ -355,10 +327,9 @@ mod tests {
         assert!(third.iter().any(|g| *g < Duration::from_millis(500)));
     }
 
-    /// The times of five attempts (four throttled) under a limiter of one
-    /// call per second whose only token is already gone: taken by someone
-    /// else (`Take`), or by the caller for the first attempt (`Taken`).
-    async fn attempts_with_an_empty_bucket(first: FirstToken) -> Vec<Duration> {
+    #[tokio::test(start_paused = true)]
+    async fn every_attempt_takes_a_token_from_the_limiter() {
+        // One call per second, and its only token already gone.
         let limiter = RateLimiter::new(1.0, 1);
         limiter.acquire().await;
         let backoff = Backoff {
@@ -368,26 +339,14 @@ mod tests {
             deadline: Duration::from_secs(60),
         };
         let answers = vec![throttled(), throttled(), throttled(), throttled()];
-        let (result, times) = run_from(&limiter, &backoff, 1, first, answers).await;
+        let (result, times) = run(&limiter, &backoff, 1, answers).await;
         assert!(result.is_ok());
         assert_eq!(times.len(), 5);
+        assert!(times[0] >= Duration::from_millis(999), "{times:?}");
         // Every retry waits for a token of its own.
         for gap in gaps(&times) {
             assert!(gap >= Duration::from_millis(999), "{times:?}");
         }
-        times
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn every_attempt_takes_a_token_from_the_limiter() {
-        let times = attempts_with_an_empty_bucket(FirstToken::Take).await;
-        assert!(times[0] >= Duration::from_millis(999), "{times:?}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_first_token_taken_by_the_caller_is_not_taken_again() {
-        let times = attempts_with_an_empty_bucket(FirstToken::Taken).await;
-        assert_eq!(times[0], Duration::ZERO, "{times:?}");
     }
 
     #[tokio::test(start_paused = true)]

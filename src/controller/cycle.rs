@@ -24,10 +24,9 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use crate::engine::{QueueDepth, ServiceCounts};
 use crate::policy::Policy;
-use crate::ports::{ErrorKind, PortError, PortFuture, Ports, QueueDepthReader, ServiceStateReader};
-
-/// Services per batch read: `DescribeServices`' limit.
-pub const SERVICE_BATCH: usize = 10;
+use crate::ports::{
+    ErrorKind, PortError, PortFuture, Ports, QueueDepthReader, ServiceStateReader, SERVICE_BATCH,
+};
 
 type Read<T> = Shared<BoxFuture<'static, Result<T, PortError>>>;
 type BatchAnswers = Vec<Result<ServiceCounts, PortError>>;

@@ -41,7 +41,7 @@ mod write_gate;
 mod tests;
 
 pub use clock::Clock;
-pub use cycle::{CycleReport, SharedReads, SERVICE_BATCH};
+pub use cycle::{CycleReport, SharedReads};
 pub use evaluate::{evaluate, Deadlines, Evaluation, ExternalChange, Memory, WriteOutcome};
 pub use health::{Health, Transition};
 pub use observe::observe;
