@@ -11,20 +11,28 @@
 
 use std::sync::Arc;
 
+use aws_sdk_ecs::config::retry::RetryConfig;
+use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
+use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
 use aws_sdk_ecs::types::{Deployment, Service};
 use aws_sdk_ecs::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tracing::Instrument;
 
 use super::calls::ApiCalls;
 use super::classify::{classify_kind, error_code, error_source, port_error, SERVICE_MISSING_CODES};
 use super::rate_limit::RateLimiter;
-use super::retry;
+use super::retry::{with_retries, Backoff};
 use crate::engine::ServiceCounts;
 use crate::ports::{
     DesiredCountWriter, ErrorKind, PortError, PortFuture, ServiceStateReader, SERVICE_BATCH,
 };
 
-pub(super) const DESCRIBE_SERVICES: &str = "DescribeServices";
-pub(super) const UPDATE_SERVICE: &str = "UpdateService";
+const DESCRIBE_SERVICES: &str = "DescribeServices";
+const UPDATE_SERVICE: &str = "UpdateService";
 
 /// Reads and scales ECS services through the ECS API.
 pub struct EcsServices {
@@ -99,7 +107,7 @@ impl EcsServices {
         cluster: &str,
         services: &[String],
     ) -> Vec<Result<ServiceCounts, PortError>> {
-        let result = retry::describe_services(
+        let result = describe_services(
             &self.client,
             &self.describe_limit,
             &self.calls,
@@ -138,7 +146,7 @@ impl EcsServices {
     }
 
     async fn update(&self, cluster: &str, service: &str, desired: u32) -> Result<(), PortError> {
-        let result = retry::update_service(
+        let result = update_service(
             &self.client,
             &self.update_limit,
             &self.calls,
@@ -193,6 +201,79 @@ impl DesiredCountWriter for EcsServices {
     ) -> PortFuture<'a, ()> {
         Box::pin(self.update(cluster, service, desired))
     }
+}
+
+/// `UpdateService` of `desired` tasks, retried by [`with_retries`] under
+/// `limiter` with [`Backoff::UPDATE_SERVICE`], and with the SDK's own
+/// retries turned off for this operation. Every attempt is recorded in
+/// `calls`, so the call counters (and the API's request log) agree.
+async fn update_service(
+    client: &aws_sdk_ecs::Client,
+    limiter: &RateLimiter,
+    calls: &ApiCalls,
+    cluster: &str,
+    service: &str,
+    desired: u32,
+) -> Result<UpdateServiceOutput, SdkError<UpdateServiceError, HttpResponse>> {
+    let mut rng = StdRng::from_os_rng();
+    let desired = i32::try_from(desired).unwrap_or(i32::MAX);
+    // The span names the service in the retry logs, which with_retries
+    // cannot know.
+    let span = tracing::debug_span!("update_service", cluster, service);
+    with_retries(
+        limiter,
+        &Backoff::UPDATE_SERVICE,
+        &mut rng,
+        || {
+            client
+                .update_service()
+                .cluster(cluster)
+                .service(service)
+                .desired_count(desired)
+                .customize()
+                .config_override(without_sdk_retries())
+                .send()
+        },
+        |result| calls.record(UPDATE_SERVICE, result.as_ref().err().map(classify_kind)),
+    )
+    .instrument(span)
+    .await
+}
+
+/// `DescribeServices` of at most 10 `services` of `cluster`, retried by
+/// [`with_retries`] under `limiter` with [`Backoff::DESCRIBE_SERVICES`],
+/// the SDK's own retries off. Every attempt is recorded in `calls`.
+async fn describe_services(
+    client: &aws_sdk_ecs::Client,
+    limiter: &RateLimiter,
+    calls: &ApiCalls,
+    cluster: &str,
+    services: &[String],
+) -> Result<DescribeServicesOutput, SdkError<DescribeServicesError, HttpResponse>> {
+    let mut rng = StdRng::from_os_rng();
+    let span = tracing::debug_span!("describe_services", cluster);
+    with_retries(
+        limiter,
+        &Backoff::DESCRIBE_SERVICES,
+        &mut rng,
+        || {
+            client
+                .describe_services()
+                .cluster(cluster)
+                .set_services(Some(services.to_vec()))
+                .customize()
+                .config_override(without_sdk_retries())
+                .send()
+        },
+        |result| calls.record(DESCRIBE_SERVICES, result.as_ref().err().map(classify_kind)),
+    )
+    .instrument(span)
+    .await
+}
+
+/// An ECS client override that turns the SDK's retries off for one call.
+fn without_sdk_retries() -> aws_sdk_ecs::config::Builder {
+    aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
 /// The error of a failed batch call, for each service it asked for.

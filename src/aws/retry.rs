@@ -5,8 +5,9 @@
 //! attempts never pass our [`RateLimiter`], so a throttled call would be
 //! retried faster than the limit we promise to keep. Calls that must stay
 //! under a limit (ECS's `UpdateService` and `DescribeServices`) therefore
-//! turn the SDK's retries off for that operation and are retried here:
-//! each attempt takes a token, waits between attempts follow exponential
+//! turn the SDK's retries off for that operation and are retried by
+//! [`with_retries`] (the calls themselves are in `ecs.rs`; this module
+//! knows no service): each attempt takes a token, waits between attempts follow exponential
 //! backoff with full jitter (a random wait between zero and the ceiling,
 //! as AWS recommends, so clients that failed together do not retry
 //! together), and both the number of attempts and the total time are
@@ -20,17 +21,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use rand::Rng;
 use tokio::time::Instant;
-use tracing::Instrument;
 
-use aws_sdk_ecs::config::retry::RetryConfig;
-use aws_sdk_ecs::operation::describe_services::{DescribeServicesError, DescribeServicesOutput};
-use aws_sdk_ecs::operation::update_service::{UpdateServiceError, UpdateServiceOutput};
-use rand::rngs::StdRng;
-use rand::SeedableRng;
-
-use super::calls::ApiCalls;
 use super::classify::classify_kind;
-use super::ecs::{DESCRIBE_SERVICES, UPDATE_SERVICE};
 use super::rate_limit::RateLimiter;
 use crate::ports::ErrorKind;
 
@@ -140,79 +132,6 @@ where
     }
 }
 
-/// `UpdateService` of `desired` tasks, retried by [`with_retries`] under
-/// `limiter` with [`Backoff::UPDATE_SERVICE`], and with the SDK's own
-/// retries turned off for this operation. Every attempt is recorded in
-/// `calls`, so the call counters (and the API's request log) agree.
-pub(crate) async fn update_service(
-    client: &aws_sdk_ecs::Client,
-    limiter: &RateLimiter,
-    calls: &ApiCalls,
-    cluster: &str,
-    service: &str,
-    desired: u32,
-) -> Result<UpdateServiceOutput, SdkError<UpdateServiceError, HttpResponse>> {
-    let mut rng = StdRng::from_os_rng();
-    let desired = i32::try_from(desired).unwrap_or(i32::MAX);
-    // The span names the service in the retry logs, which with_retries
-    // cannot know.
-    let span = tracing::debug_span!("update_service", cluster, service);
-    with_retries(
-        limiter,
-        &Backoff::UPDATE_SERVICE,
-        &mut rng,
-        || {
-            client
-                .update_service()
-                .cluster(cluster)
-                .service(service)
-                .desired_count(desired)
-                .customize()
-                .config_override(without_sdk_retries())
-                .send()
-        },
-        |result| calls.record(UPDATE_SERVICE, result.as_ref().err().map(classify_kind)),
-    )
-    .instrument(span)
-    .await
-}
-
-/// `DescribeServices` of at most 10 `services` of `cluster`, retried by
-/// [`with_retries`] under `limiter` with [`Backoff::DESCRIBE_SERVICES`],
-/// the SDK's own retries off. Every attempt is recorded in `calls`.
-pub(crate) async fn describe_services(
-    client: &aws_sdk_ecs::Client,
-    limiter: &RateLimiter,
-    calls: &ApiCalls,
-    cluster: &str,
-    services: &[String],
-) -> Result<DescribeServicesOutput, SdkError<DescribeServicesError, HttpResponse>> {
-    let mut rng = StdRng::from_os_rng();
-    let span = tracing::debug_span!("describe_services", cluster);
-    with_retries(
-        limiter,
-        &Backoff::DESCRIBE_SERVICES,
-        &mut rng,
-        || {
-            client
-                .describe_services()
-                .cluster(cluster)
-                .set_services(Some(services.to_vec()))
-                .customize()
-                .config_override(without_sdk_retries())
-                .send()
-        },
-        |result| calls.record(DESCRIBE_SERVICES, result.as_ref().err().map(classify_kind)),
-    )
-    .instrument(span)
-    .await
-}
-
-/// An ECS client override that turns the SDK's retries off for one call.
-fn without_sdk_retries() -> aws_sdk_ecs::config::Builder {
-    aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled())
-}
-
 #[cfg(test)]
 // The tests hand out the SDK's own error type, large as it is.
 #[allow(clippy::result_large_err)]
@@ -222,13 +141,16 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
 
     use super::*;
 
-    type Attempt = Result<(), SdkError<UpdateServiceError, HttpResponse>>;
+    // Any service's error will do: the loop sees only its metadata.
+    type Attempt = Result<(), SdkError<ErrorMetadata, HttpResponse>>;
 
     fn failure(code: &str, status: u16) -> Attempt {
-        let error = UpdateServiceError::generic(ErrorMetadata::builder().code(code).build());
+        let error = ErrorMetadata::builder().code(code).build();
         let response = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
         Err(SdkError::service_error(error, response))
     }
