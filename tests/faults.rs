@@ -44,7 +44,8 @@ use backlog_scaler::ports::ErrorKind;
 use backlog_scaler::telemetry::Telemetry;
 use fault_proxy::{Fault, FaultProxy};
 use moto::Moto;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 
@@ -1216,17 +1217,17 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
     ] {
         let lease = format!("lease-{label}");
         let (a, b) = (format!("{lease}-a"), format!("{lease}-b"));
-        let (stop, stopped) = watch::channel(false);
+        let stop = CancellationToken::new();
         let holder = keeper(&through_proxy, &lease, &a);
         let gate_a = holder.gate();
-        let task_a = tokio::spawn(holder.run(stopped.clone()));
+        let task_a = tokio::spawn(holder.run(stop.clone()));
         eventually(Duration::from_secs(5), "a holds", || async {
             gate_a.may_write()
         })
         .await;
         let standby = keeper(&direct, &lease, &b);
         let gate_b = standby.gate();
-        let task_b = tokio::spawn(standby.run(stopped));
+        let task_b = tokio::spawn(standby.run(stop.clone()));
         eventually(Duration::from_secs(5), "b sees a", || async {
             gate_b.holder().as_deref() == Some(a.as_str())
         })
@@ -1306,7 +1307,7 @@ async fn a_holder_that_cannot_renew_stops_writing_before_the_standby_takes_over(
         );
         watching.store(false, Ordering::Relaxed);
         let samples = watcher.await.expect("the watcher");
-        let _ = stop.send(true);
+        stop.cancel();
         for task in [task_a, task_b] {
             tokio::time::timeout(Duration::from_secs(5), task)
                 .await

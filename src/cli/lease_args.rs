@@ -10,8 +10,8 @@ use backlog_scaler::lease::{
     default_replica_id, DynamoLeaseStore, LeaseKeeper, LeaseTiming, WriteGate,
 };
 use backlog_scaler::telemetry::Readiness;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, clap::Args)]
 pub struct LeaseArgs {
@@ -53,7 +53,7 @@ pub struct LeaseArgs {
 /// The lease keeper running beside the controller.
 pub struct RunningLease {
     gate: WriteGate,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -77,12 +77,13 @@ pub fn lease_name(args: &LeaseArgs, shard: Option<Shard>) -> String {
 /// is made before returning, so the holder writes from its first
 /// evaluation and the logs say at once which replica is which. `readiness`
 /// reports the lease from before that attempt: `/readyz` never lags the
-/// logs.
+/// logs. The keeper stops when `stop` is cancelled (or at [`stop`]).
 pub async fn start(
     args: &LeaseArgs,
     shard: Option<Shard>,
     sdk_config: &aws_config::SdkConfig,
     readiness: &Readiness,
+    stop: CancellationToken,
 ) -> anyhow::Result<Option<RunningLease>> {
     let Some(table) = &args.lease_table else {
         return Ok(None);
@@ -114,8 +115,7 @@ pub async fn start(
     let gate = keeper.gate();
     readiness.set_lease(gate.clone());
     keeper.step().await;
-    let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(keeper.run(stopped));
+    let task = tokio::spawn(keeper.run(stop.clone()));
     Ok(Some(RunningLease { gate, stop, task }))
 }
 
@@ -124,7 +124,7 @@ pub async fn start(
 pub async fn stop(lease: Option<RunningLease>) {
     if let Some(lease) = lease {
         lease.gate.allow_until(0);
-        let _ = lease.stop.send(true);
+        lease.stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(5), lease.task).await;
     }
 }

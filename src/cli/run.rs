@@ -24,7 +24,7 @@ use backlog_scaler::http;
 use backlog_scaler::plural::plural;
 use backlog_scaler::ports::{error_chain, MetricsPublisher};
 use backlog_scaler::telemetry::Telemetry;
-use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 
 use super::allocator;
 use super::aws_args::{self, AwsArgs};
@@ -105,9 +105,24 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(async move {
+        // One token stops everything; its children stop in order: the
+        // controller at SIGTERM or SIGINT, then the lease once the
+        // controller no longer writes, then the HTTP endpoints, which
+        // answer until the end so probes see the process alive while it
+        // drains.
+        let stop = CancellationToken::new();
+        let stop_lease = stop.child_token();
+        let shutdown = stop_lease.child_token();
         // Signal handlers first: a SIGTERM during start-up must not kill us
         // with the default action.
-        let shutdown = termination()?;
+        let signal = termination()?;
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                signal.await;
+                shutdown.cancel();
+            }
+        });
 
         // Readiness knows the policies before the endpoints answer, so
         // `/readyz` never reports ready before a first evaluation.
@@ -118,10 +133,11 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         telemetry
             .readiness
             .set_policies(loaded.policies.iter().map(|p| p.name.as_str()));
-        let (stop_server, server_stopped) = oneshot::channel::<()>();
-        let (address, serve) = http::bind(args.listen, telemetry.clone(), async {
-            let _ = server_stopped.await;
-        })
+        let (address, serve) = http::bind(
+            args.listen,
+            telemetry.clone(),
+            stop.clone().cancelled_owned(),
+        )
         .await
         .context("--listen: cannot serve /healthz, /readyz and /metrics")?;
         tracing::info!(
@@ -163,6 +179,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.shard.shard,
             &sdk_config,
             &telemetry.readiness,
+            stop_lease,
         )
         .await?;
         let config = ControllerConfig {
@@ -183,13 +200,13 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         );
         Controller::with_source(config, fleet, metrics_publisher)
             .with_observer(Arc::new(telemetry.observer()))
-            .run(loaded.policies, reloads, shutdown)
+            .run(loaded.policies, reloads, shutdown.cancelled_owned())
             .await;
         lease_args::stop(lease).await;
 
         // The endpoints answer until the controller has finished, so probes
         // see it alive while it drains.
-        let _ = stop_server.send(());
+        stop.cancel();
         if tokio::time::timeout(HTTP_SHUTDOWN_GRACE, server)
             .await
             .is_err()

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::ports::{error_chain, MetricSample, MetricsPublisher};
 
@@ -37,20 +37,21 @@ impl MetricsBuffer {
     }
 }
 
-/// Publish the buffer every `interval` until stopped, then once more.
+/// Publish the buffer every `interval` until `stop` is cancelled, then
+/// once more.
 pub(crate) async fn run_flusher(
     buffer: Arc<MetricsBuffer>,
     publisher: Arc<dyn MetricsPublisher>,
     interval: Duration,
     timeout: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut failing = false;
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let last = tokio::select! {
-            _ = stop.wait_for(|&stop| stop) => true,
+            _ = stop.cancelled() => true,
             _ = ticks.tick() => false,
         };
         let samples = buffer.take();

@@ -2,14 +2,21 @@
 //! and shuts down. In the style of mini-redis, shutdown is a future passed
 //! in; the supervisor stops taking new ticks when it resolves and waits
 //! (for a bounded grace period) for evaluations in flight.
+//!
+//! Every task is stopped the same way, by a [`CancellationToken`]: the
+//! metrics flusher's token is the root, the workers' token its child, and
+//! each worker has a child of that (so a reload stops one worker). Shutdown
+//! cancels the workers' token; the root is cancelled only once they are
+//! done, so the last flush carries their last samples.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::evaluate::Deadlines;
@@ -87,7 +94,7 @@ struct Running {
     /// The policy its worker runs (shared with it: with 1,000 policies a
     /// copy each would be most of a megabyte).
     policy: Arc<Policy>,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
@@ -151,21 +158,22 @@ impl Controller {
             metrics: metrics.clone(),
             summary: Arc::new(Summary::default()),
         });
-        let (stop_flusher, flusher_stopped) = watch::channel(false);
+        let stop_flusher = CancellationToken::new();
+        let stop_workers = stop_flusher.child_token();
         let flusher = match (&self.metrics_publisher, metrics) {
             (Some(publisher), Some(buffer)) => Some(tokio::spawn(run_flusher(
                 buffer,
                 publisher.clone(),
                 config.metrics_flush_interval,
                 config.deadlines.write,
-                flusher_stopped,
+                stop_flusher.clone(),
             ))),
             _ => None,
         };
 
         let mut running: HashMap<String, Running> = HashMap::new();
         // Workers stopped by a reload, finishing their last evaluation.
-        let mut retiring = self.apply(&context, &mut running, policies);
+        let mut retiring = self.apply(&context, &stop_workers, &mut running, policies);
 
         tokio::pin!(shutdown);
         let mut reloads_open = true;
@@ -187,7 +195,12 @@ impl Controller {
                             tracing::warn!("{warning}");
                         }
                         retiring.retain(|task| !task.is_finished());
-                        retiring.extend(self.apply(&context, &mut running, loaded.policies));
+                        retiring.extend(self.apply(
+                            &context,
+                            &stop_workers,
+                            &mut running,
+                            loaded.policies,
+                        ));
                     }
                     Some(Err(errors)) => {
                         for error in &errors.errors {
@@ -210,17 +223,15 @@ impl Controller {
             humantime::format_duration(config.shutdown_grace)
         );
         let deadline = tokio::time::Instant::now() + config.shutdown_grace;
+        stop_workers.cancel();
         let mut workers = retiring;
-        for (_, worker) in running.drain() {
-            let _ = worker.stop.send(true);
-            workers.push(worker.task);
-        }
+        workers.extend(running.into_values().map(|worker| worker.task));
         if !join_until(workers, deadline).await {
             tracing::warn!("evaluations still in flight after the grace period; abandoning them");
         }
         // Metrics last, so the evaluations that just finished are in them;
         // a second at least, even if the evaluations used up the grace.
-        let _ = stop_flusher.send(true);
+        stop_flusher.cancel();
         let flush_deadline = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
         if !join_until(flusher.into_iter().collect(), flush_deadline).await {
             tracing::warn!("the last metrics could not be published in time");
@@ -231,10 +242,12 @@ impl Controller {
     /// Make the running workers match `policies`: unchanged policies keep
     /// their worker (and with it their engine state and schedule); changed
     /// and new ones get a fresh worker; removed ones are stopped. Returns
-    /// the stopped workers that no new worker waits for.
+    /// the stopped workers that no new worker waits for. New workers stop
+    /// with `stop_workers`.
     fn apply(
         &self,
         context: &Arc<WorkerContext>,
+        stop_workers: &CancellationToken,
         running: &mut HashMap<String, Running>,
         policies: Vec<Policy>,
     ) -> Vec<JoinHandle<()>> {
@@ -264,7 +277,7 @@ impl Controller {
                 continue;
             }
             if let Some(old) = running.remove(&name) {
-                let _ = old.stop.send(true);
+                old.stop.cancel();
                 let key = (old.policy.cluster.clone(), old.policy.service.clone());
                 finishing.insert(key, old.task);
                 if wanted.contains_key(&name) {
@@ -285,7 +298,8 @@ impl Controller {
             }
             let key = (policy.cluster.clone(), policy.service.clone());
             let predecessor = finishing.remove(&key);
-            let (stop, stopped) = watch::channel(false);
+            let stop = stop_workers.child_token();
+            let stopped = stop.clone();
             let policy = Arc::new(policy);
             let worker = Worker {
                 dry_run: self.config.dry_run || policy.dry_run,

@@ -7,8 +7,9 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::evaluate::{evaluate, Deadlines, Evaluation, Memory, WriteOutcome};
@@ -52,11 +53,6 @@ pub(crate) struct Worker {
     pub membership: Membership,
 }
 
-/// Resolves once `stop` says so (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|&stop| stop).await;
-}
-
 impl WorkerContext {
     /// The ports `policy` works with: its target's, with writes behind the
     /// lease when there is one.
@@ -72,9 +68,9 @@ impl WorkerContext {
 }
 
 impl Worker {
-    /// Evaluate until told to stop. An evaluation in progress when the stop
-    /// comes is finished, not cut short.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    /// Evaluate until `stop` is cancelled. An evaluation in progress when
+    /// the stop comes is finished, not cut short.
+    pub async fn run(self, stop: CancellationToken) {
         let ports = self.context.ports_for(&self.policy).await;
         let membership = &self.membership;
         // Later than planned if a predecessor held the worker back.
@@ -87,7 +83,7 @@ impl Worker {
         loop {
             tokio::select! {
                 biased;
-                _ = stopped(&mut stop) => return,
+                _ = stop.cancelled() => return,
                 _ = tokio::time::sleep_until(membership.instant(tick)) => {}
             }
             // Taken before the permit: the cycle's reads are planned and
@@ -95,7 +91,7 @@ impl Worker {
             let cycle = membership.cycle(tick, &ports);
             let permit = tokio::select! {
                 biased;
-                _ = stopped(&mut stop) => return,
+                _ = stop.cancelled() => return,
                 permit = self.context.permits.clone().acquire_owned() => permit,
             };
             // Only a closed semaphore fails, and nothing closes it.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use super::gate::{wall_now_ms, WriteGate};
 use super::machine::{Lease, LeaseEvent, LeaseTiming, Role, StoreOutcome};
@@ -114,14 +114,14 @@ impl LeaseKeeper {
         }
     }
 
-    /// Keep the lease until `stop` says so (or its sender is gone), then
-    /// close the gate and release the lease.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    /// Keep the lease until `stop` is cancelled, then close the gate and
+    /// release the lease.
+    pub async fn run(mut self, stop: CancellationToken) {
         let renew_every = self.lease.timing().renew_every;
         loop {
             self.step().await;
             tokio::select! {
-                _ = stop.wait_for(|&stop| stop) => break,
+                _ = stop.cancelled() => break,
                 _ = tokio::time::sleep(renew_every) => {}
             }
         }

@@ -15,9 +15,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{Controller, ControllerConfig, CycleReport, Evaluation, Observer, PolicyUpdate};
 use crate::policy::{Policy, PolicyErrors, Target};
@@ -99,7 +100,7 @@ impl Recorder {
 struct Running {
     recorder: Arc<Recorder>,
     reloads: mpsc::Sender<PolicyUpdate>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: CancellationToken,
     task: JoinHandle<()>,
     started: Instant,
 }
@@ -126,15 +127,17 @@ fn start_with_metrics(
 ) -> Running {
     let recorder = Arc::new(Recorder::default());
     let (reloads, reload_receiver) = mpsc::channel(4);
-    let (shutdown, shutdown_receiver) = oneshot::channel::<()>();
+    let shutdown = CancellationToken::new();
     let controller = Controller::new(config, world.ports(metrics)).with_observer(recorder.clone());
-    let task = tokio::spawn(controller.run(policies, reload_receiver, async {
-        let _ = shutdown_receiver.await;
-    }));
+    let task = tokio::spawn(controller.run(
+        policies,
+        reload_receiver,
+        shutdown.clone().cancelled_owned(),
+    ));
     Running {
         recorder,
         reloads,
-        shutdown: Some(shutdown),
+        shutdown,
         task,
         started: Instant::now(),
     }
@@ -142,9 +145,9 @@ fn start_with_metrics(
 
 impl Running {
     /// Signal shutdown and wait for `run` to return; how long it took.
-    async fn stop(mut self) -> (Arc<Recorder>, Duration) {
+    async fn stop(self) -> (Arc<Recorder>, Duration) {
         let asked = Instant::now();
-        let _ = self.shutdown.take().unwrap().send(());
+        self.shutdown.cancel();
         self.task.await.unwrap();
         (self.recorder, asked.elapsed())
     }
