@@ -15,7 +15,8 @@
 //!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
 //! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
-//! - [`lease`]: leader election between replicas through a DynamoDB lease.
+//! - [`lease`]: leader election between replicas through a DynamoDB lease,
+//!   and the lease keeper's lifecycle beside the controller.
 //! - [`plural`]: counts in messages ("1 policy", "2 policies").
 pub mod aws;
 pub mod controller;

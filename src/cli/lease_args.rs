@@ -1,17 +1,11 @@
-//! `run`'s lease options (two replicas, one writer) and starting the lease
-//! keeper from them.
+//! `run`'s lease options (two replicas, one writer), turned into the
+//! [`LeaseSettings`] that `lease::RunningLease` starts from.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use backlog_scaler::controller::Shard;
-use backlog_scaler::lease::{
-    default_replica_id, DynamoLeaseStore, LeaseKeeper, LeaseTiming, WriteGate,
-};
-use backlog_scaler::telemetry::Readiness;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
+use backlog_scaler::lease::{default_replica_id, LeaseSettings, LeaseTiming};
 
 #[derive(Debug, clap::Args)]
 pub struct LeaseArgs {
@@ -50,20 +44,6 @@ pub struct LeaseArgs {
     pub replica_id: Option<String>,
 }
 
-/// The lease keeper running beside the controller.
-pub struct RunningLease {
-    gate: WriteGate,
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl RunningLease {
-    /// The gate the controller writes through.
-    pub fn gate(&self) -> WriteGate {
-        self.gate.clone()
-    }
-}
-
 /// The lease's name: `--lease-name`, else one per shard.
 pub fn lease_name(args: &LeaseArgs, shard: Option<Shard>) -> String {
     match (&args.lease_name, shard) {
@@ -73,18 +53,9 @@ pub fn lease_name(args: &LeaseArgs, shard: Option<Shard>) -> String {
     }
 }
 
-/// Start keeping the lease when `--lease-table` is given. The first attempt
-/// is made before returning, so the holder writes from its first
-/// evaluation and the logs say at once which replica is which. `readiness`
-/// reports the lease from before that attempt: `/readyz` never lags the
-/// logs. The keeper stops when `stop` is cancelled (or at [`stop`]).
-pub async fn start(
-    args: &LeaseArgs,
-    shard: Option<Shard>,
-    sdk_config: &aws_config::SdkConfig,
-    readiness: &Readiness,
-    stop: CancellationToken,
-) -> anyhow::Result<Option<RunningLease>> {
+/// The lease settings of `args`: `None` without `--lease-table`; an error
+/// naming the options when the timing is invalid.
+pub fn settings(args: &LeaseArgs, shard: Option<Shard>) -> anyhow::Result<Option<LeaseSettings>> {
     let Some(table) = &args.lease_table else {
         return Ok(None);
     };
@@ -96,37 +67,12 @@ pub async fn start(
         .validate()
         .map_err(anyhow::Error::msg)
         .context("invalid --lease-duration / --lease-renew-every")?;
-    let replica = args.replica_id.clone().unwrap_or_else(default_replica_id);
-    let name = lease_name(args, shard);
-    let store = DynamoLeaseStore::new(
-        aws_sdk_dynamodb::Client::new(sdk_config),
-        table.clone(),
-        name.clone(),
-    );
-    tracing::info!(
-        replica = %replica,
-        lease_table = %table,
-        lease_name = %name,
-        lease_duration = %humantime::format_duration(timing.duration),
-        lease_renew_every = %humantime::format_duration(timing.renew_every),
-        "two-replica mode: only the lease holder writes desired counts"
-    );
-    let mut keeper = LeaseKeeper::new(Arc::new(store), replica, timing);
-    let gate = keeper.gate();
-    readiness.set_lease(gate.clone());
-    keeper.step().await;
-    let task = tokio::spawn(keeper.run(stop.clone()));
-    Ok(Some(RunningLease { gate, stop, task }))
-}
-
-/// After the controller has stopped writing: release the lease so the
-/// other replica takes over without waiting for it to expire.
-pub async fn stop(lease: Option<RunningLease>) {
-    if let Some(lease) = lease {
-        lease.gate.allow_until(0);
-        lease.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(5), lease.task).await;
-    }
+    Ok(Some(LeaseSettings {
+        table: table.clone(),
+        name: lease_name(args, shard),
+        replica: args.replica_id.clone().unwrap_or_else(default_replica_id),
+        timing,
+    }))
 }
 
 #[cfg(test)]

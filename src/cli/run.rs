@@ -21,6 +21,7 @@ use backlog_scaler::controller::{
     spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
 };
 use backlog_scaler::http;
+use backlog_scaler::lease::RunningLease;
 use backlog_scaler::plural::plural;
 use backlog_scaler::ports::{error_chain, MetricsPublisher};
 use backlog_scaler::telemetry::Telemetry;
@@ -174,18 +175,19 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             PolicySource::Path(path) => spawn_reloader(path.clone(), home_region.clone()),
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
         };
-        let lease = lease_args::start(
-            &args.lease,
-            args.shard.shard,
-            &sdk_config,
-            &telemetry.readiness,
-            stop_lease,
-        )
-        .await?;
+        let lease = match lease_args::settings(&args.lease, args.shard.shard)? {
+            Some(settings) => Some(
+                RunningLease::start(&settings, &sdk_config, stop_lease, |gate| {
+                    telemetry.readiness.set_lease(gate.clone())
+                })
+                .await,
+            ),
+            None => None,
+        };
         let config = ControllerConfig {
             dry_run: args.dry_run,
             max_concurrency: args.max_concurrency as usize,
-            write_gate: lease.as_ref().map(lease_args::RunningLease::gate),
+            write_gate: lease.as_ref().map(RunningLease::gate),
             shard: args.shard.shard,
             ..ControllerConfig::default()
         };
@@ -202,7 +204,9 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             .with_observer(Arc::new(telemetry.observer()))
             .run(loaded.policies, reloads, shutdown.cancelled_owned())
             .await;
-        lease_args::stop(lease).await;
+        if let Some(lease) = lease {
+            lease.stop().await;
+        }
 
         // The endpoints answer until the controller has finished, so probes
         // see it alive while it drains.

@@ -12,15 +12,6 @@ use super::gate::{wall_now_ms, WriteGate};
 use super::machine::{Lease, LeaseEvent, LeaseTiming, Role, StoreOutcome};
 use super::store::LeaseStore;
 
-/// The lease options of `run`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseSettings {
-    pub table: String,
-    pub name: String,
-    pub replica: String,
-    pub timing: LeaseTiming,
-}
-
 /// Keeps one replica's lease; see the module docs.
 pub struct LeaseKeeper {
     store: Arc<dyn LeaseStore>,

@@ -10,6 +10,8 @@
 //!   each `UpdateService`, and the holder's identity for logs and `/readyz`.
 //! - `store.rs`: the [`LeaseStore`] port and its DynamoDB adapter.
 //! - `keeper.rs`: the task that drives the machine against the store.
+//! - `running.rs`: the keeper's lifecycle beside the controller: start from
+//!   [`LeaseSettings`] (what `run`'s options become), stop and release.
 //! - `replica.rs`: this replica's default identity.
 //!
 //! Clock assumption: replicas compare expiry times written by each other's
@@ -22,10 +24,12 @@ mod gate;
 mod keeper;
 mod machine;
 mod replica;
+mod running;
 mod store;
 
 pub use gate::{LeaseReport, WriteGate};
-pub use keeper::{LeaseKeeper, LeaseSettings};
+pub use keeper::LeaseKeeper;
 pub use machine::{Attempt, Lease, LeaseEvent, LeaseTiming, Role, StoreOutcome};
 pub use replica::default_replica_id;
+pub use running::{LeaseSettings, RunningLease};
 pub use store::{DynamoLeaseStore, LeaseRecord, LeaseStore, LeaseStoreError};
