@@ -1115,6 +1115,73 @@ fn never_answering_server(drip: bool) -> SocketAddr {
     address
 }
 
+/// A server that accepts connections and never answers, counting them.
+fn hung_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Held open, never answered.
+            open.push(stream);
+        }
+    });
+    (address, accepted)
+}
+
+/// SIGTERM with an evaluation hung on AWS: the controller waits out its
+/// grace period (5 s) for it, and all that time the endpoints still answer
+/// (they stop last, with the process), which exits 0 having abandoned it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoints_answer_while_a_hung_evaluation_drains() {
+    let (aws_endpoint, accepted) = hung_server();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("orders.yaml");
+    write(&file, &policy_yaml("orders", "orders", "orders", ""));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_backlog-scaler"));
+    command
+        .env_remove("RUST_LOG")
+        .env_remove("BACKLOG_SCALER_POLICIES")
+        .env_remove("BACKLOG_SCALER_SHARD")
+        .envs([
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_ENDPOINT_URL", format!("http://{aws_endpoint}")),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("BACKLOG_SCALER_LISTEN", "127.0.0.1:0".to_owned()),
+        ])
+        .args(["run", "--policies"])
+        .arg(&file);
+    let mut binary = Binary::spawn(command);
+    let address = binary.endpoints_address().await;
+    // The first call of the first evaluation has reached the endpoint: it
+    // hangs for the SDK's operation timeout (12 s), beyond the grace.
+    eventually(Duration::from_secs(20), "a call in flight", || {
+        std::future::ready(accepted.load(std::sync::atomic::Ordering::SeqCst) > 0)
+    })
+    .await;
+    binary.signal("TERM");
+    binary
+        .wait_for_log("shutting down: no new evaluations", Duration::from_secs(10))
+        .await;
+    let health = http::get(address, "/healthz").expect("/healthz answers while draining");
+    assert_eq!(health.status, 200, "{}", binary.log());
+    let status = binary.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}\n{}", binary.log());
+    assert!(
+        binary
+            .log()
+            .contains("evaluations still in flight after the grace period"),
+        "{}",
+        binary.log()
+    );
+    assert!(http::get(address, "/healthz").is_err(), "no longer served");
+}
+
 /// `healthcheck` gives up after `--timeout` in all (3 s by default) against
 /// a server that accepts and never answers, with exit 1 and the reason.
 /// The upper bounds are generous (the command is a process start on a
