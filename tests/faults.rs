@@ -1024,20 +1024,9 @@ fn logged_retries(parts: &[&str], backoff: &Backoff) -> Vec<(u64, u64)> {
 /// The waits (ms) of the controller's retries logged with every one of
 /// `parts`, each checked against its ceiling in `backoff`.
 fn logged_retry_waits(parts: &[&str], backoff: &Backoff) -> Vec<u64> {
-    let mut needles = vec!["retrying after a transient error"];
-    needles.extend_from_slice(parts);
-    log_lines(&needles)
+    logged_retries(parts, backoff)
         .into_iter()
-        .map(|line| {
-            let field = |key: &str| -> u64 {
-                let start = line.find(key).expect(key) + key.len();
-                line[start..].split(' ').next().unwrap().parse().unwrap()
-            };
-            let (attempt, wait) = (field("attempt="), field("retry_in_ms="));
-            let ceiling = backoff.ceiling(attempt as u32);
-            assert!(wait as u128 <= ceiling.as_millis(), "{line}");
-            wait
-        })
+        .map(|(_, wait)| wait)
         .collect()
 }
 

@@ -134,6 +134,23 @@ impl World {
             policy,
         }
     }
+
+    /// `run --policies POLICIES` against the emulator, logging every hold
+    /// (so a test can count evaluations), once it has held at `tasks`.
+    async fn run_until_first_hold(&self, policies: &Path, tasks: u32) -> LoggedChild {
+        let mut command = aws::binary(&self.moto);
+        command
+            .args(["run", "--policies"])
+            .arg(policies)
+            .args(["--log-level", "info,backlog_scaler=debug"]);
+        let daemon = LoggedChild::spawn(command);
+        let hold = format!("hold at {tasks} (");
+        eventually(Duration::from_secs(30), "a first hold", || async {
+            daemon.log().contains(&hold)
+        })
+        .await;
+        daemon
+    }
 }
 
 #[test]
@@ -199,18 +216,8 @@ async fn plan_json_ends_quietly_on_a_closed_pipe() {
 async fn a_manual_scale_up_is_not_undone_inside_the_window() {
     let yaml = format!("{POLICY}poll_interval: 1s\nscale_in:\n  stabilization_window: 5m\n");
     let world = World::seed(0, 2, &yaml).await;
-    let (moto, aws, policy) = (&world.moto, &world.aws, &world.policy);
-    let mut command = aws::binary(moto);
-    command
-        .args(["run", "--policies"])
-        .arg(policy)
-        // Every hold, so the test can count evaluations.
-        .args(["--log-level", "info,backlog_scaler=debug"]);
-    let daemon = LoggedChild::spawn(command);
-    eventually(Duration::from_secs(30), "a first hold at 2", || async {
-        daemon.log().contains("hold at 2 (")
-    })
-    .await;
+    let aws = &world.aws;
+    let daemon = world.run_until_first_hold(&world.policy, 2).await;
 
     // The operator pre-scales for a known event; the queue stays empty.
     aws.ecs
@@ -427,18 +434,8 @@ fn every_duration_has_a_maximum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_last_policy_file_is_a_failed_reload_that_keeps_running() {
     let world = World::seed(0, 1, &format!("{POLICY}poll_interval: 1s\n")).await;
-    let (moto, dir, policy) = (&world.moto, world.dir.path(), &world.policy);
-    let mut command = aws::binary(moto);
-    command
-        .args(["run", "--policies"])
-        .arg(dir)
-        .args(["--log-level", "info,backlog_scaler=debug"]);
-    let daemon = LoggedChild::spawn(command);
-    eventually(Duration::from_secs(30), "a first hold", || async {
-        daemon.log().contains("hold at 1 (")
-    })
-    .await;
-    std::fs::remove_file(policy).unwrap();
+    let daemon = world.run_until_first_hold(world.dir.path(), 1).await;
+    std::fs::remove_file(&world.policy).unwrap();
     eventually(Duration::from_secs(30), "the failed reload", || async {
         daemon
             .log()

@@ -55,6 +55,18 @@ impl Files {
         path
     }
 
+    /// `simulate` of `policy` on `trace` with `args`: its stdout, once it
+    /// has succeeded.
+    fn stdout_of(&self, policy: &str, trace: &Path, args: &[&str]) -> Vec<u8> {
+        self.simulate(policy, trace)
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    }
+
     fn simulate(&self, policy: &str, trace: &Path) -> Command {
         let mut cmd = Command::cargo_bin("backlog-scaler").unwrap();
         cmd.arg("simulate")
@@ -75,14 +87,7 @@ fn json(output: &[u8]) -> Value {
 fn json_summary_has_every_key_and_the_hand_computed_figures() {
     let files = Files::new();
     let trace = files.trace("t.csv", "t_seconds,arrivals\n0,3\n1,0\n2,0\n3,0\n");
-    let out = files
-        .simulate("one", &trace)
-        .args(["--service-time", "1", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = files.stdout_of("one", &trace, &["--service-time", "1", "--json"]);
     let summary = json(&out);
     let keys: Vec<&str> = summary
         .as_object()
@@ -127,26 +132,12 @@ fn work_left_unserved_is_reported_beside_the_cost_ratio() {
     // (at 0, 1, 2, 3), 6 are not; the task ran 4 s for 10 s of work, a
     // cost ratio of 0.4 that only looks cheap.
     let trace = files.trace("t.csv", "t_seconds,arrivals\n0,10\n1,0\n2,0\n3,0\n");
-    let out = files
-        .simulate("one", &trace)
-        .args(["--service-time", "1", "--json"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let out = files.stdout_of("one", &trace, &["--service-time", "1", "--json"]);
     let summary = json(&out);
     assert_eq!(summary["served"], 4);
     assert_eq!(summary["cost_ratio"], 0.4);
     assert_eq!(summary["unserved_share"], 0.6);
-    let text = files
-        .simulate("one", &trace)
-        .args(["--service-time", "1"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let text = files.stdout_of("one", &trace, &["--service-time", "1"]);
     let text = String::from_utf8(text).unwrap();
     assert!(
         text.contains("unserved       60.00% of messages") && text.contains("not comparable"),
@@ -254,20 +245,17 @@ fn sweep_prints_a_table_and_marks_the_cheapest_value_that_meets_the_target() {
 fn geometric_sweeps_run_every_value_and_null_best_when_none_meets() {
     let files = Files::new();
     let trace = files.trace("t.csv", "t_seconds,arrivals\n0,50\n60,0\n");
-    let output = files
-        .simulate("one", &trace)
-        .args([
+    let output = files.stdout_of(
+        "one",
+        &trace,
+        &[
             "--service-time",
             "5",
             "--json",
             "--sweep",
             "target_backlog_per_task=1..100:5",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+        ],
+    );
     let outcome = json(&output);
     let values: Vec<f64> = outcome["runs"]
         .as_array()

@@ -2,12 +2,14 @@
 //! stop order, and billing.
 //!
 //! Slots are not tracked one by one. Busy slots of RUNNING tasks sit in one
-//! deque of `(free_at, task, count)` groups ordered by `(free_at, task)`.
-//! Because every slot was filled at most one service time `S` ago, all
-//! `free_at` lie within one `S`, so serving the next message from the front
-//! and pushing the group back at `free_at + S` keeps the order: between two
-//! outside events the queue drains by rotating this deque, a few
-//! instructions per message and nothing per idle slot.
+//! deque of groups, one per `free_at`, each listing its `(task, count)`
+//! members in the order they were filled. Because every slot was filled at
+//! most one service time `S` ago, all `free_at` lie within one `S`, so
+//! serving the next messages from the front group and pushing it back at
+//! `free_at + S` keeps the order: between two outside events the queue
+//! drains by rotating this deque, a few instructions per instant at which
+//! slots free up (all the tasks that finish together are served together),
+//! and nothing per idle slot.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -15,11 +17,14 @@ use std::collections::{BinaryHeap, VecDeque};
 use super::queue::Fifo;
 use super::waits::WaitSink;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct SlotGroup {
     free_at: u64,
-    task: u32,
-    slots: u32,
+    /// `(task, slots)`, in the order the slots were filled: the order in
+    /// which they take messages when they free up together.
+    members: Vec<(u32, u32)>,
+    /// Their slots in all.
+    slots: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,9 +141,9 @@ impl Fleet {
             if group.free_at > now {
                 break;
             }
-            self.idle.push((group.task, group.slots));
+            let group = self.busy.pop_front().expect("a front group");
+            self.idle.extend(group.members);
             self.idle_sorted = false;
-            self.busy.pop_front();
         }
         while matches!(self.stopping_slots.peek(), Some(Reverse((at, _))) if *at <= now) {
             self.stopping_slots.pop();
@@ -171,11 +176,14 @@ impl Fleet {
             let taken = queue.take(u64::from(entry.1), now, waits) as u32;
             served += u64::from(taken);
             if taken > 0 {
-                self.busy.push_back(SlotGroup {
-                    free_at: now + self.service,
-                    task: entry.0,
-                    slots: taken,
-                });
+                push_busy(
+                    &mut self.busy,
+                    SlotGroup {
+                        free_at: now + self.service,
+                        members: vec![(entry.0, taken)],
+                        slots: u64::from(taken),
+                    },
+                );
             }
             entry.1 -= taken;
             if entry.1 > 0 {
@@ -192,34 +200,57 @@ impl Fleet {
     pub fn serve_until(&mut self, queue: &mut Fifo, until: u64, waits: &mut impl WaitSink) -> u64 {
         let mut served = 0;
         while !queue.is_empty() {
-            let Some(&group) = self.busy.front() else {
+            let Some(front) = self.busy.front() else {
                 break;
             };
-            if group.free_at >= until {
+            if front.free_at >= until {
                 break;
             }
-            self.busy.pop_front();
-            let taken = queue.take(u64::from(group.slots), group.free_at, waits) as u32;
-            served += u64::from(taken);
-            self.busy.push_back(SlotGroup {
-                free_at: group.free_at + self.service,
-                slots: taken,
-                ..group
-            });
-            if taken < group.slots {
-                // The queue ran dry: the rest of the group idles from here.
-                self.busy.push_front(SlotGroup {
-                    slots: group.slots - taken,
-                    ..group
-                });
+            let mut group = self.busy.pop_front().expect("a front group");
+            // Every member frees up at the same instant: one take for all.
+            let taken = queue.take(group.slots, group.free_at, waits);
+            served += taken;
+            let free_at = group.free_at;
+            if taken == group.slots {
+                group.free_at += self.service;
+                push_busy(&mut self.busy, group);
+                continue;
             }
+            // The queue ran dry: members take messages in order, the rest
+            // of the group idles from here (released at the next event).
+            let mut left = taken;
+            let mut serving = Vec::new();
+            let mut idle = Vec::new();
+            for (task, slots) in group.members {
+                let take = left.min(u64::from(slots)) as u32;
+                left -= u64::from(take);
+                if take > 0 {
+                    serving.push((task, take));
+                }
+                if take < slots {
+                    idle.push((task, slots - take));
+                }
+            }
+            push_busy(
+                &mut self.busy,
+                SlotGroup {
+                    free_at: free_at + self.service,
+                    members: serving,
+                    slots: taken,
+                },
+            );
+            self.busy.push_front(SlotGroup {
+                free_at,
+                members: idle,
+                slots: group.slots - taken,
+            });
         }
         served
     }
 
     /// Messages in service at `now` (after step 2), STOPPING tasks included.
     pub fn in_flight(&self) -> u64 {
-        let running: u64 = self.busy.iter().map(|g| u64::from(g.slots)).sum();
+        let running: u64 = self.busy.iter().map(|g| g.slots).sum();
         let stopping: u64 = self
             .stopping_slots
             .iter()
@@ -262,15 +293,22 @@ impl Fleet {
             self.idle.retain(|&(t, _)| t != task);
             let mut last = None;
             let stopping = &mut self.stopping_slots;
-            self.busy.retain(|group| {
-                if group.task != task {
-                    return true;
+            self.busy.retain_mut(|group| {
+                let mut held = 0;
+                group.members.retain(|&(t, slots)| {
+                    if t == task {
+                        held += slots;
+                    }
+                    t != task
+                });
+                if held > 0 {
+                    group.slots -= u64::from(held);
+                    if group.free_at > now {
+                        stopping.push(Reverse((group.free_at, held)));
+                        last = last.max(Some(group.free_at));
+                    }
                 }
-                if group.free_at > now {
-                    stopping.push(Reverse((group.free_at, group.slots)));
-                    last = last.max(Some(group.free_at));
-                }
-                false
+                !group.members.is_empty()
             });
             match last {
                 Some(end) => {
@@ -297,5 +335,17 @@ impl Fleet {
     /// Every task ever launched, as `(launched, ended)` in ns, for tests.
     pub fn lifetimes(&self) -> Vec<(u64, Option<u64>)> {
         self.tasks.iter().map(|t| (t.launched, t.ended)).collect()
+    }
+}
+
+/// Append a busy group, joining the last one when it frees up at the same
+/// instant (its members after the last one's, the order they were filled).
+fn push_busy(busy: &mut VecDeque<SlotGroup>, group: SlotGroup) {
+    match busy.back_mut() {
+        Some(back) if back.free_at == group.free_at => {
+            back.members.extend(group.members);
+            back.slots += group.slots;
+        }
+        _ => busy.push_back(group),
     }
 }

@@ -235,11 +235,9 @@ proptest! {
     }
 }
 
-/// The daemon's loop, reduced to its core: observe, decide from the kept
-/// state, apply. Fed the observations the simulator made, it must take the
-/// same decisions the simulator applied.
-#[test]
-fn a_daemon_loop_fed_the_same_observations_decides_the_same() {
+/// A damped policy (tolerance, a 2 m window, 100% steps, a 30 s scale-in
+/// cooldown) on an hour of steps of traffic, and the simulator's run of it.
+fn damped_scenario() -> (Policy, SimResult) {
     let mut policy = policy(5.0, 1, 40, 15.0);
     policy.tolerance = 0.1;
     policy.scale_in.stabilization_window = Duration::from_secs(120);
@@ -254,6 +252,15 @@ fn a_daemon_loop_fed_the_same_observations_decides_the_same() {
         &config(Duration::from_secs(2), Duration::from_secs(45)),
     );
     assert!(result.summary.scale_actions > 5, "the scenario scales");
+    (policy, result)
+}
+
+/// The daemon's loop, reduced to its core: observe, decide from the kept
+/// state, apply. Fed the observations the simulator made, it must take the
+/// same decisions the simulator applied.
+#[test]
+fn a_daemon_loop_fed_the_same_observations_decides_the_same() {
+    let (policy, result) = damped_scenario();
 
     let mut state = PolicyState::default();
     for row in &result.timeline {
@@ -397,20 +404,7 @@ async fn the_daemons_evaluation_writes_what_the_simulator_applied() {
 /// rule would pass them; it cannot pass this.
 #[test]
 fn the_simulators_decisions_follow_the_rules_computed_independently() {
-    let mut policy = policy(5.0, 1, 40, 15.0);
-    policy.tolerance = 0.1;
-    policy.scale_in.stabilization_window = Duration::from_secs(120);
-    policy.scale_out.max_step = Some(crate::policy::Step::Percent(100.0));
-    policy.scale_in.cooldown = Duration::from_secs(30);
-    let counts: Vec<u64> = (0..3600u64)
-        .map(|t| (t / 300 % 4) * 3 + (t % 7 == 0) as u64)
-        .collect();
-    let result = run(
-        &policy,
-        &counts,
-        &config(Duration::from_secs(2), Duration::from_secs(45)),
-    );
-    assert!(result.summary.scale_actions > 5, "the scenario scales");
+    let (_, result) = damped_scenario();
     let (target, min, max, tolerance) = (5.0, 1u32, 40u32, 0.1);
     let (window, cooldown_in) = (120.0, 30.0);
 
