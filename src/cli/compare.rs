@@ -5,8 +5,6 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -17,7 +15,8 @@ use backlog_scaler::sim::compare::{self, CompareSetup, Comparison};
 use backlog_scaler::sim::sweep::{self, SweepSpec};
 use backlog_scaler::sim::{self, SimConfig, Summary, Trace};
 
-use super::simulate::{bar, cost, create_dir, format_value, write_file, write_run};
+use super::progress::{bar, with_progress};
+use super::simulate::{cost, create_dir, format_value, write_file, write_run};
 
 /// What `--compare` was asked.
 pub struct CompareRun<'a> {
@@ -46,21 +45,7 @@ pub fn execute(run: &CompareRun) -> anyhow::Result<ExitCode> {
         run.show_progress,
         "comparing {bar:40} {pos}/{len} runs ({elapsed})",
     );
-    let finished = AtomicU64::new(0);
-    let done = AtomicBool::new(false);
-    let comparison = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            let outcome = compare::compare(&setup, Some(&finished));
-            done.store(true, Ordering::Release);
-            outcome
-        });
-        while !done.load(Ordering::Acquire) {
-            bar.set_position(finished.load(Ordering::Relaxed));
-            std::thread::park_timeout(Duration::from_millis(100));
-        }
-        worker.join().expect("the comparison does not panic")
-    });
-    bar.finish_and_clear();
+    let comparison = with_progress(&bar, 1, |finished| compare::compare(&setup, Some(finished)));
     let comparison = comparison?;
     if let Some(dir) = run.out {
         write_out(dir, run, &comparison)?;

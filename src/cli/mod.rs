@@ -17,6 +17,7 @@ mod logging;
 mod pipe;
 mod plan;
 mod policy_source;
+mod progress;
 mod run;
 mod schema;
 mod shard_args;

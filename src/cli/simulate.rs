@@ -6,11 +6,9 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use backlog_scaler::policy::Policy;
 use backlog_scaler::sim::alternatives::{AlternativeSpec, Bounds};
@@ -19,6 +17,7 @@ use backlog_scaler::sim::{self, SimConfig, SimResult, Summary, Trace};
 
 use super::compare;
 use super::policy_source::{PolicySource, POLICIES_HELP};
+use super::progress::{bar, with_progress};
 
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
@@ -194,19 +193,6 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn bar(length: u64, show: bool, template: &str) -> ProgressBar {
-    let target = if show {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(length), target);
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style);
-    }
-    bar
-}
-
 fn run_with_progress(
     policy: &Policy,
     trace: &Trace,
@@ -216,21 +202,9 @@ fn run_with_progress(
     // Progress is simulated seconds over the (at most) two passes.
     let total = 2 * trace.end_seconds();
     let bar = bar(total, show, "simulating {bar:40} {percent}% ({elapsed})");
-    let progress = AtomicU64::new(0);
-    let done = AtomicBool::new(false);
-    let result = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            let result = sim::simulate(policy, trace, config, Some(&progress));
-            done.store(true, Ordering::Release);
-            result
-        });
-        while !done.load(Ordering::Acquire) {
-            bar.set_position(progress.load(Ordering::Relaxed) / 1_000_000_000);
-            std::thread::park_timeout(Duration::from_millis(100));
-        }
-        worker.join().expect("the simulation does not panic")
+    let result = with_progress(&bar, 1_000_000_000, |progress| {
+        sim::simulate(policy, trace, config, Some(progress))
     });
-    bar.finish_and_clear();
     Ok(result?)
 }
 
@@ -246,22 +220,10 @@ fn sweep_with_progress(
         show,
         "sweeping {bar:40} {pos}/{len} runs ({elapsed})",
     );
-    let finished = AtomicU64::new(0);
-    let done = AtomicBool::new(false);
     let threads = sim::pool::cores();
-    let outcome = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            let outcome = sweep::run_sweep(policy, trace, config, spec, threads, Some(&finished));
-            done.store(true, Ordering::Release);
-            outcome
-        });
-        while !done.load(Ordering::Acquire) {
-            bar.set_position(finished.load(Ordering::Relaxed));
-            std::thread::park_timeout(Duration::from_millis(100));
-        }
-        worker.join().expect("the sweep does not panic")
+    let outcome = with_progress(&bar, 1, |finished| {
+        sweep::run_sweep(policy, trace, config, spec, threads, Some(finished))
     });
-    bar.finish_and_clear();
     Ok(outcome?)
 }
 
