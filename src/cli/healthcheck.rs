@@ -7,6 +7,7 @@
 //! "healthcheck"]`. One GET on a loopback connection needs no HTTP client
 //! library: the request is fixed and only the status line matters.
 
+use super::duration_arg::parse_duration;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
@@ -31,7 +32,7 @@ pub struct HealthcheckArgs {
     pub ready: bool,
     /// Give up after this long.
     #[arg(long, value_name = "DURATION", default_value = "3s",
-          value_parser = humantime::parse_duration)]
+          value_parser = parse_duration)]
     pub timeout: Duration,
 }
 

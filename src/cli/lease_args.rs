@@ -1,6 +1,7 @@
 //! `run`'s lease options (two replicas, one writer), turned into the
 //! [`LeaseSettings`] that `lease::RunningLease` starts from.
 
+use super::duration_arg::parse_duration;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,14 +25,14 @@ pub struct LeaseArgs {
     /// waits to take over from one that died.
     #[arg(long, value_name = "DURATION", default_value = "15s",
           env = "BACKLOG_SCALER_LEASE_DURATION",
-          value_parser = humantime::parse_duration, requires = "lease_table")]
+          value_parser = parse_duration, requires = "lease_table")]
     pub lease_duration: Duration,
     /// How often the holder renews the lease and a standby tries to take
     /// it. Also the safety margin: a holder that cannot renew stops writing
     /// this long before its lease expires. Must be less than half the
     /// lease duration [default: a third of the lease duration].
     #[arg(long, value_name = "DURATION",
-          value_parser = humantime::parse_duration, requires = "lease_table")]
+          value_parser = parse_duration, requires = "lease_table")]
     pub lease_renew_every: Option<Duration>,
     /// This replica's name in the lease and the logs [default: the ECS
     /// task's container id, else hostname-pid].

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 mod allocator;
 mod aws_args;
 mod compare;
+mod duration_arg;
 mod explain;
 mod healthcheck;
 mod lease_args;

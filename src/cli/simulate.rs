@@ -16,6 +16,7 @@ use backlog_scaler::sim::sweep::{self, SweepOutcome, SweepSpec};
 use backlog_scaler::sim::{self, SimConfig, SimResult, Summary, Trace};
 
 use super::compare;
+use super::duration_arg::parse_duration;
 use super::policy_source::{PolicySource, POLICIES_HELP};
 use super::progress::{bar, with_progress};
 
@@ -46,13 +47,13 @@ pub struct SimulateArgs {
     trace: PathBuf,
     /// Time one message occupies one slot: decimal seconds (5.263158) or a
     /// duration (300ms).
-    #[arg(long, default_value = "1s", value_parser = sim::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
     service_time: Duration,
     /// Messages one task serves at once.
     #[arg(long, default_value_t = 1)]
     concurrency: u32,
     /// How long a launched task is PENDING before it serves.
-    #[arg(long, default_value = "60s", value_parser = sim::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
     startup: Duration,
     /// Multiplies the trace's arrivals.
     #[arg(long, default_value_t = 1.0)]
@@ -61,7 +62,7 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "N")]
     initial_tasks: Option<u32>,
     /// The p99 wait a run must not exceed to meet the target (default 60s).
-    #[arg(long, value_parser = sim::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     wait_target: Option<Duration>,
     /// Print JSON instead of a table.
     #[arg(long)]

@@ -18,7 +18,7 @@
 //! - `compare.rs`: our policy against each alternative tuned in hindsight.
 //! - `pool.rs`: the worker pool sweeps and comparisons run on.
 //! - `chart.rs`: the SVG chart of a run.
-//! - `config.rs`: the world's settings and their duration syntax.
+//! - `config.rs`: the world's settings.
 
 pub mod alternatives;
 mod arrivals;
@@ -36,7 +36,7 @@ mod timeline;
 mod trace;
 mod waits;
 
-pub use config::{parse_duration, ConfigError, SimConfig};
+pub use config::{ConfigError, SimConfig};
 pub use report::Summary;
 pub use run::{screen_with, simulate, simulate_with, Screen, SimResult};
 pub use timeline::{write_csv as write_timeline_csv, TimelineRow};
