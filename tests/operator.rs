@@ -14,6 +14,8 @@ mod aws;
 mod child;
 #[path = "support/moto.rs"]
 mod moto;
+#[path = "support/process.rs"]
+mod process;
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 use aws::{eventually, Aws};
 use child::LoggedChild;
 use moto::{Moto, REGION};
+use process::output_within;
 
 const CLUSTER: &str = "jobs";
 
@@ -284,28 +287,18 @@ fn trace_export_gives_up_on_an_endpoint_that_never_answers() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let mut command = bin();
-    let mut child = command
+    command
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["trace", "export", "--queue", "orders", "--since", "1h"])
         .args(["--region", REGION, "--endpoint-url", &endpoint, "--out"])
-        .arg(dir.path().join("x.csv"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .arg(dir.path().join("x.csv"));
     // Generous: the bound is 12 s per call; a loaded machine may add some,
     // but the command must not wait without end (it did, before).
-    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let output = output_within(&mut command, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error:"), "{stderr}");
     // Not before the timeouts could have fired: it did wait for an answer.
     assert!(started.elapsed() >= Duration::from_secs(5), "{stderr}");

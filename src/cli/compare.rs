@@ -8,44 +8,31 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use backlog_scaler::policy::Policy;
-use backlog_scaler::sim::alternatives::{Alternative, Bounds, Kind};
+use backlog_scaler::sim::alternatives::{Alternative, Kind};
 use backlog_scaler::sim::chart::{self, Overlay};
 use backlog_scaler::sim::compare::{self, CompareSetup, Comparison};
-use backlog_scaler::sim::sweep::{self, SweepSpec};
-use backlog_scaler::sim::{self, SimConfig, Summary, Trace};
+use backlog_scaler::sim::sweep;
+use backlog_scaler::sim::{self, SimConfig, Summary};
 
 use super::progress::{bar, with_progress};
 use super::simulate::{cost, create_dir, format_value, write_file, write_run};
 
-/// What `--compare` was asked.
+/// What `--compare` was asked: the comparison's setting, and how to show it.
 pub struct CompareRun<'a> {
-    pub policy: &'a Policy,
-    pub sweep: Option<&'a SweepSpec>,
-    pub trace: &'a Trace,
-    pub config: &'a SimConfig,
-    pub bounds: Bounds,
+    pub setup: CompareSetup<'a>,
     pub json: bool,
     pub out: Option<&'a Path>,
     pub show_progress: bool,
 }
 
 pub fn execute(run: &CompareRun) -> anyhow::Result<ExitCode> {
-    let setup = CompareSetup {
-        policy: run.policy,
-        sweep: run.sweep,
-        trace: run.trace,
-        config: run.config,
-        bounds: run.bounds,
-        knobs: compare::knob_grid(),
-        threads: sim::pool::cores(),
-    };
+    let setup = &run.setup;
     let bar = bar(
         setup.total_runs(),
         run.show_progress,
         "comparing {bar:40} {pos}/{len} runs ({elapsed})",
     );
-    let comparison = with_progress(&bar, 1, |finished| compare::compare(&setup, Some(finished)));
+    let comparison = with_progress(&bar, 1, |finished| compare::compare(setup, Some(finished)));
     let comparison = comparison?;
     if let Some(dir) = run.out {
         write_out(dir, run, &comparison)?;
@@ -64,21 +51,21 @@ fn write_out(dir: &Path, run: &CompareRun, comparison: &Comparison) -> anyhow::R
     create_dir(dir)?;
     let config = SimConfig {
         record_timeline: true,
-        ..run.config.clone()
+        ..run.setup.config.clone()
     };
-    let policy = match (run.sweep, comparison.policy.value) {
-        (Some(spec), Some(value)) => sweep::with_value(run.policy, &spec.key, value)?,
-        _ => run.policy.clone(),
+    let policy = match (run.setup.sweep, comparison.policy.value) {
+        (Some(spec), Some(value)) => sweep::with_value(run.setup.policy, &spec.key, value)?,
+        _ => run.setup.policy.clone(),
     };
-    let ours = sim::simulate(&policy, run.trace, &config, None)?;
+    let ours = sim::simulate(&policy, run.setup.trace, &config, None)?;
     write_run(dir, &ours, &config)?;
     let mut overlays = Vec::new();
     for kind in Kind::ALL {
         let Some(knob) = comparison.picked(kind) else {
             continue;
         };
-        let controller = Alternative::new(kind, knob, run.bounds)?;
-        let result = sim::simulate_with(&controller, run.trace, &config, None)?;
+        let controller = Alternative::new(kind, knob, run.setup.bounds)?;
+        let result = sim::simulate_with(&controller, run.setup.trace, &config, None)?;
         overlays.push(Overlay {
             label: format!("{kind}={knob}"),
             times: result.timeline.iter().map(|r| r.time_s).collect(),

@@ -12,6 +12,7 @@ use anyhow::Context;
 
 use backlog_scaler::policy::Policy;
 use backlog_scaler::sim::alternatives::{AlternativeSpec, Bounds};
+use backlog_scaler::sim::compare::{self as sim_compare, CompareSetup};
 use backlog_scaler::sim::sweep::{self, SweepOutcome, SweepSpec};
 use backlog_scaler::sim::{self, SimConfig, SimResult, Summary, Trace};
 
@@ -134,11 +135,15 @@ pub fn execute(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     if args.compare {
         let spec = args.sweep.as_deref().map(SweepSpec::parse).transpose()?;
         let run = compare::CompareRun {
-            policy: &policy,
-            sweep: spec.as_ref(),
-            trace: &trace,
-            config: &config,
-            bounds,
+            setup: CompareSetup {
+                policy: &policy,
+                sweep: spec.as_ref(),
+                trace: &trace,
+                config: &config,
+                bounds,
+                knobs: sim_compare::knob_grid(),
+                threads: sim::pool::cores(),
+            },
             json: args.json,
             out: args.out.as_deref(),
             show_progress,
