@@ -96,11 +96,7 @@ pub fn decide(
         reason.push(Because::OutsideBounds { current, min, max });
     }
 
-    let action = match desired.cmp(&current) {
-        std::cmp::Ordering::Greater => Action::ScaleOut,
-        std::cmp::Ordering::Less => Action::ScaleIn,
-        std::cmp::Ordering::Equal => Action::Hold,
-    };
+    let action = Action::of_change(current, desired);
     if action != Action::Hold {
         state.last_scale = Some(now);
     }

@@ -18,6 +18,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// The action that takes a desired count from `current` to `desired`.
+    pub fn of_change(current: u32, desired: u32) -> Action {
+        match desired.cmp(&current) {
+            std::cmp::Ordering::Greater => Action::ScaleOut,
+            std::cmp::Ordering::Less => Action::ScaleIn,
+            std::cmp::Ordering::Equal => Action::Hold,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Action::Hold => "hold",

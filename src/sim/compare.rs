@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::alternatives::{Alternative, AlternativeError, Bounds, Kind};
 use super::config::{ConfigError, SimConfig};
 use super::pool::run_all;
-use super::report::Summary;
+use super::report::{cheapest_meeting, Summary};
 use super::run::{screen_with, simulate, simulate_with, Screen};
 use super::sweep::{with_value, SweepError, SweepSpec};
 use super::trace::Trace;
@@ -216,7 +216,11 @@ pub fn compare(
     // The cheapest meeting knob per alternative, then its full run.
     let picks: Vec<(Kind, Option<f64>, usize)> = screened
         .iter()
-        .map(|(kind, runs)| (*kind, cheapest_knob(runs), runs.len()))
+        .map(|(kind, runs)| {
+            let knob = cheapest_meeting(runs, |(_, s)| (s.meets_wait_target, s.task_seconds))
+                .map(|(knob, _)| *knob);
+            (*kind, knob, runs.len())
+        })
         .collect();
     let finals = run_all(
         &picks,
@@ -233,11 +237,13 @@ pub fn compare(
         },
     );
 
-    let ours = cheapest(&policy_runs).or_else(|| match setup.sweep {
-        // An unswept policy is shown even when it misses the target.
-        None => policy_runs.first().cloned(),
-        Some(_) => None,
-    });
+    let ours = cheapest_meeting(&policy_runs, |(_, s)| (s.meets_wait_target, s.task_seconds))
+        .cloned()
+        .or_else(|| match setup.sweep {
+            // An unswept policy is shown even when it misses the target.
+            None => policy_runs.first().cloned(),
+            Some(_) => None,
+        });
     let ours_meeting = ours
         .as_ref()
         .filter(|(_, s)| s.meets_wait_target)
@@ -272,30 +278,6 @@ pub fn compare(
         policy,
         alternatives,
     })
-}
-
-/// The policy run with the least task-seconds among those meeting the
-/// target; the first such in the given order on a tie.
-fn cheapest(runs: &[Run]) -> Option<Run> {
-    runs.iter()
-        .filter(|(_, s)| s.meets_wait_target)
-        .fold(None::<&Run>, |best, run| match best {
-            Some(b) if b.1.task_seconds <= run.1.task_seconds => Some(b),
-            _ => Some(run),
-        })
-        .cloned()
-}
-
-/// The knob with the least task-seconds among those meeting the target;
-/// the first such in the given order on a tie.
-fn cheapest_knob(runs: &[(f64, Screen)]) -> Option<f64> {
-    runs.iter()
-        .filter(|(_, s)| s.meets_wait_target)
-        .fold(None::<&(f64, Screen)>, |best, run| match best {
-            Some(b) if b.1.task_seconds <= run.1.task_seconds => Some(b),
-            _ => Some(run),
-        })
-        .map(|(knob, _)| *knob)
 }
 
 /// The smallest fixed fleet in the bounds that meets the target, by

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::engine::{self, Action, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp};
+use crate::engine::{
+    self, Action, Observation, PolicyState, QueueDepth, Reason, ServiceCounts, Timestamp,
+};
 use crate::policy::Policy;
 
 /// The model's observation at a poll (exact, no lag).
@@ -46,7 +48,9 @@ pub trait Controller: Clone + Send + Sync {
 pub struct EngineController<'a> {
     policy: &'a Policy,
     state: PolicyState,
-    last: Option<(Action, String)>,
+    /// The last decision's action and reason, formatted only if asked: a
+    /// sweep records no timeline and polls millions of times.
+    last: Option<(Action, Reason)>,
 }
 
 impl<'a> EngineController<'a> {
@@ -93,20 +97,15 @@ impl Controller for EngineController<'_> {
         );
         self.state = state;
         let desired = decision.change().unwrap_or(poll.desired);
-        self.last = Some((decision.action, decision.reason.to_string()));
+        self.last = Some((decision.action, decision.reason));
         desired
     }
 
     fn explain(&self) -> (Action, String) {
-        self.last.clone().unwrap_or((Action::Hold, String::new()))
-    }
-}
-
-/// The action a change from `before` to `after` is.
-pub fn action_of(before: u32, after: u32) -> Action {
-    match after.cmp(&before) {
-        std::cmp::Ordering::Greater => Action::ScaleOut,
-        std::cmp::Ordering::Less => Action::ScaleIn,
-        std::cmp::Ordering::Equal => Action::Hold,
+        self.last
+            .as_ref()
+            .map_or((Action::Hold, String::new()), |(action, reason)| {
+                (*action, reason.to_string())
+            })
     }
 }

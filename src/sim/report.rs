@@ -38,6 +38,15 @@ pub struct Summary {
     pub meets_wait_target: bool,
 }
 
+/// Of runs judged by `verdict` (meets the wait target, task-seconds), the
+/// cheapest that meets the target; the first such on a tie. Sweeps and
+/// comparisons both pick their winner with it.
+pub fn cheapest_meeting<T>(runs: &[T], verdict: impl Fn(&T) -> (bool, f64)) -> Option<&T> {
+    runs.iter()
+        .filter(|run| verdict(run).0)
+        .min_by(|a, b| verdict(a).1.total_cmp(&verdict(b).1))
+}
+
 /// Nanoseconds as float seconds.
 pub fn seconds(nanos: u64) -> f64 {
     nanos as f64 / 1e9

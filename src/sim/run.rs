@@ -53,10 +53,7 @@ pub fn simulate_with<C: Controller>(
     config: &SimConfig,
     progress: Option<&AtomicU64>,
 ) -> Result<SimResult, ConfigError> {
-    config.check()?;
-    if controller.poll_interval().is_zero() {
-        return Err(ConfigError::ZeroPollInterval);
-    }
+    check(controller, config)?;
     let mut histogram = WaitHistogram::default();
     let first = run_pass(
         controller,
@@ -123,6 +120,16 @@ pub fn simulate_with<C: Controller>(
     })
 }
 
+/// The settings and the controller can run: a poll interval of zero would
+/// never advance.
+fn check<C: Controller>(controller: &C, config: &SimConfig) -> Result<(), ConfigError> {
+    config.check()?;
+    if controller.poll_interval().is_zero() {
+        return Err(ConfigError::ZeroPollInterval);
+    }
+    Ok(())
+}
+
 /// A run's cost and verdict without its exact percentiles.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Screen {
@@ -139,10 +146,7 @@ pub fn screen_with<C: Controller>(
     trace: &Trace,
     config: &SimConfig,
 ) -> Result<Screen, ConfigError> {
-    config.check()?;
-    if controller.poll_interval().is_zero() {
-        return Err(ConfigError::ZeroPollInterval);
-    }
+    check(controller, config)?;
     let config = SimConfig {
         record_timeline: false,
         ..config.clone()

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::config::{ConfigError, SimConfig};
 use super::pool::run_all;
-use super::report::Summary;
+use super::report::{cheapest_meeting, Summary};
 use super::run::simulate;
 use super::trace::Trace;
 use crate::policy::{duration_maximum, maximum_text, Policy, Step, Target};
@@ -329,11 +329,10 @@ pub fn run_sweep(
             summary,
         });
     }
-    let best = runs
-        .iter()
-        .filter(|run| run.summary.meets_wait_target)
-        .min_by(|a, b| a.summary.task_seconds.total_cmp(&b.summary.task_seconds))
-        .map(|run| run.value);
+    let best = cheapest_meeting(&runs, |run| {
+        (run.summary.meets_wait_target, run.summary.task_seconds)
+    })
+    .map(|run| run.value);
     Ok(SweepOutcome { runs, best })
 }
 

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::super::controller::{action_of, Poll};
+use super::super::controller::Poll;
 use super::Bounds;
 use crate::engine::Action;
 
@@ -55,7 +55,12 @@ impl AwsTargetTracking {
         }
         self.points.push_back(point);
         let (desired, why) = self.decide(poll.desired, running, point, now);
-        self.last = (action_of(poll.desired, desired), why, point, desired);
+        self.last = (
+            Action::of_change(poll.desired, desired),
+            why,
+            point,
+            desired,
+        );
         desired
     }
 

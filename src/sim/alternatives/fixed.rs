@@ -29,10 +29,7 @@ impl Fixed {
 
     pub fn desired(&mut self, poll: &Poll) -> u32 {
         let desired = self.bounds.clamp(self.count);
-        self.last = (
-            super::super::controller::action_of(poll.desired, desired),
-            desired,
-        );
+        self.last = (Action::of_change(poll.desired, desired), desired);
         desired
     }
 

@@ -16,7 +16,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::super::controller::{action_of, Poll};
+use super::super::controller::Poll;
 use super::{ceil_div, Bounds};
 use crate::engine::Action;
 
@@ -58,7 +58,7 @@ impl KedaHpa {
 
     pub fn desired(&mut self, poll: &Poll, now: u64) -> u32 {
         let (desired, why) = self.decide(poll, now);
-        self.last = (action_of(poll.desired, desired), why, desired);
+        self.last = (Action::of_change(poll.desired, desired), why, desired);
         desired
     }
 

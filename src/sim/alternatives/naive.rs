@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::super::controller::{action_of, Poll};
+use super::super::controller::Poll;
 use super::{ceil_div, Bounds};
 use crate::engine::Action;
 
@@ -29,7 +29,7 @@ impl Naive {
     pub fn desired(&mut self, poll: &Poll) -> u32 {
         let backlog = poll.visible + poll.in_flight;
         let desired = self.bounds.clamp(ceil_div(backlog, self.target));
-        self.last = (action_of(poll.desired, desired), backlog, desired);
+        self.last = (Action::of_change(poll.desired, desired), backlog, desired);
         desired
     }
 
