@@ -15,7 +15,7 @@ pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 /// What every worker did since the last summary line. Workers add to it;
 /// the supervisor takes and resets it.
 #[derive(Debug, Default)]
-pub(crate) struct Summary {
+pub(crate) struct ActivityCounter {
     evaluations: AtomicU64,
     changes: AtomicU64,
     failures: AtomicU64,
@@ -31,7 +31,7 @@ pub(crate) struct SummaryCounts {
     pub failures: u64,
 }
 
-impl Summary {
+impl ActivityCounter {
     pub fn record(&self, evaluation: &Evaluation) {
         self.evaluations.fetch_add(1, Ordering::Relaxed);
         if matches!(

@@ -25,7 +25,7 @@ use super::metrics_buffer::{run_flusher, MetricsBuffer};
 use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 use super::schedule::DEFAULT_PHASE_SPREAD;
 use super::shard::Shard;
-use super::summary::{log_summary, Summary, SUMMARY_INTERVAL};
+use super::summary::{log_summary, ActivityCounter, SUMMARY_INTERVAL};
 use super::worker::{Worker, WorkerContext};
 use crate::lease::WriteGate;
 use crate::plural::plural;
@@ -156,7 +156,7 @@ impl Controller {
             )),
             observer: self.observer.clone(),
             metrics: metrics.clone(),
-            summary: Arc::new(Summary::default()),
+            summary: Arc::new(ActivityCounter::default()),
         });
         let stop_flusher = CancellationToken::new();
         let stop_workers = stop_flusher.child_token();

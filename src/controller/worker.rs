@@ -18,7 +18,7 @@ use super::health::{Health, Transition};
 use super::metrics_buffer::MetricsBuffer;
 use super::observer::Observer;
 use super::schedule::next_tick;
-use super::summary::Summary;
+use super::summary::ActivityCounter;
 use super::write_gate::GatedWriter;
 use crate::engine::Action;
 use crate::lease::WriteGate;
@@ -40,7 +40,7 @@ pub(crate) struct WorkerContext {
     /// Open while this replica holds the lease; `None` without a lease.
     pub write_gate: Option<WriteGate>,
     /// Counts for the periodic summary line.
-    pub summary: Arc<Summary>,
+    pub summary: Arc<ActivityCounter>,
 }
 
 pub(crate) struct Worker {
