@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::decision::{Action, Because, Decision, Reason};
 use super::observation::{Observation, Timestamp};
 use super::state::PolicyState;
+use super::wait_sizing::{self, Counts, WaitPlan};
 use crate::policy::Policy;
 
 /// Decide what one policy's service should run, from one observation.
@@ -42,18 +43,28 @@ pub fn decide(
     let mut reason = Reason::default();
     let current = observation.service.desired;
     let (min, max) = (policy.min_tasks, policy.max_tasks);
-    let window = policy.scale_in.stabilization_window;
+    let sizing = wait_sizing::stated(policy);
+    state
+        .startup
+        .observe(now, current, observation.service.running);
+    let sums = sum_backlog(policy, observation);
+    let startup = wait_sizing::startup(policy, state.startup.estimate());
+    let window = match sizing {
+        Some(stated) => {
+            let late_by = (startup.0 + policy.poll_interval).saturating_sub(stated.wait);
+            let keep = state.traffic.keep_for(startup.0, late_by);
+            policy.scale_in.stabilization_window.max(keep)
+        }
+        None => policy.scale_in.stabilization_window,
+    };
 
     forget_old_recommendations(&mut state, window, now);
     if !state.seeded {
         // A restart must not scale in before a full window has passed.
         state.seeded = true;
-        state
-            .recommendations
-            .push_back((now, current.clamp(min, max)));
+        state.remember(now, current.clamp(min, max));
     }
 
-    let sums = sum_backlog(policy, observation);
     reason.push(Because::Backlog {
         backlog: sums.backlog,
         visible: sums.visible,
@@ -66,28 +77,53 @@ pub fn decide(
         state.idle_since = None;
     }
     let growth = growth_per_second(state.previous_work, now, sums.all_work);
-    state.previous_work = Some((now, sums.all_work));
+    let previous_work = state.previous_work.replace((now, sums.all_work));
 
-    let needed = tasks_needed(policy, &sums, growth, &mut reason);
+    let needed = match sizing {
+        Some(stated) => {
+            let counts = Counts {
+                waiting: sums.all_work - sums.in_flight_work,
+                in_flight: sums.in_flight_work,
+                running: observation.service.running,
+                pending: observation.service.pending,
+                previous: previous_work,
+            };
+            let plan = wait_sizing::plan(stated, startup, &counts, now);
+            Needed::from_plan(plan)
+        }
+        None => tasks_needed(policy, &sums, growth, &mut reason),
+    };
     let recommendation = recommend(policy, current, needed, &state, now, &mut reason);
+    if sizing.is_some() {
+        state.traffic.observe(now, recommendation);
+    }
     if !window.is_zero() {
-        state.recommendations.push_back((now, recommendation));
+        state.remember(now, recommendation);
     }
 
     let mut desired = current;
     if recommendation > current {
         desired = scale_out(policy, current, recommendation, &state, now, &mut reason);
     } else if recommendation < current {
+        let keeping = sizing.is_some().then(|| KeepingFor {
+            window,
+            returns_seen: state.traffic.returns_seen(),
+            typical_return: state.traffic.typical_return(),
+        });
         desired = scale_in(
             policy,
             current,
             recommendation,
             observation.service.deployment_in_progress,
+            (window, keeping),
             &state,
             now,
             &mut reason,
         );
-    } else if !matches!(reason.steps().last(), Some(Because::InsideTolerance { .. })) {
+    } else if !matches!(
+        reason.steps().last(),
+        Some(Because::InsideTolerance { .. } | Because::NeedInsideTolerance { .. })
+    ) {
         reason.push(Because::AtRecommendation { tasks: current });
     }
 
@@ -102,6 +138,10 @@ pub fn decide(
     }
     if action == Action::ScaleOut {
         state.last_scale_out = Some(now);
+        state.startup.scaled_out(now, desired);
+    }
+    if action == Action::ScaleIn && sizing.is_some() {
+        state.traffic.scaled_in(now, current);
     }
 
     let decision = Decision {
@@ -186,35 +226,62 @@ struct Needed {
     tasks: f64,
     /// The work that counts toward activation from zero.
     backlog: f64,
-    /// `Some((busy tasks, waiting messages))` when in-flight messages count
-    /// as busy tasks (`in_flight_per_task`).
-    busy_and_waiting: Option<(f64, f64)>,
+    /// How the tasks were counted.
+    rule: Counted,
+}
+
+enum Counted {
+    /// `ceil(backlog / target)`.
+    Backlog,
+    /// `in_flight_per_task`: (busy tasks, waiting messages).
+    BusyPlusWaiting(f64, f64),
+    /// Wait sizing.
+    Wait(Box<WaitPlan>),
 }
 
 impl Needed {
+    fn from_plan(plan: WaitPlan) -> Needed {
+        Needed {
+            tasks: plan.tasks,
+            backlog: plan.arrival_rate + plan.queue_at_startup,
+            rule: Counted::Wait(Box::new(plan)),
+        }
+    }
+
     /// Backlog per task relative to the target (1 is on target).
     fn ratio(&self, target: f64, current: u32) -> f64 {
-        match self.busy_and_waiting {
-            None => self.backlog / (target * f64::from(current)),
-            Some(_) => self.tasks / f64::from(current),
+        match self.rule {
+            Counted::Backlog => self.backlog / (target * f64::from(current)),
+            _ => self.tasks / f64::from(current),
         }
     }
 
     fn because(&self, target: f64, tasks: u32) -> Because {
-        match self.busy_and_waiting {
-            None => Because::Recommendation {
+        match &self.rule {
+            Counted::Backlog => Because::Recommendation {
                 backlog: self.backlog,
                 target,
                 tasks,
             },
-            Some((busy, waiting)) => Because::BusyPlusWaiting {
+            &Counted::BusyPlusWaiting(busy, waiting) => Because::BusyPlusWaiting {
                 busy,
                 waiting,
                 target,
                 tasks,
             },
+            Counted::Wait(plan) => Because::WaitSizing {
+                plan: plan.clone(),
+                tasks,
+            },
         }
     }
+}
+
+/// Why capacity is kept, for a policy sized by its wait.
+struct KeepingFor {
+    window: Duration,
+    returns_seen: usize,
+    typical_return: Option<Duration>,
 }
 
 /// Growth of the total work per second since the previous observation;
@@ -244,7 +311,7 @@ fn tasks_needed(policy: &Policy, sums: &BacklogSums, growth: f64, reason: &mut R
         return Needed {
             tasks: backlog / target,
             backlog,
-            busy_and_waiting: None,
+            rule: Counted::Backlog,
         };
     };
     let busy = sums.in_flight_work / per_task;
@@ -265,7 +332,7 @@ fn tasks_needed(policy: &Policy, sums: &BacklogSums, growth: f64, reason: &mut R
     Needed {
         tasks: busy + waiting / target,
         backlog: sums.in_flight_work + waiting,
-        busy_and_waiting: Some((busy, waiting)),
+        rule: Counted::BusyPlusWaiting(busy, waiting),
     }
 }
 
@@ -299,10 +366,14 @@ fn recommend(
         let ratio = needed.ratio(target, current);
         if (ratio - 1.0).abs() <= policy.tolerance + 1e-9 {
             tasks = current;
-            reason.push(Because::InsideTolerance {
-                ratio,
-                tolerance: policy.tolerance,
-            });
+            let tolerance = policy.tolerance;
+            if matches!(needed.rule, Counted::Wait(_)) {
+                // What it expected is the point of the reason, band or not.
+                reason.push(needed.because(target, raw));
+                reason.push(Because::NeedInsideTolerance { ratio, tolerance });
+            } else {
+                reason.push(Because::InsideTolerance { ratio, tolerance });
+            }
         } else {
             tasks = raw;
             reason.push(needed.because(target, tasks));
@@ -381,11 +452,13 @@ fn scale_out(
     desired
 }
 
+#[allow(clippy::too_many_arguments)]
 fn scale_in(
     policy: &Policy,
     current: u32,
     recommendation: u32,
     deployment_in_progress: bool,
+    (window, keeping): (Duration, Option<KeepingFor>),
     state: &PolicyState,
     now: Timestamp,
     reason: &mut Reason,
@@ -394,7 +467,6 @@ fn scale_in(
         reason.push(Because::DeploymentInProgress);
         return current;
     }
-    let window = policy.scale_in.stabilization_window;
     let highest = state
         .recommendations
         .iter()
@@ -404,7 +476,15 @@ fn scale_in(
         .unwrap_or(recommendation)
         .max(recommendation);
     if highest > recommendation {
-        reason.push(Because::Stabilization { highest, window });
+        reason.push(match keeping {
+            Some(keeping) => Because::KeepingCapacity {
+                highest,
+                keep_for: keeping.window,
+                returns_seen: keeping.returns_seen,
+                typical_return: keeping.typical_return,
+            },
+            None => Because::Stabilization { highest, window },
+        });
     }
     if highest >= current {
         return current;

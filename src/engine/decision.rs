@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::wait_sizing::{StartupSource, WaitPlan};
 use crate::plural::plural;
 
 /// The kind of decision.
@@ -88,6 +89,13 @@ pub enum Because {
         ratio: f64,
         tolerance: f64,
     },
+    /// Wait sizing: the tasks needed are within the tolerance band of the
+    /// current count.
+    NeedInsideTolerance {
+        #[serde(serialize_with = "number")]
+        ratio: f64,
+        tolerance: f64,
+    },
     /// From zero tasks, the backlog has not passed `activation_backlog`.
     BelowActivation {
         #[serde(serialize_with = "number")]
@@ -139,9 +147,39 @@ pub enum Because {
     },
     /// The recommendation equals the current desired count.
     AtRecommendation { tasks: u32 },
+    /// Wait sizing: the tasks that keep up with the arrivals and drain,
+    /// within the wait, the queue expected when new tasks start.
+    WaitSizing {
+        #[serde(flatten)]
+        plan: Box<WaitPlan>,
+        tasks: u32,
+    },
+    /// Wait sizing keeps the highest recent need for as long as the
+    /// traffic's idle spells say it returns.
+    KeepingCapacity {
+        highest: u32,
+        #[serde(rename = "keep_for_s", with = "secs")]
+        keep_for: Duration,
+        returns_seen: usize,
+        #[serde(rename = "typical_return_s", with = "optional_secs")]
+        typical_return: Option<Duration>,
+    },
 }
 
-mod secs {
+mod optional_secs {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => s.serialize_f64(value.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+pub(super) mod secs {
     use std::time::Duration;
 
     use serde::Serializer;
@@ -173,6 +211,14 @@ pub fn optional_number<S: serde::Serializer>(value: &Option<f64>, s: S) -> Resul
 fn fmt_count(x: f64) -> String {
     if x.fract() == 0.0 && x.abs() < 1e15 {
         format!("{}", x as i64)
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn fmt_rate(x: f64) -> String {
+    if x >= 10.0 {
+        format!("{x:.0}")
     } else {
         format!("{x:.2}")
     }
@@ -241,6 +287,12 @@ impl fmt::Display for Because {
                 ratio * 100.0,
                 tolerance * 100.0
             ),
+            Because::NeedInsideTolerance { ratio, tolerance } => write!(
+                f,
+                "that is {:.0}% of the current count, inside the ±{:.0}% tolerance",
+                ratio * 100.0,
+                tolerance * 100.0
+            ),
             Because::BelowActivation {
                 backlog,
                 activation,
@@ -292,6 +344,48 @@ impl fmt::Display for Because {
             }
             Because::AtRecommendation { tasks } => {
                 write!(f, "already at {}", plural(*tasks, "task", "tasks"))
+            }
+            Because::WaitSizing { plan, tasks } => {
+                let source = match plan.startup_source {
+                    StartupSource::Stated => "",
+                    StartupSource::Measured => " measured",
+                    StartupSource::Assumed => " assumed",
+                };
+                write!(
+                    f,
+                    "arrivals about {}/s need {} busy tasks; {} messages expected waiting when \
+                     tasks launched now start ({}{source} startup), drained within {}: {}",
+                    fmt_rate(plan.arrival_rate),
+                    fmt_count((plan.busy * 100.0).round() / 100.0),
+                    fmt_count(plan.queue_at_startup.round()),
+                    fmt_duration(plan.startup),
+                    fmt_duration(plan.wait),
+                    plural(*tasks, "task", "tasks")
+                )
+            }
+            Because::KeepingCapacity {
+                highest,
+                keep_for,
+                returns_seen,
+                typical_return,
+            } => {
+                write!(
+                    f,
+                    "keeping {} for {}",
+                    plural(*highest, "task", "tasks"),
+                    fmt_duration(*keep_for)
+                )?;
+                match typical_return {
+                    Some(after) if *returns_seen >= super::wait_sizing::TrafficMemory::EVIDENCE => {
+                        write!(
+                            f,
+                            ": the need came back about {} after capacity was given back ({} seen)",
+                            fmt_duration(*after),
+                            returns_seen
+                        )
+                    }
+                    _ => f.write_str(": one startup, the cost of bringing a task back"),
+                }
             }
         }
     }

@@ -9,16 +9,23 @@
 //! - `decision.rs`: what it answers ([`Decision`], [`Action`], [`Because`]).
 //! - `state.rs`: what it remembers between evaluations.
 //! - `decide.rs`: the rules.
+//! - `wait_sizing.rs`: sizing from `target_wait`, `message_cost` and
+//!   `task_startup`, and what it learns of the traffic's shape.
+//! - `startup.rs`: the service's startup, measured from its scale-outs.
 
 mod decide;
 mod decision;
 mod observation;
+mod startup;
 mod state;
+mod wait_sizing;
 
 pub use decide::decide;
 pub use decision::{number, optional_number, Action, Because, Decision, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
+pub use startup::StartupMeter;
 pub use state::PolicyState;
+pub use wait_sizing::{StartupSource, TrafficMemory, WaitPlan};
 
 #[cfg(test)]
 mod tests;

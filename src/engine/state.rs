@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use serde::Serialize;
 
 use super::observation::Timestamp;
+use super::startup::StartupMeter;
+use super::wait_sizing::TrafficMemory;
 use crate::policy::Policy;
 
 /// A policy's memory. Start with [`PolicyState::default`]; feed each
@@ -25,6 +27,10 @@ pub struct PolicyState {
     pub(crate) previous_work: Option<(Timestamp, f64)>,
     /// False until the first successful observation seeds the state.
     pub(crate) seeded: bool,
+    /// The service's measured startup (see `startup.rs`).
+    pub(crate) startup: StartupMeter,
+    /// The idle spells seen, for wait sizing (see `wait_sizing.rs`).
+    pub(crate) traffic: TrafficMemory,
 }
 
 impl PolicyState {
@@ -33,15 +39,46 @@ impl PolicyState {
         self.recommendations.iter().map(|&(_, n)| n).max()
     }
 
+    /// The service's startup as measured from the engine's own scale-outs:
+    /// the median of the last few, `None` before the first.
+    pub fn measured_startup(&self) -> Option<std::time::Duration> {
+        self.startup.estimate()
+    }
+
+    /// How many scale-outs the measured startup rests on.
+    pub fn startup_measurements(&self) -> usize {
+        self.startup.measurements()
+    }
+
+    /// Remember a recommendation, dropping the older ones it dominates: a
+    /// window's highest is then the oldest entry still inside it, whatever
+    /// the window, and the list stays short. A hard cap bounds it whatever
+    /// the traffic does.
+    pub(crate) fn remember(&mut self, made: Timestamp, tasks: u32) {
+        while self
+            .recommendations
+            .back()
+            .is_some_and(|&(_, n)| n <= tasks)
+        {
+            self.recommendations.pop_back();
+        }
+        if self.recommendations.len() == Self::MAX_RECOMMENDATIONS {
+            self.recommendations.pop_front();
+        }
+        self.recommendations.push_back((made, tasks));
+    }
+
+    /// At most this many recommendations are kept (16 bytes each).
+    const MAX_RECOMMENDATIONS: usize = 2048;
+
     /// Count a desired count set outside the controller (an operator
     /// pre-scaling for an event, a deploy tool) as a recommendation made
     /// at `now`, clamped to the policy's bounds: exactly what a restart does
     /// with the count it finds, so scale-in waits out the stabilization
     /// window from the moment the change was seen instead of undoing it.
     pub fn count_outside_change(&mut self, policy: &Policy, found: u32, now: Timestamp) {
-        if !policy.scale_in.stabilization_window.is_zero() {
-            self.recommendations
-                .push_back((now, found.clamp(policy.min_tasks, policy.max_tasks)));
+        if !policy.scale_in.stabilization_window.is_zero() || policy.task_startup.is_some() {
+            self.remember(now, found.clamp(policy.min_tasks, policy.max_tasks));
         }
     }
 }

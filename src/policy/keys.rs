@@ -53,6 +53,13 @@ pub(crate) const KEY_TABLE: &[(&str, (&str, &str))] = &[
     ("target_backlog_per_task", NUMBER),
     ("target_wait", DURATION),
     ("message_cost", DURATION),
+    (
+        "task_startup",
+        (
+            "a duration such as `60s`, or `measured`",
+            "write the time a new task takes to start, such as `60s`, or `measured`",
+        ),
+    ),
     ("min_tasks", COUNT),
     ("max_tasks", COUNT),
     ("poll_interval", DURATION),
@@ -207,6 +214,6 @@ mod tests {
         );
         assert_eq!(keys_under("queues[]"), Some(vec!["queue", "weight"]));
         assert_eq!(keys_under("name"), None);
-        assert_eq!(keys_under("").map(|k| k.len()), Some(21));
+        assert_eq!(keys_under("").map(|k| k.len()), Some(22));
     }
 }

@@ -33,6 +33,11 @@ pub const DURATION_MAXIMA: &[(&str, Duration, &str)] = &[
         "SQS hides a received message for at most 12h",
     ),
     (
+        "task_startup",
+        HOUR,
+        "a task that takes over an hour to start cannot follow a backlog",
+    ),
+    (
         "scale_out.cooldown",
         DAY,
         "windows and cooldowns are at most a day",

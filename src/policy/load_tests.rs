@@ -103,6 +103,7 @@ role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
             wait: Duration::from_secs(30),
             message_cost: Duration::from_millis(300),
         },
+        task_startup: None,
         min_tasks: 0,
         max_tasks: 8,
         poll_interval: Duration::from_secs(90),
@@ -646,4 +647,75 @@ fn one_service_name_in_two_regions_or_accounts_is_two_services() {
     let role_a = "role_arn: arn:aws:iam::111111111111:role/one\n";
     let role_b = "role_arn: arn:aws:iam::111111111111:role/two\n";
     assert!(clashes(policy("a", role_a), policy("b", role_b)));
+}
+
+const WAIT_SIZED: &str = "\
+name: w
+cluster: c
+service: s
+queues: [q]
+target_wait: 60s
+message_cost: 2s
+min_tasks: 2
+max_tasks: 10
+";
+
+#[test]
+fn task_startup_turns_on_wait_sizing_without_a_default_window() {
+    for (written, expected) in [
+        (
+            "task_startup: 90s\n",
+            TaskStartup::Stated(Duration::from_secs(90)),
+        ),
+        ("task_startup: measured\n", TaskStartup::Measured),
+    ] {
+        let report = check(&format!("{WAIT_SIZED}{written}"));
+        assert_eq!(problems(&report), Vec::<String>::new());
+        let policy = &report.policies[0];
+        assert_eq!(policy.task_startup, Some(expected));
+        assert_eq!(policy.scale_in.stabilization_window, Duration::ZERO);
+    }
+    // A window written down is kept.
+    let report = check(&format!(
+        "{WAIT_SIZED}task_startup: 1m\nscale_in:\n  stabilization_window: 10m\n"
+    ));
+    let policy = &report.policies[0];
+    assert_eq!(
+        policy.scale_in.stabilization_window,
+        Duration::from_secs(600)
+    );
+    // Without it, the policy keeps the classic meaning and window.
+    let report = check(WAIT_SIZED);
+    assert_eq!(report.policies[0].task_startup, None);
+    assert_eq!(
+        report.policies[0].scale_in.stabilization_window,
+        Duration::from_secs(300)
+    );
+}
+
+#[test]
+fn task_startup_errors_are_located() {
+    let report = check(&format!("{MINIMAL}task_startup: 60s\n"));
+    assert_eq!(
+        problems(&report),
+        vec!["8:15 task_startup: sizes for a wait: it needs target_wait and message_cost"]
+    );
+    let report = check(&format!(
+        "{WAIT_SIZED}task_startup: 60s\nscale_out:\n  lookahead: 30s\n"
+    ));
+    assert_eq!(
+        problems(&report),
+        vec!["11:14 scale_out.lookahead: cannot be used with task_startup"]
+    );
+    let report = check(&format!("{WAIT_SIZED}task_startup: soon\n"));
+    assert_eq!(report.policies.len(), 0);
+    assert_eq!(
+        problems(&report),
+        vec!["9:15 task_startup: `soon` is neither a duration nor `measured`"]
+    );
+    let report = check(&format!("{WAIT_SIZED}task_startup: 2h\n"));
+    assert_eq!(
+        problems(&report),
+        vec!["9:15 task_startup: `2h` is longer than the maximum, 1h"]
+    );
 }

@@ -32,7 +32,9 @@ pub use load::{
     check_path, check_path_in, check_str, check_str_in, load_path, load_path_in, load_str,
     MAX_POLICY_FILE_BYTES,
 };
-pub use model::{AwsTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target};
+pub use model::{
+    AwsTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target, TaskStartup,
+};
 pub use schema::policy_schema;
 
 #[cfg(test)]

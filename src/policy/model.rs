@@ -55,6 +55,25 @@ impl Target {
     }
 }
 
+/// `task_startup`: the time from raising the desired count to a new task
+/// consuming. A policy that gives it is sized for its wait (see
+/// `engine::wait_sizing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStartup {
+    /// Written in the policy.
+    Stated(#[serde(with = "crate::policy::duration_serde")] Duration),
+    /// `measured`: the engine measures it from the service's scale-outs and
+    /// assumes [`TaskStartup::ASSUMED`] until it has a measurement.
+    Measured,
+}
+
+impl TaskStartup {
+    /// The startup a `measured` policy assumes before its first measurement:
+    /// a Fargate task that pulls a modest image and passes one health check.
+    pub const ASSUMED: Duration = Duration::from_secs(60);
+}
+
 /// A step limit: a fixed number of tasks, or a percentage of the current count.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,6 +168,8 @@ pub struct Policy {
     pub service: String,
     pub queues: Vec<QueueRef>,
     pub target: Target,
+    /// `Some` turns on wait sizing (only with [`Target::Wait`]).
+    pub task_startup: Option<TaskStartup>,
     pub min_tasks: u32,
     pub max_tasks: u32,
     #[serde(with = "crate::policy::duration_serde")]
@@ -187,6 +208,7 @@ impl Policy {
                 weight: 1.0,
             }],
             target: Target::BacklogPerTask(100.0),
+            task_startup: None,
             min_tasks: 1,
             max_tasks: 10,
             poll_interval: Duration::from_secs(15),

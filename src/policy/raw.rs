@@ -61,6 +61,14 @@ pub struct RawPolicy {
     #[serde(default)]
     #[schemars(with = "DurationText")]
     pub message_cost: Option<Spanned<String>>,
+    /// Time from raising the desired count to a new task consuming, e.g.
+    /// `60s`, or `measured`: the controller measures it from the service's
+    /// scale-outs. With `target_wait` and `message_cost`, it turns on wait
+    /// sizing: the engine sizes and keeps capacity so that messages wait at
+    /// most `target_wait`, knowing that new tasks help only after this long.
+    #[serde(default)]
+    #[schemars(with = "StartupText")]
+    pub task_startup: Option<Spanned<String>>,
     /// Fewest tasks the service runs. `0` lets it scale to zero.
     #[serde(default)]
     #[schemars(with = "u32", extend("default" = 1))]
@@ -280,6 +288,25 @@ impl<'de> Deserialize<'de> for RawStep {
         }
 
         deserializer.deserialize_any(StepVisitor)
+    }
+}
+
+/// The schema of `task_startup`: a duration, or `measured`; never constructed.
+pub enum StartupText {}
+
+impl JsonSchema for StartupText {
+    fn schema_name() -> Cow<'static, str> {
+        "TaskStartup".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A duration such as `60s`, or `measured`.",
+            "anyOf": [
+                generator.subschema_for::<DurationText>(),
+                {"const": "measured"}
+            ]
+        })
     }
 }
 

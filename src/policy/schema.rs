@@ -118,7 +118,7 @@ mod tests {
             sorted(keys_under("queues[]"))
         );
         // And every table entry is one of those keys, or a list or the root.
-        let covered = 1 + 21 + 1 + 2 + 3 + 3;
+        let covered = 1 + 22 + 1 + 2 + 3 + 3;
         assert_eq!(KEY_TABLE.len(), covered);
     }
 

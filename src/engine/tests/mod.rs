@@ -1,8 +1,10 @@
-//! Engine tests: a table per rule (`rules.rs`) and properties (`properties.rs`).
+//! Engine tests: a table per rule (`rules.rs`), properties (`properties.rs`)
+//! and wait sizing's rules and properties (`wait_sizing.rs`).
 
 mod opt_in;
 mod properties;
 mod rules;
+mod wait_sizing;
 
 use std::time::Duration;
 

@@ -72,6 +72,7 @@ pub(crate) fn validate(
     let service = check.service(raw.service.as_ref(), cluster.map(|(_, name)| name));
     let queues = check.queues(raw.queues.as_ref());
     let target = check.target(&raw);
+    let task_startup = check.task_startup(&raw);
     let bounds = check.bounds(&raw);
     let poll_interval = check.poll_interval(raw.poll_interval.as_ref());
     let tolerance = check.tolerance(raw.tolerance.as_ref());
@@ -95,6 +96,7 @@ pub(crate) fn validate(
         Some(service),
         Some(queues),
         Some(target),
+        Some(task_startup),
         Some((min_tasks, max_tasks)),
         Some(poll_interval),
         Some(tolerance),
@@ -110,6 +112,7 @@ pub(crate) fn validate(
         service,
         queues,
         target,
+        task_startup,
         bounds,
         poll_interval,
         tolerance,
@@ -124,12 +127,23 @@ pub(crate) fn validate(
         // Unreachable: every `None` above came with an error.
         return (None, diagnostics);
     };
+    let mut scale_in = scale_in;
+    let window_given = raw
+        .scale_in
+        .as_ref()
+        .is_some_and(|section| section.value.stabilization_window.is_some());
+    if task_startup.is_some() && !window_given {
+        // Wait sizing keeps capacity by what it has learned of the traffic;
+        // a window the user did not ask for would only add a fixed floor.
+        scale_in.stabilization_window = std::time::Duration::ZERO;
+    }
     let policy = Policy {
         name: name.value.clone(),
         cluster: cluster.0.value.clone(),
         service: service.value.clone(),
         queues,
         target,
+        task_startup,
         min_tasks,
         max_tasks,
         poll_interval,

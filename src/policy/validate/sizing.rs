@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::{at, must_be, Checker};
-use crate::policy::model::Target;
+use crate::policy::model::{Target, TaskStartup};
+use crate::policy::outline::quoted;
 use crate::policy::raw::RawPolicy;
 
 impl Checker<'_> {
@@ -80,6 +81,58 @@ impl Checker<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// `task_startup`: `None` when left out, `Some(None)` when wrong. It
+    /// sizes for a wait, so it needs `target_wait` (and `message_cost`), and
+    /// the engine then plans for the startup itself, so `lookahead` goes.
+    pub(super) fn task_startup(&mut self, raw: &RawPolicy) -> Option<Option<TaskStartup>> {
+        let Some(value) = raw.task_startup.as_ref() else {
+            return Some(None);
+        };
+        let mut valid = true;
+        if raw.target_backlog_per_task.is_some() || raw.target_wait.is_none() {
+            self.error(
+                at(value),
+                "task_startup",
+                "sizes for a wait: it needs target_wait and message_cost",
+                "give `target_wait` and `message_cost` instead of `target_backlog_per_task`",
+            );
+            valid = false;
+        }
+        let lookahead = raw
+            .scale_out
+            .as_ref()
+            .and_then(|section| section.value.lookahead.as_ref());
+        if let Some(lookahead) = lookahead {
+            self.error(
+                at(lookahead),
+                "scale_out.lookahead",
+                "cannot be used with task_startup",
+                "with task_startup the engine plans for the startup itself; remove `lookahead`",
+            );
+            valid = false;
+        }
+        let text = value.value.trim();
+        let startup = if text == "measured" {
+            Some(TaskStartup::Measured)
+        } else if !text.starts_with('-') && humantime::parse_duration(text).is_err() {
+            self.error(
+                at(value),
+                "task_startup",
+                format!("{} is neither a duration nor `measured`", quoted(text)),
+                "write the time a new task takes to start, such as `60s`, or `measured`",
+            );
+            None
+        } else {
+            self.duration(value, "task_startup")
+                .map(TaskStartup::Stated)
+        };
+        if valid {
+            startup.map(Some)
+        } else {
+            None
         }
     }
 

@@ -1,0 +1,344 @@
+//! Wait sizing (`task_startup` with `target_wait` and `message_cost`): a
+//! table of its rules and the properties every decision keeps.
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::wait_sizing::TrafficMemory;
+use crate::policy::{Target, TaskStartup};
+
+/// Wait 60 s, 2 s a message, startup 60 s, bounds [1, 300].
+fn sized(startup: TaskStartup) -> Policy {
+    let mut p = Policy::with_defaults("worker", "main", "worker", "jobs");
+    p.target = Target::Wait {
+        wait: Duration::from_secs(60),
+        message_cost: Duration::from_secs(2),
+    };
+    p.task_startup = Some(startup);
+    p.min_tasks = 1;
+    p.max_tasks = 300;
+    p.scale_in.stabilization_window = Duration::ZERO;
+    p
+}
+
+fn stated() -> Policy {
+    sized(TaskStartup::Stated(Duration::from_secs(60)))
+}
+
+fn service(visible: u64, in_flight: u64, desired: u32, running: u32) -> Observation {
+    let mut obs = observe(visible, in_flight, desired);
+    obs.service.running = running;
+    obs.service.pending = desired.saturating_sub(running);
+    obs
+}
+
+fn plan_of(decision: &Decision) -> &WaitPlan {
+    decision
+        .reason
+        .steps()
+        .iter()
+        .find_map(|step| match step {
+            Because::WaitSizing { plan, .. } => Some(plan.as_ref()),
+            _ => None,
+        })
+        .expect("a wait-sizing step")
+}
+
+/// Two polls 15 s apart with the same counts: a steady state.
+fn steady(policy: &Policy, visible: u64, in_flight: u64, desired: u32) -> Decision {
+    let obs = service(visible, in_flight, desired, desired);
+    let (_, state) = decide(policy, Ok(&obs), &PolicyState::default(), at(0));
+    decide(policy, Ok(&obs), &state, at(15)).0
+}
+
+#[test]
+fn steady_work_is_kept_up_with_and_nothing_more() {
+    // 20 messages in service at 2 s each: 10 arrive a second, 20 tasks busy.
+    let d = steady(&stated(), 0, 20, 30);
+    let plan = plan_of(&d);
+    assert_eq!(plan.arrival_rate, 10.0);
+    assert_eq!(plan.busy, 20.0);
+    assert_eq!(plan.queue_at_startup, 0.0);
+    assert_eq!(d.recommendation, Some(20));
+    // A restart keeps what it found for one startup.
+    assert_eq!(d.action, Action::Hold, "{}", d.reason);
+    assert!(
+        d.reason.to_string().contains("keeping 30 tasks for 1m"),
+        "{}",
+        d.reason
+    );
+}
+
+#[test]
+fn a_larger_fleet_does_not_read_as_more_arrivals() {
+    // The pitfall of estimating arrivals from assumed completions: the same
+    // work with three times the tasks must not look like more traffic.
+    let small = steady(&stated(), 0, 20, 30);
+    let large = steady(&stated(), 0, 20, 90);
+    assert_eq!(plan_of(&small).arrival_rate, plan_of(&large).arrival_rate);
+    assert_eq!(small.recommendation, large.recommendation);
+}
+
+#[test]
+fn growth_is_planned_for_until_new_tasks_start() {
+    // 10 tasks, all busy; the queue grew by 150 in 15 s: 10 more a second
+    // than the 5 a second the tasks serve.
+    let policy = stated();
+    let (_, state) = decide(
+        &policy,
+        Ok(&service(50, 10, 10, 10)),
+        &PolicyState::default(),
+        at(0),
+    );
+    let (d, _) = decide(&policy, Ok(&service(200, 10, 10, 10)), &state, at(15));
+    let plan = plan_of(&d);
+    assert_eq!(plan.arrival_rate, 15.0, "{}", d.reason);
+    // 200 waiting + 60 s x (15 - 5) = 800 waiting when new tasks start,
+    // drained within 60 s at 0.5 a second per task: 26.7 tasks more.
+    assert!((plan.queue_at_startup - 800.0).abs() < 1e-9, "{}", d.reason);
+    assert_eq!(d.recommendation, Some(57), "30 busy + 800 / 30");
+    assert!(d
+        .reason
+        .to_string()
+        .contains("800 messages expected waiting"));
+}
+
+#[test]
+fn work_shorter_than_a_second_counts_as_a_seconds_worth() {
+    // 0.1 s messages: 100 in the system are read as at most 100 a second,
+    // not 1000 (a poll cannot resolve work shorter than a second).
+    let mut policy = stated();
+    policy.target = Target::Wait {
+        wait: Duration::from_secs(60),
+        message_cost: Duration::from_millis(100),
+    };
+    let d = steady(&policy, 90, 10, 10);
+    assert_eq!(plan_of(&d).arrival_rate, 100.0);
+    assert_eq!(d.recommendation, Some(10));
+}
+
+#[test]
+fn the_startup_comes_from_the_policy_the_measurement_or_the_assumption() {
+    let stated_plan = steady(&stated(), 0, 20, 20);
+    assert_eq!(plan_of(&stated_plan).startup_source, StartupSource::Stated);
+
+    let policy = sized(TaskStartup::Measured);
+    let d = steady(&policy, 0, 20, 20);
+    assert_eq!(plan_of(&d).startup_source, StartupSource::Assumed);
+    assert_eq!(plan_of(&d).startup, TaskStartup::ASSUMED);
+    assert!(
+        d.reason.to_string().contains("1m assumed startup"),
+        "{}",
+        d.reason
+    );
+
+    // Scale out from 2 to 40, then the service reports 40 running 45 s later.
+    let (d, state) = decide(
+        &policy,
+        Ok(&service(600, 2, 2, 2)),
+        &PolicyState::default(),
+        at(0),
+    );
+    assert_eq!(d.action, Action::ScaleOut, "{}", d.reason);
+    let to = d.desired.unwrap();
+    let (_, state) = decide(&policy, Ok(&service(600, 2, to, 2)), &state, at(30));
+    let (d, state) = decide(&policy, Ok(&service(0, 20, to, to)), &state, at(60));
+    assert_eq!(state.measured_startup(), Some(Duration::from_secs(45)));
+    assert_eq!(plan_of(&d).startup_source, StartupSource::Measured);
+    assert_eq!(plan_of(&d).startup, Duration::from_secs(45));
+}
+
+#[test]
+fn capacity_is_kept_for_one_startup_without_evidence() {
+    let policy = stated();
+    let busy = service(0, 40, 40, 40);
+    let quiet = service(0, 4, 40, 40);
+    let (_, state) = decide(&policy, Ok(&busy), &PolicyState::default(), at(0));
+    let (d, state) = decide(&policy, Ok(&busy), &state, at(15));
+    assert_eq!(d.action, Action::Hold, "{}", d.reason);
+    let (d, state) = decide(&policy, Ok(&quiet), &state, at(30));
+    assert_eq!(d.action, Action::Hold, "kept: {}", d.reason);
+    assert!(
+        d.reason.to_string().contains("keeping 40 tasks for 1m"),
+        "{}",
+        d.reason
+    );
+    let (d, _) = decide(&policy, Ok(&quiet), &state, at(75));
+    assert_eq!(d.action, Action::ScaleIn, "{}", d.reason);
+}
+
+#[test]
+fn keep_time_is_the_cheapest_over_the_returns_seen() {
+    let startup = Duration::from_secs(60);
+    let mut memory = TrafficMemory::default();
+    assert_eq!(memory.keep_for(startup, Duration::ZERO), startup);
+    // Capacity given back three times, needed again 100 s later each time:
+    // keeping it 100 s costs 100 a return, giving it back 60 s + 60 s.
+    for i in 0..3 {
+        let t = i * 1000;
+        memory.scaled_in(at(t), 10);
+        memory.observe(at(t + 50), 5);
+        memory.observe(at(t + 100), 10);
+    }
+    assert_eq!(memory.returns_seen(), 3);
+    assert_eq!(
+        memory.keep_for(startup, Duration::ZERO),
+        Duration::from_secs(100)
+    );
+    // Returns after 500 s: giving back and starting again is cheaper.
+    let mut memory = TrafficMemory::default();
+    for i in 0..3 {
+        let t = i * 1000;
+        memory.scaled_in(at(t), 10);
+        memory.observe(at(t + 500), 10);
+    }
+    assert_eq!(memory.keep_for(startup, Duration::ZERO), startup);
+    // Unless tasks started on a return come 500 s later than the wait allows.
+    assert_eq!(
+        memory.keep_for(startup, Duration::from_secs(500)),
+        Duration::from_secs(500)
+    );
+}
+
+fn any_sized_policy() -> impl Strategy<Value = Policy> {
+    (
+        0u32..5,
+        0u32..60,
+        1u64..600,
+        1u64..20_000,
+        0u64..240,
+        any::<bool>(),
+        prop::option::of(0.5f64..8.0),
+        0.0f64..0.5,
+    )
+        .prop_map(
+            |(min, span, wait, cost_ms, startup, measured, slots, tolerance)| {
+                let mut p = sized(if measured {
+                    TaskStartup::Measured
+                } else {
+                    TaskStartup::Stated(Duration::from_secs(startup))
+                });
+                p.min_tasks = min;
+                p.max_tasks = (min + span).max(1);
+                p.target = Target::Wait {
+                    wait: Duration::from_secs(wait),
+                    message_cost: Duration::from_millis(cost_ms),
+                };
+                p.in_flight_per_task = slots;
+                p.tolerance = tolerance;
+                p
+            },
+        )
+}
+
+/// Polls (seconds since last, visible, in flight, desired, running).
+fn any_history() -> impl Strategy<Value = Vec<(u64, u64, u64, u32, u32)>> {
+    prop::collection::vec(
+        (1u64..600, 0u64..5_000, 0u64..500, 0u32..80, 0u32..80),
+        0..24,
+    )
+}
+
+fn replay(policy: &Policy, history: &[(u64, u64, u64, u32, u32)]) -> (PolicyState, u64) {
+    let mut state = PolicyState::default();
+    let mut now = 0;
+    for &(dt, visible, in_flight, desired, running) in history {
+        now += dt;
+        let desired = desired.clamp(policy.min_tasks, policy.max_tasks);
+        let obs = service(visible, in_flight, desired, running.min(desired));
+        state = decide(policy, Ok(&obs), &state, at(now)).1;
+    }
+    (state, now)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn bounds_always_hold(
+        p in any_sized_policy(),
+        history in any_history(),
+        visible in 0u64..1_000_000,
+        in_flight in 0u64..10_000,
+        current in 0u32..400,
+    ) {
+        let (state, now) = replay(&p, &history);
+        let (d, _) = decide(&p, Ok(&service(visible, in_flight, current, current)), &state, at(now + 15));
+        let desired = d.desired.unwrap();
+        prop_assert!((p.min_tasks..=p.max_tasks).contains(&desired), "{desired}: {}", d.reason);
+        // Capacity kept is never more than max_tasks either.
+        prop_assert!(d.recommendation.unwrap() <= p.max_tasks, "{}", d.reason);
+    }
+
+    #[test]
+    fn more_backlog_never_means_fewer_tasks(
+        p in any_sized_policy(),
+        history in any_history(),
+        visible in 0u64..100_000,
+        extra in 0u64..100_000,
+        in_flight in 0u64..1_000,
+        current in 0u32..80,
+    ) {
+        let (state, now) = replay(&p, &history);
+        let current = current.clamp(p.min_tasks, p.max_tasks);
+        let less = service(visible, in_flight, current, current);
+        let mut more = less.clone();
+        more.queues[0].visible += extra;
+        let (d_less, _) = decide(&p, Ok(&less), &state, at(now + 15));
+        let (d_more, _) = decide(&p, Ok(&more), &state, at(now + 15));
+        prop_assert!(d_more.desired >= d_less.desired, "{} / {}", d_more.reason, d_less.reason);
+    }
+
+    #[test]
+    fn failed_observations_never_change_anything(
+        p in any_sized_policy(),
+        history in any_history(),
+    ) {
+        let (state, now) = replay(&p, &history);
+        let (d, next) = decide(&p, Err("timed out"), &state, at(now + 15));
+        prop_assert_eq!(d.change(), None);
+        prop_assert_eq!(next, state);
+    }
+
+    #[test]
+    fn a_restart_never_scales_in_before_one_startup(
+        p in any_sized_policy(),
+        visible in 0u64..1_000,
+        current in 1u32..80,
+        after in 0u64..600,
+    ) {
+        let current = current.clamp(p.min_tasks, p.max_tasks);
+        let (_, state) = decide(&p, Ok(&service(visible, 0, current, current)), &PolicyState::default(), at(0));
+        let (d, _) = decide(&p, Ok(&service(0, 0, current, current)), &state, at(after));
+        let startup = match p.task_startup {
+            Some(TaskStartup::Stated(startup)) => startup,
+            _ => TaskStartup::ASSUMED,
+        };
+        if Duration::from_secs(after) < startup {
+            prop_assert!(d.action != Action::ScaleIn, "{}", d.reason);
+        }
+    }
+
+    #[test]
+    fn capacity_is_never_kept_longer_than_the_evidence(
+        returns in prop::collection::vec(1u64..20_000, 0..80),
+        startup in 0u64..600,
+        late_by in 0u64..600,
+    ) {
+        let mut memory = TrafficMemory::default();
+        let mut now = 0;
+        for &after in &returns {
+            memory.scaled_in(at(now), 10);
+            memory.observe(at(now + after), 10);
+            now += after + 1;
+        }
+        let startup = Duration::from_secs(startup);
+        let keep = memory.keep_for(startup, Duration::from_secs(late_by));
+        let remembered = &returns[returns.len().saturating_sub(TrafficMemory::RETURNS)..];
+        let longest = remembered.iter().max().copied().map(Duration::from_secs);
+        prop_assert!(keep <= startup.max(longest.unwrap_or_default()), "{keep:?}");
+        prop_assert!(memory.returns_seen() <= TrafficMemory::RETURNS);
+    }
+}

@@ -1,0 +1,252 @@
+//! Wait sizing: the policy states the wait a message may have
+//! (`target_wait`, read as the p99), the time one message costs
+//! (`message_cost`) and how long a new task takes to start (`task_startup`);
+//! the engine sizes the service from those alone. See `docs/engine.md`.
+//!
+//! Three estimates, each from the SQS and ECS counts of one poll and the
+//! previous one:
+//!
+//! - **Arrival rate** `λ`: the smaller of two upper bounds, so that neither
+//!   feeds on the fleet's own size. The work in the system over the time a
+//!   message takes (`(visible + in_flight) / max(cost, 1s)`: Little's law,
+//!   with work shorter than a second read as a second's worth, since a poll
+//!   cannot resolve less); and the running tasks' throughput plus the
+//!   growth of the work since the previous poll (exact while every task is
+//!   busy, an upper bound otherwise).
+//! - **Queue when new tasks start**: tasks launched now serve only after
+//!   `task_startup`, so the queue then is what waits now plus what arrives
+//!   meanwhile minus what the running (and half of the pending) tasks serve.
+//! - **Tasks**: enough to keep up with `λ` plus enough to drain that
+//!   projected queue within `target_wait`.
+//!
+//! Capacity is then kept through quiet spells as long as the traffic has
+//! shown it comes back ([`TrafficMemory`]).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::observation::Timestamp;
+use crate::policy::{Policy, Target, TaskStartup};
+
+/// What wait sizing learns of the traffic's shape: how long after capacity
+/// was given back the need for it returned. Bounded: the last
+/// [`TrafficMemory::RETURNS`] returns and [`TrafficMemory::OPEN`] scale-ins
+/// being followed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TrafficMemory {
+    /// Times from a scale-in to the need exceeding the count given back,
+    /// oldest first; a need that did not return within
+    /// [`TrafficMemory::LONGEST`] counts as that long.
+    returns: VecDeque<Duration>,
+    /// Scale-ins being followed: (when, the count before it).
+    open: VecDeque<(Timestamp, u32)>,
+}
+
+impl TrafficMemory {
+    /// Returns remembered.
+    pub const RETURNS: usize = 64;
+    /// Scale-ins followed at once.
+    const OPEN: usize = 8;
+    /// The longest return followed: beyond it, capacity is not worth keeping.
+    pub const LONGEST: Duration = Duration::from_secs(4 * 3600);
+    /// Returns needed before they are trusted.
+    pub const EVIDENCE: usize = 3;
+
+    /// Note the poll at `now` that needs `needed` tasks.
+    pub fn observe(&mut self, now: Timestamp, needed: u32) {
+        let open = std::mem::take(&mut self.open);
+        for (made, given_back) in open {
+            let after = now.since(made);
+            if needed >= given_back {
+                self.record(after);
+            } else if after >= Self::LONGEST {
+                self.record(Self::LONGEST);
+            } else {
+                self.open.push_back((made, given_back));
+            }
+        }
+    }
+
+    /// The service was scaled in from `from` tasks at `now`.
+    pub fn scaled_in(&mut self, now: Timestamp, from: u32) {
+        if self.open.len() == Self::OPEN {
+            self.open.pop_front();
+        }
+        self.open.push_back((now, from));
+    }
+
+    fn record(&mut self, after: Duration) {
+        if self.returns.len() == Self::RETURNS {
+            self.returns.pop_front();
+        }
+        self.returns.push_back(after);
+    }
+
+    /// How long to keep capacity once the need for it is gone.
+    ///
+    /// Keeping a task through a lull of length `g` costs `g`; giving it back
+    /// costs a startup when the need returns. With no evidence, keep it for
+    /// one startup (the rent-or-buy break-even). With evidence, choose the
+    /// keep time that would have cost least over the returns seen, a return
+    /// costing a startup plus `late_by`: how much later than the wait
+    /// allows the tasks launched on a return start.
+    pub fn keep_for(&self, startup: Duration, late_by: Duration) -> Duration {
+        if self.returns.len() < Self::EVIDENCE {
+            return startup;
+        }
+        let mut sorted: Vec<Duration> = self.returns.iter().copied().collect();
+        sorted.sort_unstable();
+        let restart = startup + late_by;
+        let cost = |keep: Duration| -> f64 {
+            sorted
+                .iter()
+                .map(|&g| {
+                    if g <= keep {
+                        g.as_secs_f64()
+                    } else {
+                        (keep + restart).as_secs_f64()
+                    }
+                })
+                .sum()
+        };
+        let mut best = (cost(startup), startup);
+        for &keep in &sorted {
+            let candidate = (cost(keep), keep);
+            if candidate.0 < best.0 {
+                best = candidate;
+            }
+        }
+        best.1
+    }
+
+    /// Returns seen so far (at most [`Self::RETURNS`]).
+    pub fn returns_seen(&self) -> usize {
+        self.returns.len()
+    }
+
+    /// The median return, once there is one.
+    pub fn typical_return(&self) -> Option<Duration> {
+        let mut sorted: Vec<Duration> = self.returns.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len().saturating_sub(1) / 2).copied()
+    }
+}
+
+/// The inputs of one wait-sizing estimate, summed over the policy's queues.
+pub(super) struct Counts {
+    /// Weighted messages waiting (visible, plus delayed when counted).
+    pub waiting: f64,
+    /// Weighted messages in flight.
+    pub in_flight: f64,
+    pub running: u32,
+    pub pending: u32,
+    /// The previous poll's total work (waiting + in flight), if any.
+    pub previous: Option<(Timestamp, f64)>,
+}
+
+/// Where the startup the engine planned with came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartupSource {
+    Stated,
+    Measured,
+    Assumed,
+}
+
+/// The estimate, in the units a reason prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WaitPlan {
+    /// Messages arriving per second.
+    pub arrival_rate: f64,
+    /// Tasks that keep up with it.
+    pub busy: f64,
+    /// Messages expected to wait when tasks launched now start.
+    pub queue_at_startup: f64,
+    #[serde(rename = "startup_s", with = "super::decision::secs")]
+    pub startup: Duration,
+    pub startup_source: StartupSource,
+    #[serde(rename = "wait_s", with = "super::decision::secs")]
+    pub wait: Duration,
+    /// `busy + queue_at_startup / (per-task throughput x wait)`.
+    pub tasks: f64,
+}
+
+/// The startup to plan with: the policy's, else the measured one, else the
+/// documented assumption.
+pub(super) fn startup(policy: &Policy, measured: Option<Duration>) -> (Duration, StartupSource) {
+    match (policy.task_startup, measured) {
+        (Some(TaskStartup::Stated(startup)), _) => (startup, StartupSource::Stated),
+        (_, Some(measured)) => (measured, StartupSource::Measured),
+        _ => (TaskStartup::ASSUMED, StartupSource::Assumed),
+    }
+}
+
+/// What a policy sized by its wait states.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stated {
+    /// Messages one task serves per second: its slots over the cost.
+    pub per_task_rate: f64,
+    pub cost: Duration,
+    pub wait: Duration,
+}
+
+/// What the policy states, when it is sized by its wait; `None` for other
+/// policies.
+pub(super) fn stated(policy: &Policy) -> Option<Stated> {
+    policy.task_startup?;
+    let Target::Wait { wait, message_cost } = policy.target else {
+        return None;
+    };
+    let slots = policy.in_flight_per_task.unwrap_or(1.0);
+    Some(Stated {
+        per_task_rate: slots / message_cost.as_secs_f64(),
+        cost: message_cost,
+        wait,
+    })
+}
+
+/// The wait-sizing estimate for one poll at `now`.
+pub(super) fn plan(
+    stated: Stated,
+    (startup, startup_source): (Duration, StartupSource),
+    counts: &Counts,
+    now: Timestamp,
+) -> WaitPlan {
+    let Stated {
+        per_task_rate,
+        cost,
+        wait,
+    } = stated;
+    let work = counts.waiting + counts.in_flight;
+    let quantum = cost.max(Duration::from_secs(1)).as_secs_f64();
+    let running_rate = f64::from(counts.running) * per_task_rate;
+    let from_work = work / quantum;
+    let arrival_rate = match counts.previous {
+        Some((then, before)) if now > then => {
+            // Only growth: while a queue drains, the tasks may be busy for
+            // only part of the interval, and reading the drain as fewer
+            // arrivals gives capacity back before the queue is gone.
+            let growth = ((work - before) / now.since(then).as_secs_f64()).max(0.0);
+            from_work.min(running_rate + growth)
+        }
+        _ => from_work,
+    };
+    let startup_secs = startup.as_secs_f64();
+    let served_meanwhile =
+        (running_rate + f64::from(counts.pending) * per_task_rate / 2.0) * startup_secs;
+    let queue_at_startup =
+        (counts.waiting + arrival_rate * startup_secs - served_meanwhile).max(0.0);
+    let busy = arrival_rate / per_task_rate;
+    let tasks = busy + queue_at_startup / (per_task_rate * wait.as_secs_f64());
+    WaitPlan {
+        arrival_rate,
+        busy,
+        queue_at_startup,
+        startup,
+        startup_source,
+        wait,
+        tasks,
+    }
+}
