@@ -6,19 +6,23 @@
 //! - `trace export` resolves its queue first, and is bounded in time;
 //! - a queue URL or ARN of another region than the controller's is refused
 //!   when the policy sets no `region`;
-//! - durations have maxima.
+//! - durations have maxima;
+//! - a `task_startup: measured` policy's startup is measured by the running
+//!   controller and shown on `/metrics`, and `plan` says it assumes one.
 
 #[path = "support/aws.rs"]
 mod aws;
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/http.rs"]
+mod http;
 #[path = "support/moto.rs"]
 mod moto;
 #[path = "support/process.rs"]
 mod process;
 
 use std::io::Read;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -444,5 +448,105 @@ async fn removing_the_last_policy_file_is_a_failed_reload_that_keeps_running() {
         "more holds after the reload",
         || async { daemon.log().matches("hold at 1 (").count() >= holds + 2 },
     )
+    .await;
+}
+
+/// Sized by its wait, with the startup measured; polled every second so the
+/// test is quick.
+const MEASURED_POLICY: &str = "name: orders\ncluster: jobs\nservice: orders\nqueues: [orders]\n\
+     target_wait: 1m\nmessage_cost: 1s\ntask_startup: measured\n\
+     min_tasks: 1\nmax_tasks: 5\npoll_interval: 1s\n";
+
+/// The value of `series` (a name and its labels exactly as exposed) in a
+/// `/metrics` body.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.split(' ').next()?.parse().ok()
+    })
+}
+
+/// The address `run` logged it serves its endpoints on.
+async fn endpoints_address(daemon: &LoggedChild) -> SocketAddr {
+    let marker = "and /metrics on http://";
+    daemon.wait_for_log(marker, Duration::from_secs(20)).await;
+    let log = daemon.log();
+    let start = log.find(marker).unwrap() + marker.len();
+    let address = log[start..].split_whitespace().next().unwrap();
+    address.parse().expect("a socket address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_measured_startup_is_planned_as_assumed_and_measured_by_the_controller() {
+    // The backlog is there before the controller starts: it scales out at
+    // its first evaluation.
+    let world = World::seed(45, 1, MEASURED_POLICY).await;
+
+    // `plan` evaluates once, from a fresh state: it never has a measurement.
+    let mut plan = aws::binary(&world.moto);
+    plan.args(["plan", "--json", "--policies"])
+        .arg(&world.policy);
+    let output = tokio::task::spawn_blocking(move || plan.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let startup = &rows[0]["task_startup"];
+    assert_eq!(startup["startup_s"], 60.0, "{stdout}");
+    assert_eq!(startup["source"], "assumed", "{stdout}");
+    assert!(
+        startup["note"]
+            .as_str()
+            .unwrap()
+            .contains("the running controller measures the startup"),
+        "{stdout}"
+    );
+
+    let mut command = aws::binary(&world.moto);
+    command
+        .args(["run", "--listen", "127.0.0.1:0", "--policies"])
+        .arg(&world.policy);
+    let daemon = LoggedChild::spawn(command);
+    let address = endpoints_address(&daemon).await;
+    daemon
+        .wait_for_log("set desired 1 -> 5 (", Duration::from_secs(30))
+        .await;
+    let series = r#"backlog_scaler_task_startup_seconds{policy="orders"}"#;
+    let mut metrics = String::new();
+    eventually(Duration::from_secs(30), "the startup gauge", || {
+        let response = http::get(address, "/metrics").expect("GET /metrics");
+        assert_eq!(response.status, 200);
+        metrics = response.body;
+        std::future::ready(sample(&metrics, series).is_some())
+    })
+    .await;
+    let log = daemon.log();
+    // The emulator runs new tasks at once: the scale-out is seen complete
+    // at the next poll, and measured at the midpoint of the two, about half
+    // a poll (a poll delayed on a loaded machine makes it more).
+    let startup = sample(&metrics, series).unwrap();
+    assert!(
+        startup > 0.0 && startup <= 2.0,
+        "{startup}\n{metrics}\n{log}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"backlog_scaler_task_startup_scale_outs{policy="orders"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(world.aws.desired(CLUSTER, "orders").await, 5, "{log}");
+    assert_eq!(log.matches("task startup measured: ").count(), 1, "{log}");
+    assert!(
+        log.contains("from one scale-out; wait sizing plans with it"),
+        "{log}"
+    );
+    // Planned with from then on.
+    eventually(Duration::from_secs(30), "a decision with it", || async {
+        daemon.log().contains(" measured startup)")
+    })
     .await;
 }

@@ -17,7 +17,8 @@
 //! - `summary.rs`: the periodic summary line (repeated holds are DEBUG).
 //! - `metrics_buffer.rs`: batching metric samples for the publisher.
 //! - `reload.rs`: SIGHUP and file changes to policy updates.
-//! - `observer.rs`: a hook for endpoints and metrics to see evaluations.
+//! - `observer.rs`: a hook for endpoints and metrics to see evaluations
+//!   and each policy's measured task startup.
 //! - `clock.rs`: engine time from tokio's clock.
 //! - `write_gate.rs`: the lease check right before each `UpdateService`.
 
@@ -45,7 +46,7 @@ pub use cycle::{CycleReport, SharedReads};
 pub use evaluate::{evaluate, Deadlines, Evaluation, ExternalChange, Memory, WriteOutcome};
 pub use health::{Health, Transition};
 pub use observe::observe;
-pub use observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
+pub use observer::{MeasuredStartup, NoObserver, Observer, HEARTBEAT_INTERVAL};
 pub use reload::{spawn_fixed_policies, spawn_reloader};
 pub use schedule::{
     error_backoff_ticks, group_phase, next_tick, tick_at_or_after, tick_time, DEFAULT_PHASE_SPREAD,

@@ -16,14 +16,14 @@ use super::evaluate::{evaluate, Deadlines, Evaluation, Memory, WriteOutcome};
 use super::groups::{Groups, Membership};
 use super::health::{Health, Transition};
 use super::metrics_buffer::MetricsBuffer;
-use super::observer::Observer;
+use super::observer::{MeasuredStartup, Observer};
 use super::schedule::next_tick;
 use super::summary::ActivityCounter;
 use super::write_gate::GatedWriter;
 use crate::engine::Action;
 use crate::lease::WriteGate;
 use crate::plural::plural;
-use crate::policy::Policy;
+use crate::policy::{Policy, TaskStartup};
 use crate::ports::{error_chain, Ports, PortsSource};
 
 /// What every worker shares.
@@ -80,6 +80,10 @@ impl Worker {
         let mut was_standby = false;
         let mut health = Health::default();
         let mut last_hold = None;
+        // What the observer was last told of the measured startup; `None`
+        // until the first evaluation, which always tells it (a fresh worker
+        // replacing a changed policy's has measured nothing yet).
+        let mut reported_startup: Option<Option<MeasuredStartup>> = None;
         loop {
             tokio::select! {
                 biased;
@@ -144,6 +148,17 @@ impl Worker {
                 buffer.push(sample);
             }
             self.context.observer.evaluated(&evaluation);
+            let measured = MeasuredStartup::of(&memory.engine);
+            if reported_startup != Some(measured) {
+                let before = reported_startup.flatten().map(|m| m.startup);
+                if let Some(now) = measured.filter(|m| Some(m.startup) != before) {
+                    log_startup(&self.policy, now);
+                }
+                self.context
+                    .observer
+                    .startup_measured(&self.policy.name, measured);
+                reported_startup = Some(measured);
+            }
         }
     }
 
@@ -200,6 +215,34 @@ impl Worker {
         *last_hold = hold;
         log_decision(policy, evaluation, standby, news);
     }
+}
+
+/// The one line when a policy's measured startup changes (at most once per
+/// completed scale-out, never per poll).
+fn log_startup(policy: &Policy, measured: MeasuredStartup) {
+    let startup = humantime::format_duration(std::time::Duration::from_millis(
+        measured.startup.as_millis() as u64,
+    ));
+    let used = match policy.task_startup {
+        Some(TaskStartup::Measured) => "wait sizing plans with it".to_owned(),
+        Some(TaskStartup::Stated(stated)) => format!(
+            "the policy states task_startup: {}",
+            humantime::format_duration(stated)
+        ),
+        None => "the policy is not sized by its wait".to_owned(),
+    };
+    let from = match measured.scale_outs {
+        1 => "from one scale-out".to_owned(),
+        n => format!("the median of the last {n} scale-outs"),
+    };
+    tracing::info!(
+        policy = %policy.name,
+        cluster = %policy.cluster,
+        service = %policy.service,
+        startup_s = measured.startup.as_millis() as f64 / 1000.0,
+        scale_outs = measured.scale_outs,
+        "task startup measured: {startup}, {from}; {used}"
+    );
 }
 
 /// A hold, as far as the logs care: at which count, and the kind of the

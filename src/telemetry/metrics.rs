@@ -87,6 +87,8 @@ pub struct Metrics {
     /// each, 18,000 for the 1,000 policies one controller runs.
     evaluation_duration: Histogram,
     last_evaluation_duration: Family<PolicyLabel, FloatGauge>,
+    task_startup: Family<PolicyLabel, FloatGauge>,
+    task_startup_scale_outs: Family<PolicyLabel, Gauge>,
     cycle_duration: Family<IntervalLabel, Histogram>,
     cycles: Counter,
     /// Serialises encoding (recording is lock-free) and holds the length
@@ -117,6 +119,8 @@ impl Metrics {
         let reloads = Family::<ReloadLabel, Counter>::default();
         let evaluation_duration = evaluation_histogram();
         let last_evaluation_duration = Family::<PolicyLabel, FloatGauge>::default();
+        let task_startup = Family::<PolicyLabel, FloatGauge>::default();
+        let task_startup_scale_outs = Family::<PolicyLabel, Gauge>::default();
         let cycle_duration =
             Family::<IntervalLabel, Histogram>::new_with_constructor(evaluation_histogram);
         let cycles = Counter::default();
@@ -186,6 +190,17 @@ impl Metrics {
             last_evaluation_duration.clone(),
         );
         registry.register_with_unit(
+            "task_startup",
+            "Task startup measured from the policy's scale-outs (median of the last ones); absent until one completed",
+            Unit::Seconds,
+            task_startup.clone(),
+        );
+        registry.register(
+            "task_startup_scale_outs",
+            "Scale-outs the measured task startup rests on",
+            task_startup_scale_outs.clone(),
+        );
+        registry.register_with_unit(
             "cycle_duration",
             "Time from an evaluation cycle's tick to the end of its last evaluation, by poll interval",
             Unit::Seconds,
@@ -219,6 +234,8 @@ impl Metrics {
             reloads,
             evaluation_duration,
             last_evaluation_duration,
+            task_startup,
+            task_startup_scale_outs,
             cycle_duration,
             cycles,
             encode_lock: Mutex::new(0),
@@ -307,6 +324,26 @@ impl Metrics {
             .set(seconds);
     }
 
+    /// A policy's measured task startup and the scale-outs it rests on;
+    /// `None` removes the series (nothing measured, e.g. a fresh worker).
+    pub fn record_startup(&self, policy: &str, measured: Option<(f64, usize)>) {
+        let label = PolicyLabel {
+            policy: policy.to_owned(),
+        };
+        match measured {
+            Some((seconds, scale_outs)) => {
+                self.task_startup.get_or_create(&label).set(seconds);
+                self.task_startup_scale_outs
+                    .get_or_create(&label)
+                    .set(i64::try_from(scale_outs).unwrap_or(i64::MAX));
+            }
+            None => {
+                self.task_startup.remove(&label);
+                self.task_startup_scale_outs.remove(&label);
+            }
+        }
+    }
+
     /// An evaluation cycle of the policies polled every `poll_interval`
     /// (as humantime prints it, e.g. `15s`) ended after `seconds`.
     pub fn record_cycle(&self, poll_interval: &str, seconds: f64) {
@@ -330,10 +367,17 @@ impl Metrics {
             &self.backlog_per_task,
             &self.last_success,
             &self.last_evaluation_duration,
+            &self.task_startup,
         ] {
             family.remove(&label);
         }
-        for family in [&self.desired, &self.running, &self.pending, &self.decided] {
+        for family in [
+            &self.desired,
+            &self.running,
+            &self.pending,
+            &self.decided,
+            &self.task_startup_scale_outs,
+        ] {
             family.remove(&label);
         }
         for action in [Action::Hold, Action::ScaleOut, Action::ScaleIn] {
@@ -401,8 +445,11 @@ mod tests {
         m.record_reload(false);
         m.observe_evaluation_seconds("orders", 0.02);
         m.record_cycle("15s", 0.2);
+        m.record_startup("orders", Some((45.5, 3)));
         let text = m.encode();
         for line in [
+            "backlog_scaler_task_startup_seconds{policy=\"orders\"} 45.5",
+            "backlog_scaler_task_startup_scale_outs{policy=\"orders\"} 3",
             "backlog_scaler_backlog{policy=\"orders\"} 120.0",
             "backlog_scaler_backlog_per_task{policy=\"orders\"} 30.0",
             "backlog_scaler_desired_tasks{policy=\"orders\"} 4",
@@ -449,6 +496,25 @@ mod tests {
         // 7 gauges, 3 decision counters, the last evaluation's duration.
         assert_eq!(series, 11, "{text}");
         assert!(text.contains("backlog_scaler_evaluation_duration_seconds_count 6"));
+    }
+
+    #[test]
+    fn the_measured_startup_is_absent_until_measured_and_removed_with_it() {
+        let m = Metrics::new();
+        m.record_observation("orders", GAUGES);
+        let text = m.encode();
+        assert!(!text.contains("task_startup_seconds{"), "{text}");
+        m.record_startup("orders", Some((45.0, 1)));
+        m.record_startup("orders", Some((50.0, 2)));
+        let text = m.encode();
+        assert!(text.contains("# TYPE backlog_scaler_task_startup_seconds gauge"));
+        assert!(text.contains("# UNIT backlog_scaler_task_startup_seconds seconds"));
+        assert!(text.contains("backlog_scaler_task_startup_seconds{policy=\"orders\"} 50.0"));
+        assert!(text.contains("backlog_scaler_task_startup_scale_outs{policy=\"orders\"} 2"));
+        m.record_startup("orders", None);
+        let text = m.encode();
+        assert!(!text.contains("task_startup_seconds{"), "{text}");
+        assert!(!text.contains("task_startup_scale_outs{"), "{text}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::UNIX_EPOCH;
 use super::metrics::{ApiOutcome, PolicyGauges};
 use super::Telemetry;
 use crate::aws::CallListener;
-use crate::controller::{CycleReport, Evaluation, Observer};
+use crate::controller::{CycleReport, Evaluation, MeasuredStartup, Observer};
 use crate::policy::{Policy, PolicyErrors};
 use crate::ports::error_chain;
 
@@ -47,19 +47,21 @@ impl TelemetryObserver {
     fn running(&self) -> std::sync::MutexGuard<'_, Option<BTreeSet<String>>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// A worker stopped by a reload may finish one last evaluation after
+    /// its policy is gone: recording it would bring back the series the
+    /// reload removed.
+    fn is_gone(&self, policy: &str) -> bool {
+        self.running()
+            .as_ref()
+            .is_some_and(|running| !running.contains(policy))
+    }
 }
 
 impl Observer for TelemetryObserver {
     fn evaluated(&self, evaluation: &Evaluation) {
         let policy = evaluation.policy.as_str();
-        // A worker stopped by a reload may finish one last evaluation after
-        // its policy is gone: recording it would bring back the series the
-        // reload removed.
-        if self
-            .running()
-            .as_ref()
-            .is_some_and(|running| !running.contains(policy))
-        {
+        if self.is_gone(policy) {
             return;
         }
         let metrics = &self.telemetry.metrics;
@@ -96,6 +98,16 @@ impl Observer for TelemetryObserver {
                 .readiness
                 .record_failure(policy, &error_chain(error)),
         }
+    }
+
+    fn startup_measured(&self, policy: &str, measured: Option<MeasuredStartup>) {
+        if self.is_gone(policy) {
+            return;
+        }
+        self.telemetry.metrics.record_startup(
+            policy,
+            measured.map(|m| (m.startup.as_secs_f64(), m.scale_outs)),
+        );
     }
 
     fn policies_applied(&self, policies: &[Policy]) {
@@ -278,6 +290,45 @@ mod tests {
         // A late evaluation of the removed policy brings nothing back.
         observer.evaluated(&scaled_out());
         assert!(!telemetry.metrics.encode().contains("policy=\"orders\""));
+    }
+
+    #[test]
+    fn the_measured_startup_is_exported_and_forgotten_with_its_policy() {
+        let telemetry = Telemetry::default();
+        let observer = telemetry.observer();
+        observer.policies_applied(&[policy("orders")]);
+        observer.startup_measured(
+            "orders",
+            Some(MeasuredStartup {
+                startup: Duration::from_millis(45_500),
+                scale_outs: 3,
+            }),
+        );
+        let text = telemetry.metrics.encode();
+        assert!(text.contains("backlog_scaler_task_startup_seconds{policy=\"orders\"} 45.5"));
+        assert!(text.contains("backlog_scaler_task_startup_scale_outs{policy=\"orders\"} 3"));
+        // A fresh worker (a changed policy) has measured nothing yet.
+        observer.startup_measured("orders", None);
+        assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
+
+        observer.startup_measured(
+            "orders",
+            Some(MeasuredStartup {
+                startup: Duration::from_secs(40),
+                scale_outs: 1,
+            }),
+        );
+        observer.policies_applied(&[policy("billing")]);
+        assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
+        // A late report of the removed policy brings nothing back.
+        observer.startup_measured(
+            "orders",
+            Some(MeasuredStartup {
+                startup: Duration::from_secs(40),
+                scale_outs: 1,
+            }),
+        );
+        assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
     }
 
     #[test]

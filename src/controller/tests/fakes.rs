@@ -23,6 +23,11 @@ pub struct World {
     pub service_errors: HashMap<String, ErrorKind>,
     pub write_errors: HashMap<String, ErrorKind>,
     pub queue_delays: HashMap<String, Duration>,
+    /// Services whose new tasks run only this long after a scale-out (the
+    /// others run at once, as the emulator's).
+    pub startup_delays: HashMap<String, Duration>,
+    /// Tasks starting: (when they run, service, the count then running).
+    pub starting: Vec<(Instant, String, u32)>,
     /// Every successful `set_desired`: (when, service, desired).
     pub writes: Vec<(Instant, String, u32)>,
     /// Every successful `publish` call's samples.
@@ -105,8 +110,38 @@ impl FakeWorld {
         self.with(|w| w.service_batches.iter().map(|(_, s)| s.len()).collect())
     }
 
+    /// New tasks of `service` run `delay` after each scale-out; meanwhile
+    /// they are pending.
+    pub fn set_startup_delay(&self, service: &str, delay: Duration) {
+        self.with(|w| w.startup_delays.insert(service.into(), delay));
+    }
+
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+impl World {
+    /// The tasks of `service` due to run by `now` run (never more than the
+    /// desired count, which may have come down since).
+    /// Only for services with a startup delay: the others' counts are as
+    /// the test set them.
+    fn start_due_tasks(&mut self, service: &str, now: Instant) {
+        if !self.startup_delays.contains_key(service) {
+            return;
+        }
+        let Some(counts) = self.services.get_mut(service) else {
+            return;
+        };
+        self.starting.retain(|(at, starting, to)| {
+            if starting != service || *at > now {
+                return true;
+            }
+            counts.running = counts.running.max((*to).min(counts.desired));
+            false
+        });
+        counts.running = counts.running.min(counts.desired);
+        counts.pending = counts.desired - counts.running;
     }
 }
 
@@ -152,6 +187,7 @@ impl ServiceStateReader for FakeWorld {
                 if let Some(&kind) = w.service_errors.get(service) {
                     return Err(failure(kind, "DescribeServices"));
                 }
+                w.start_due_tasks(service, Instant::now());
                 w.services
                     .get(service)
                     .copied()
@@ -197,9 +233,20 @@ impl DesiredCountWriter for FakeWorld {
                 if let Some(&kind) = w.write_errors.get(service) {
                     return Err(failure(kind, "UpdateService"));
                 }
+                let delay = w.startup_delays.get(service).copied();
                 let counts = w.services.get_mut(service).unwrap();
                 counts.desired = desired;
-                counts.running = desired;
+                match delay {
+                    Some(delay) if desired > counts.running => {
+                        counts.pending = desired - counts.running;
+                        w.starting
+                            .push((Instant::now() + delay, service.into(), desired));
+                    }
+                    _ => {
+                        counts.running = desired;
+                        counts.pending = 0;
+                    }
+                }
                 w.writes.push((Instant::now(), service.into(), desired));
                 Ok(())
             })

@@ -9,6 +9,7 @@ mod fakes;
 mod lease;
 mod reload;
 mod schedule;
+mod startup;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -20,7 +21,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Controller, ControllerConfig, CycleReport, Evaluation, Observer, PolicyUpdate};
+use super::{
+    Controller, ControllerConfig, CycleReport, Evaluation, MeasuredStartup, Observer, PolicyUpdate,
+};
 use crate::policy::{Policy, PolicyErrors, Target};
 use fakes::FakeWorld;
 
@@ -43,6 +46,8 @@ struct Recorder {
     failed_reloads: Mutex<usize>,
     heartbeats: std::sync::atomic::AtomicUsize,
     cycles: Mutex<Vec<CycleReport>>,
+    /// Every report of a measured startup: (when, policy, measurement).
+    startups: Mutex<Vec<(Instant, String, Option<MeasuredStartup>)>>,
 }
 
 impl Observer for Recorder {
@@ -64,6 +69,13 @@ impl Observer for Recorder {
 
     fn cycle_finished(&self, report: &CycleReport) {
         self.cycles.lock().unwrap().push(report.clone());
+    }
+
+    fn startup_measured(&self, policy: &str, measured: Option<MeasuredStartup>) {
+        self.startups
+            .lock()
+            .unwrap()
+            .push((Instant::now(), policy.to_owned(), measured));
     }
 
     fn heartbeat(&self) {
