@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::decision::{Action, Because, Decision, Reason};
 use super::observation::{Observation, Timestamp};
 use super::state::PolicyState;
-use super::wait_sizing::{self, Counts, WaitPlan};
+use super::wait_sizing::{self, Counts, WaitPlan, WarmFleet};
 use crate::policy::Policy;
 
 /// Decide what one policy's service should run, from one observation.
@@ -88,7 +88,27 @@ pub fn decide(
                 pending: observation.service.pending,
                 previous: previous_work,
             };
-            let plan = wait_sizing::plan(stated, startup, &counts, now);
+            let mut plan = wait_sizing::plan(stated, startup, &counts, now);
+            let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
+            state
+                .bursts
+                .observe(now, interval, plan.arrived, sums.all_work > 0.0);
+            let late_by = (startup.0 + policy.poll_interval).saturating_sub(stated.wait);
+            let bridging = state.bursts.idle_since().is_none_or(|since| {
+                state
+                    .bursts
+                    .bridge()
+                    .is_some_and(|bridge| now.since(since) <= bridge + policy.poll_interval)
+            });
+            if !late_by.is_zero() && bridging {
+                if let Some(tasks) = state.bursts.warm_tasks(stated.per_task_rate, stated.wait) {
+                    plan.warm = Some(WarmFleet {
+                        tasks,
+                        typical_spell: state.bursts.typical_spell(),
+                    });
+                    plan.tasks = plan.tasks.max(tasks);
+                }
+            }
             Needed::from_plan(plan)
         }
         None => tasks_needed(policy, &sums, growth, &mut reason),

@@ -166,7 +166,7 @@ pub enum Because {
     },
 }
 
-mod optional_secs {
+pub(super) mod optional_secs {
     use std::time::Duration;
 
     use serde::Serializer;
@@ -353,15 +353,31 @@ impl fmt::Display for Because {
                 };
                 write!(
                     f,
-                    "arrivals about {}/s need {} busy tasks; {} messages expected waiting when \
-                     tasks launched now start ({}{source} startup), drained within {}: {}",
+                    "arrivals about {}/s need {} busy tasks; {} messages expected waiting when tasks launched now \
+                     start ({}{source} startup), drained within {}",
                     fmt_rate(plan.arrival_rate),
                     fmt_count((plan.busy * 100.0).round() / 100.0),
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),
                     fmt_duration(plan.wait),
-                    plural(*tasks, "task", "tasks")
-                )
+                )?;
+                if let Some(warm) = plan.warm {
+                    write!(
+                        f,
+                        "; keeping {} warm: bursts",
+                        plural(warm.tasks.ceil() as u32, "task", "tasks")
+                    )?;
+                    if let Some(spell) = warm.typical_spell {
+                        write!(f, " after idle spells of about {}", fmt_duration(spell))?;
+                    }
+                    write!(
+                        f,
+                        " each need that many to drain within {} while new tasks take {} to start",
+                        fmt_duration(plan.wait),
+                        fmt_duration(plan.startup)
+                    )?;
+                }
+                write!(f, ": {}", plural(*tasks, "task", "tasks"))
             }
             Because::KeepingCapacity {
                 highest,

@@ -11,8 +11,11 @@
 //! - `decide.rs`: the rules.
 //! - `wait_sizing.rs`: sizing from `target_wait`, `message_cost` and
 //!   `task_startup`, and what it learns of the traffic's shape.
+//! - `bursts.rs`: on/off traffic's bursts and idle spells, and the warm
+//!   fleet kept between them.
 //! - `startup.rs`: the service's startup, measured from its scale-outs.
 
+mod bursts;
 mod decide;
 mod decision;
 mod observation;
@@ -20,12 +23,13 @@ mod startup;
 mod state;
 mod wait_sizing;
 
+pub use bursts::BurstMemory;
 pub use decide::decide;
 pub use decision::{number, optional_number, Action, Because, Decision, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
 pub use startup::StartupMeter;
 pub use state::PolicyState;
-pub use wait_sizing::{StartupSource, TrafficMemory, WaitPlan};
+pub use wait_sizing::{StartupSource, TrafficMemory, WaitPlan, WarmFleet};
 
 #[cfg(test)]
 mod tests;

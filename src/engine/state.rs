@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use serde::Serialize;
 
+use super::bursts::BurstMemory;
 use super::observation::Timestamp;
 use super::startup::StartupMeter;
 use super::wait_sizing::TrafficMemory;
@@ -31,6 +32,8 @@ pub struct PolicyState {
     pub(crate) startup: StartupMeter,
     /// The idle spells seen, for wait sizing (see `wait_sizing.rs`).
     pub(crate) traffic: TrafficMemory,
+    /// Bursts and idle spells, for wait sizing (see `bursts.rs`).
+    pub(crate) bursts: BurstMemory,
 }
 
 impl PolicyState {

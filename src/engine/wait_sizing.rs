@@ -160,6 +160,9 @@ pub enum StartupSource {
 pub struct WaitPlan {
     /// Messages arriving per second.
     pub arrival_rate: f64,
+    /// Messages estimated to have arrived since the previous poll.
+    #[serde(skip)]
+    pub arrived: f64,
     /// Tasks that keep up with it.
     pub busy: f64,
     /// Messages expected to wait when tasks launched now start.
@@ -169,8 +172,20 @@ pub struct WaitPlan {
     pub startup_source: StartupSource,
     #[serde(rename = "wait_s", with = "super::decision::secs")]
     pub wait: Duration,
-    /// `busy + queue_at_startup / (per-task throughput x wait)`.
+    /// `busy + queue_at_startup / (per-task throughput x wait)`, or the
+    /// warm fleet if larger.
     pub tasks: f64,
+    /// The warm fleet kept for bursts, when it applies.
+    pub warm: Option<WarmFleet>,
+}
+
+/// The fleet kept between bursts (see `bursts.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct WarmFleet {
+    pub tasks: f64,
+    /// The median idle spell between bursts.
+    #[serde(rename = "typical_spell_s", with = "super::decision::optional_secs")]
+    pub typical_spell: Option<Duration>,
 }
 
 /// The startup to plan with: the policy's, else the measured one, else the
@@ -223,15 +238,19 @@ pub(super) fn plan(
     let quantum = cost.max(Duration::from_secs(1)).as_secs_f64();
     let running_rate = f64::from(counts.running) * per_task_rate;
     let from_work = work / quantum;
-    let arrival_rate = match counts.previous {
+    let (arrival_rate, arrived) = match counts.previous {
         Some((then, before)) if now > then => {
-            // Only growth: while a queue drains, the tasks may be busy for
-            // only part of the interval, and reading the drain as fewer
-            // arrivals gives capacity back before the queue is gone.
-            let growth = ((work - before) / now.since(then).as_secs_f64()).max(0.0);
-            from_work.min(running_rate + growth)
+            let interval = now.since(then).as_secs_f64();
+            let change = (work - before) / interval;
+            // For sizing, only growth counts: while a queue drains, the
+            // tasks may be busy for only part of the interval, and reading
+            // the drain as fewer arrivals gives capacity back before the
+            // queue is gone. What arrived, for the burst memory, is the
+            // best estimate either way.
+            let arrived = from_work.min(running_rate + change).max(0.0) * interval;
+            (from_work.min(running_rate + change.max(0.0)), arrived)
         }
-        _ => from_work,
+        _ => (from_work, 0.0),
     };
     let startup_secs = startup.as_secs_f64();
     let served_meanwhile =
@@ -242,11 +261,13 @@ pub(super) fn plan(
     let tasks = busy + queue_at_startup / (per_task_rate * wait.as_secs_f64());
     WaitPlan {
         arrival_rate,
+        arrived,
         busy,
         queue_at_startup,
         startup,
         startup_source,
         wait,
         tasks,
+        warm: None,
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
+use crate::engine::bursts::BurstMemory;
 use crate::engine::wait_sizing::TrafficMemory;
 use crate::policy::{Target, TaskStartup};
 
@@ -341,4 +342,110 @@ proptest! {
         prop_assert!(keep <= startup.max(longest.unwrap_or_default()), "{keep:?}");
         prop_assert!(memory.returns_seen() <= TrafficMemory::RETURNS);
     }
+
+    #[test]
+    fn idle_spells_are_never_bridged_longer_than_the_longest_seen(
+        spells in prop::collection::vec(1u64..50_000, 0..60),
+        messages in 0.0f64..10_000.0,
+    ) {
+        let mut memory = BurstMemory::default();
+        let mut now = 0;
+        for &spell in &spells {
+            memory.observe(at(now), Duration::from_secs(15), messages, true);
+            memory.observe(at(now + 15), Duration::from_secs(15), 0.0, false);
+            now += 15 + spell;
+        }
+        memory.observe(at(now), Duration::from_secs(15), messages, true);
+        let remembered = &spells[spells.len().saturating_sub(BurstMemory::KEPT)..];
+        match memory.bridge() {
+            Some(bridge) => {
+                let longest = remembered.iter().max().copied().unwrap_or_default();
+                prop_assert!(bridge <= Duration::from_secs(longest), "{bridge:?}");
+            }
+            None => prop_assert!(spells.len() < BurstMemory::EVIDENCE),
+        }
+    }
+}
+
+/// Three bursts of 600 messages arriving over 60 s, 240 s apart.
+fn three_bursts() -> BurstMemory {
+    let mut memory = BurstMemory::default();
+    let mut now = 0;
+    for _ in 0..4 {
+        for _ in 0..4 {
+            now += 15;
+            memory.observe(at(now), Duration::from_secs(15), 150.0, true);
+        }
+        now += 15;
+        memory.observe(at(now), Duration::from_secs(15), 0.0, false);
+        now += 225;
+    }
+    memory
+}
+
+#[test]
+fn the_warm_fleet_serves_a_burst_within_the_wait_on_its_own() {
+    let memory = three_bursts();
+    // 600 messages at 0.5 a second per task within 60 s of arrivals plus
+    // the 60 s wait: 10 tasks.
+    assert_eq!(memory.warm_tasks(0.5, Duration::from_secs(60)), Some(10.0));
+    assert_eq!(memory.bridge(), Some(Duration::from_secs(240)));
+    assert_eq!(memory.typical_spell(), Some(Duration::from_secs(240)));
+    // Two bursts are not evidence yet.
+    let mut two = BurstMemory::default();
+    for start in [0, 300] {
+        two.observe(at(start), Duration::from_secs(15), 100.0, true);
+        two.observe(at(start + 60), Duration::from_secs(15), 0.0, false);
+    }
+    assert_eq!(two.warm_tasks(0.5, Duration::from_secs(60)), None);
+}
+
+#[test]
+fn a_warm_fleet_is_kept_between_bursts_when_new_tasks_start_too_late() {
+    // Wait 60 s, startup 60 s, polls every 15 s: tasks launched at a
+    // burst's start serve after 75 s, too late for its first messages.
+    let policy = stated();
+    let mut state = PolicyState::default();
+    let mut now = 0;
+    let mut last = None;
+    for _ in 0..5 {
+        for (visible, in_flight) in [(150, 10), (300, 10), (200, 40), (0, 40)] {
+            now += 15;
+            let obs = service(visible, in_flight, 40, 40);
+            let (d, next) = decide(&policy, Ok(&obs), &state, at(now));
+            state = next;
+            last = Some(d);
+        }
+        for _ in 0..12 {
+            now += 15;
+            let (d, next) = decide(&policy, Ok(&service(0, 0, 40, 40)), &state, at(now));
+            state = next;
+            last = Some(d);
+        }
+    }
+    let d = last.unwrap();
+    let plan = plan_of(&d);
+    let warm = plan.warm.expect("a warm fleet");
+    assert!(warm.tasks >= 1.0, "{}", d.reason);
+    assert!(
+        d.reason
+            .to_string()
+            .contains("warm: bursts after idle spells of about"),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.desired.unwrap() >= warm.tasks.ceil() as u32,
+        "{}",
+        d.reason
+    );
+
+    // With a wait long enough for new tasks to start in time, no warm fleet.
+    let mut patient = stated();
+    patient.target = Target::Wait {
+        wait: Duration::from_secs(300),
+        message_cost: Duration::from_secs(2),
+    };
+    let (d, _) = decide(&patient, Ok(&service(0, 0, 40, 40)), &state, at(now + 15));
+    assert_eq!(plan_of(&d).warm, None, "{}", d.reason);
 }

@@ -1,0 +1,108 @@
+//! On/off traffic, as wait sizing learns it: bursts of work separated by
+//! idle spells (no message waiting or in flight).
+//!
+//! When tasks launched at a burst's start cannot start within the wait, the
+//! burst's first messages are served by the tasks already there or not in
+//! time at all. So between bursts the engine keeps a warm fleet: the tasks
+//! that serve a burst like the recent ones within the wait on their own
+//! (its messages over what one task serves in the burst's arrival time plus
+//! the wait), through idle spells as long as those seen before. Bounded: the last [`BurstMemory::KEPT`] bursts and spells.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::observation::Timestamp;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+struct Burst {
+    /// Messages estimated to have arrived during it.
+    messages: f64,
+    /// Time during which messages were arriving.
+    arriving: Duration,
+}
+
+/// The recent bursts and idle spells of one policy's traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BurstMemory {
+    current: Option<Burst>,
+    bursts: VecDeque<Burst>,
+    idle_since: Option<Timestamp>,
+    spells: VecDeque<Duration>,
+}
+
+impl BurstMemory {
+    /// Bursts and idle spells remembered.
+    pub const KEPT: usize = 32;
+    /// Bursts needed before they are trusted.
+    pub const EVIDENCE: usize = 3;
+
+    /// Note one poll: `arrived` messages since the previous poll `interval`
+    /// ago, and whether any work is in the system now.
+    pub fn observe(&mut self, now: Timestamp, interval: Duration, arrived: f64, any_work: bool) {
+        if !any_work {
+            if let Some(burst) = self.current.take() {
+                push(&mut self.bursts, burst);
+            }
+            self.idle_since.get_or_insert(now);
+            return;
+        }
+        if let Some(since) = self.idle_since.take() {
+            push(&mut self.spells, now.since(since));
+        }
+        let burst = self.current.get_or_insert_with(Burst::default);
+        burst.messages += arrived;
+        if arrived > 0.0 {
+            burst.arriving += interval;
+        }
+    }
+
+    /// Tasks that serve a burst like 90% of the recent ones within `wait`
+    /// on their own; `None` before [`Self::EVIDENCE`] bursts.
+    pub fn warm_tasks(&self, per_task_rate: f64, wait: Duration) -> Option<f64> {
+        if self.bursts.len() < Self::EVIDENCE || self.spells.len() < Self::EVIDENCE {
+            return None;
+        }
+        let needs = self
+            .bursts
+            .iter()
+            .map(|burst| burst.messages / (per_task_rate * (burst.arriving + wait).as_secs_f64()));
+        Some(quantile(needs.collect(), 0.9))
+    }
+
+    /// How long an idle spell is bridged with the warm fleet: as long as
+    /// 90% of those seen, never longer than the longest.
+    pub fn bridge(&self) -> Option<Duration> {
+        if self.spells.len() < Self::EVIDENCE {
+            return None;
+        }
+        let secs: Vec<f64> = self.spells.iter().map(Duration::as_secs_f64).collect();
+        Some(Duration::from_secs_f64(quantile(secs, 0.9)))
+    }
+
+    /// The median idle spell, for reasons.
+    pub fn typical_spell(&self) -> Option<Duration> {
+        let secs: Vec<f64> = self.spells.iter().map(Duration::as_secs_f64).collect();
+        (!secs.is_empty()).then(|| Duration::from_secs_f64(quantile(secs, 0.5)))
+    }
+
+    /// Since when the traffic has been idle, if it is.
+    pub fn idle_since(&self) -> Option<Timestamp> {
+        self.idle_since
+    }
+}
+
+fn push<T>(list: &mut VecDeque<T>, item: T) {
+    if list.len() == BurstMemory::KEPT {
+        list.pop_front();
+    }
+    list.push_back(item);
+}
+
+/// The nearest-rank quantile `q` of `values` (not empty).
+fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
