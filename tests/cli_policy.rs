@@ -1225,3 +1225,67 @@ fn run_and_plan_without_a_region_exit_at_once() {
         );
     }
 }
+
+/// `explain --json` prints the engine's state after its decision, and
+/// `explain --state` starts from it: a wait-sized decision that depends on
+/// the previous poll is reproduced, and a broken state file is a located
+/// error with exit 1.
+#[test]
+fn explain_reproduces_a_decision_from_the_state_it_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("slo.yaml");
+    fs::write(
+        &policy,
+        "name: slo\ncluster: c\nservice: s\nqueues: [q]\ntarget_wait: 60s\n\
+         message_cost: 2s\ntask_startup: 60s\nmin_tasks: 1\nmax_tasks: 300\n",
+    )
+    .expect("written");
+    let policy = policy.to_str().expect("UTF-8 path");
+    let first = cli()
+        .args(["explain", "--policies", policy, "--policy", "slo"])
+        .args([
+            "--visible",
+            "50",
+            "--in-flight",
+            "10",
+            "--desired",
+            "10",
+            "--json",
+        ])
+        .output()
+        .expect("runs");
+    assert!(first.status.success());
+    let first: serde_json::Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    let state = dir.path().join("state.json");
+    fs::write(&state, first["state"].to_string()).expect("written");
+    let state = state.to_str().expect("UTF-8 path");
+
+    // 15 s later the queue grew by 150: 10 a second more than the 5 a
+    // second that 10 tasks serve, which only the state can tell.
+    let explain = |extra: &[&str]| {
+        let output = cli()
+            .args(["explain", "--policies", policy, "--policy", "slo"])
+            .args(["--visible", "200", "--in-flight", "10", "--desired", "10"])
+            .args(extra)
+            .output()
+            .expect("runs");
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).expect("UTF-8"),
+            String::from_utf8(output.stderr).expect("UTF-8"),
+        )
+    };
+    let (code, with_state, _) = explain(&["--state", state]);
+    assert_eq!(code, Some(0));
+    assert!(with_state.contains("arrivals about 15/s"), "{with_state}");
+    assert!(with_state.contains("-> 57 tasks"), "{with_state}");
+    let (_, fresh, _) = explain(&[]);
+    assert!(!fresh.contains("arrivals about 15/s"), "{fresh}");
+
+    let broken = dir.path().join("broken.json");
+    fs::write(&broken, "{\"seeded\": tru").expect("written");
+    let (code, out, err) = explain(&["--state", broken.to_str().expect("UTF-8")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(err.contains("broken.json:1:"), "{err}");
+    assert!(err.contains("not an engine state"), "{err}");
+}

@@ -45,6 +45,17 @@ pub struct ExplainArgs {
     #[arg(long)]
     pub deployment_in_progress: bool,
     /// Print the decision as a JSON object.
+    /// The engine's state before this evaluation, as JSON: the `state` that
+    /// `explain --json` prints after its decision. With it, a decision that
+    /// depends on what the engine learned (the previous poll, the returns,
+    /// bursts and startups it remembers) is reproduced exactly.
+    #[arg(long, value_name = "FILE.json")]
+    pub state: Option<PathBuf>,
+    /// When this evaluation happens, in seconds on the state's clock
+    /// (default: one poll interval after the state's last poll, or 0
+    /// without --state).
+    #[arg(long, value_name = "SECONDS")]
+    pub at: Option<f64>,
     #[arg(long)]
     pub json: bool,
 }
@@ -65,21 +76,42 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             deployment_in_progress: args.deployment_in_progress,
         },
     );
-    let (decision, _) = decide(
-        &summed,
-        Ok(&observation),
-        &PolicyState::default(),
-        Timestamp::ZERO,
-    );
+    let state = match &args.state {
+        Some(path) => read_state(path)?,
+        None => PolicyState::default(),
+    };
+    let now = match args.at {
+        Some(at) if at.is_finite() && at >= 0.0 => Timestamp::from_secs_f64(at),
+        Some(at) => anyhow::bail!("--at {at}: give the time as seconds, 0 or more"),
+        None => state.last_poll().map_or(Timestamp::ZERO, |last| {
+            Timestamp(last.0 + policy.poll_interval)
+        }),
+    };
+    let (decision, next) = decide(&summed, Ok(&observation), &state, now);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&as_json(&policy, &decision))?
-        );
+        let mut json = as_json(&policy, &decision);
+        json["at_s"] = serde_json::json!(now.as_secs_f64());
+        json["state"] = serde_json::to_value(&next)?;
+        println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         print_text(&policy, &decision);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine state in `path`: a clear error naming the file and what is
+/// wrong with it, never a panic.
+fn read_state(path: &std::path::Path) -> anyhow::Result<PolicyState> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| anyhow::anyhow!("{}: cannot read the state: {error}", path.display()))?;
+    serde_json::from_str(&text).map_err(|error| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not an engine state: {error} (write the `state` that `explain --json` prints)",
+            path.display(),
+            error.line(),
+            error.column()
+        )
+    })
 }
 
 /// A copy of `policy` reading one queue of weight 1, which holds the counts

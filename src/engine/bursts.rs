@@ -11,11 +11,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct Burst {
     /// Messages estimated to have arrived during it.
     messages: f64,
@@ -24,7 +24,7 @@ struct Burst {
 }
 
 /// The recent bursts and idle spells of one policy's traffic.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BurstMemory {
     current: Option<Burst>,
     bursts: VecDeque<Burst>,

@@ -2,13 +2,15 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A point in time, as a duration since an epoch the caller chooses (the
 /// daemon uses its start, the simulator the trace's first second). The engine
 /// only ever compares and subtracts timestamps, so the epoch does not matter
 /// as long as one policy's evaluations all use the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub Duration);
 
 impl Timestamp {

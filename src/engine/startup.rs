@@ -10,14 +10,14 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
 
 /// Scale-outs still starting, and the last measurements. Bounded: at most
 /// [`StartupMeter::OPEN`] open scale-outs and [`StartupMeter::KEPT`]
 /// measurements.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StartupMeter {
     /// Scale-outs not yet running: (when made, the count to reach).
     open: VecDeque<(Timestamp, u32)>,

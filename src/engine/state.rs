@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::bursts::BurstMemory;
 use super::observation::Timestamp;
@@ -12,7 +12,7 @@ use crate::policy::Policy;
 
 /// A policy's memory. Start with [`PolicyState::default`]; feed each
 /// decision's returned state into the next evaluation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PolicyState {
     /// Recommendations made within the scale-in stabilization window, oldest
     /// first: (when, tasks).
@@ -46,6 +46,11 @@ impl PolicyState {
     /// the median of the last few, `None` before the first.
     pub fn measured_startup(&self) -> Option<std::time::Duration> {
         self.startup.estimate()
+    }
+
+    /// The last successful poll this state has seen.
+    pub fn last_poll(&self) -> Option<Timestamp> {
+        self.previous_work.map(|(at, _)| at)
     }
 
     /// How many scale-outs the measured startup rests on.

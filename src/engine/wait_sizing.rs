@@ -25,7 +25,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
 use crate::policy::{Policy, Target, TaskStartup};
@@ -34,7 +34,7 @@ use crate::policy::{Policy, Target, TaskStartup};
 /// was given back the need for it returned. Bounded: the last
 /// [`TrafficMemory::RETURNS`] returns and [`TrafficMemory::OPEN`] scale-ins
 /// being followed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrafficMemory {
     /// Times from a scale-in to the need exceeding the count given back,
     /// oldest first; a need that did not return within
