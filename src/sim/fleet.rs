@@ -54,6 +54,10 @@ pub struct Fleet {
     stopping_slots: BinaryHeap<Reverse<(u64, u32)>>,
     /// When each STOPPING task ends.
     stopping_ends: BinaryHeap<Reverse<u64>>,
+    /// Member lists of groups gone, cleared, for the next groups: groups
+    /// come and go several times a simulated second, and reusing their
+    /// lists keeps the allocator out of that loop.
+    spare: Vec<Vec<(u32, u32)>>,
     desired: u32,
     /// Task time of tasks that have ended or whose end is known, in ns.
     billed: u128,
@@ -75,6 +79,7 @@ impl Fleet {
             idle_sorted: true,
             stopping_slots: BinaryHeap::new(),
             stopping_ends: BinaryHeap::new(),
+            spare: Vec::new(),
             desired: initial,
             billed: 0,
         };
@@ -142,8 +147,9 @@ impl Fleet {
                 break;
             }
             let group = self.busy.pop_front().expect("a front group");
-            self.idle.extend(group.members);
+            self.idle.extend_from_slice(&group.members);
             self.idle_sorted = false;
+            recycle(&mut self.spare, group.members);
         }
         while matches!(self.stopping_slots.peek(), Some(Reverse((at, _))) if *at <= now) {
             self.stopping_slots.pop();
@@ -159,7 +165,9 @@ impl Fleet {
             return 0;
         }
         if !self.idle_sorted {
-            self.idle.sort_unstable_by_key(|&(task, _)| task);
+            // Stable: released groups arrive as a few runs already in task
+            // order, which a stable sort merges in linear time.
+            self.idle.sort_by_key(|&(task, _)| task);
             self.idle.dedup_by(|later, earlier| {
                 if later.0 == earlier.0 {
                     earlier.1 += later.1;
@@ -170,28 +178,37 @@ impl Fleet {
             });
             self.idle_sorted = true;
         }
-        let mut served = 0;
+        // One take for every idle slot: the messages' waits do not depend on
+        // which slot takes them, only how many start now.
+        let idle_slots: u64 = self.idle.iter().map(|&(_, slots)| u64::from(slots)).sum();
+        let served = queue.take(idle_slots, now, waits);
+        // Then the slots take them in order, all freeing up at `now + S`.
+        let mut members = self.spare.pop().unwrap_or_default();
+        let mut left = served;
         let mut used = 0;
         for entry in self.idle.iter_mut() {
-            let taken = queue.take(u64::from(entry.1), now, waits) as u32;
-            served += u64::from(taken);
-            if taken > 0 {
-                push_busy(
-                    &mut self.busy,
-                    SlotGroup {
-                        free_at: now + self.service,
-                        members: vec![(entry.0, taken)],
-                        slots: u64::from(taken),
-                    },
-                );
-            }
-            entry.1 -= taken;
-            if entry.1 > 0 {
+            if left == 0 {
                 break;
             }
-            used += 1;
+            let taken = left.min(u64::from(entry.1)) as u32;
+            members.push((entry.0, taken));
+            left -= u64::from(taken);
+            entry.1 -= taken;
+            if entry.1 == 0 {
+                used += 1;
+            }
         }
         self.idle.drain(..used);
+        if served > 0 {
+            let group = SlotGroup {
+                free_at: now + self.service,
+                members,
+                slots: served,
+            };
+            push_busy(&mut self.busy, group, &mut self.spare);
+        } else {
+            self.spare.push(members);
+        }
         served
     }
 
@@ -213,15 +230,15 @@ impl Fleet {
             let free_at = group.free_at;
             if taken == group.slots {
                 group.free_at += self.service;
-                push_busy(&mut self.busy, group);
+                push_busy(&mut self.busy, group, &mut self.spare);
                 continue;
             }
             // The queue ran dry: members take messages in order, the rest
             // of the group idles from here (released at the next event).
             let mut left = taken;
-            let mut serving = Vec::new();
-            let mut idle = Vec::new();
-            for (task, slots) in group.members {
+            let mut serving = self.spare.pop().unwrap_or_default();
+            let mut idle = self.spare.pop().unwrap_or_default();
+            for &(task, slots) in &group.members {
                 let take = left.min(u64::from(slots)) as u32;
                 left -= u64::from(take);
                 if take > 0 {
@@ -231,6 +248,7 @@ impl Fleet {
                     idle.push((task, slots - take));
                 }
             }
+            recycle(&mut self.spare, group.members);
             push_busy(
                 &mut self.busy,
                 SlotGroup {
@@ -238,6 +256,7 @@ impl Fleet {
                     members: serving,
                     slots: taken,
                 },
+                &mut self.spare,
             );
             self.busy.push_front(SlotGroup {
                 free_at,
@@ -340,12 +359,19 @@ impl Fleet {
 
 /// Append a busy group, joining the last one when it frees up at the same
 /// instant (its members after the last one's, the order they were filled).
-fn push_busy(busy: &mut VecDeque<SlotGroup>, group: SlotGroup) {
+fn push_busy(busy: &mut VecDeque<SlotGroup>, group: SlotGroup, spare: &mut Vec<Vec<(u32, u32)>>) {
     match busy.back_mut() {
         Some(back) if back.free_at == group.free_at => {
-            back.members.extend(group.members);
+            back.members.extend_from_slice(&group.members);
             back.slots += group.slots;
+            recycle(spare, group.members);
         }
         _ => busy.push_back(group),
     }
+}
+
+/// Keep a member list's allocation for a later group.
+fn recycle(spare: &mut Vec<Vec<(u32, u32)>>, mut members: Vec<(u32, u32)>) {
+    members.clear();
+    spare.push(members);
 }
