@@ -2,25 +2,28 @@
 //! stop order, and billing.
 //!
 //! Slots are not tracked one by one. Busy slots of RUNNING tasks sit in one
-//! deque of groups, one per `free_at`, each listing its `(task, count)`
-//! members in the order they were filled. Because every slot was filled at
+//! deque of groups, one per `free_at`, each listing its `(rank, count)`
+//! members in the order they were filled (a RUNNING task's rank is its
+//! position among RUNNING tasks, see `idle.rs`). Because every slot was filled at
 //! most one service time `S` ago, all `free_at` lie within one `S`, so
 //! serving the next messages from the front group and pushing it back at
 //! `free_at + S` keeps the order: between two outside events the queue
 //! drains by rotating this deque, a few instructions per instant at which
 //! slots free up (all the tasks that finish together are served together),
-//! and nothing per idle slot.
+//! and nothing per idle slot. Idle slots wait in [`IdleSlots`], in the
+//! order they take messages.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use super::idle::IdleSlots;
 use super::queue::Fifo;
 use super::waits::WaitSink;
 
 #[derive(Debug, Clone)]
 struct SlotGroup {
     free_at: u64,
-    /// `(task, slots)`, in the order the slots were filled: the order in
+    /// `(rank, slots)`, in the order the slots were filled: the order in
     /// which they take messages when they free up together.
     members: Vec<(u32, u32)>,
     /// Their slots in all.
@@ -41,15 +44,15 @@ pub struct Fleet {
     startup: u64,
     end: u64,
     tasks: Vec<TaskRecord>,
-    /// RUNNING task indices, oldest launch first.
+    /// RUNNING task indices, oldest launch first; a task's position here
+    /// is its rank.
     running: Vec<u32>,
     /// PENDING task indices, oldest launch first (so also soonest ready).
     pending: VecDeque<u32>,
     /// Slots of RUNNING tasks that hold (or held until `free_at`) a message.
     busy: VecDeque<SlotGroup>,
-    /// Idle slots of RUNNING tasks: `(task, slots)`, sorted on demand.
-    idle: Vec<(u32, u32)>,
-    idle_sorted: bool,
+    /// Idle slots of RUNNING tasks, by rank.
+    idle: IdleSlots,
     /// Slots of STOPPING tasks still serving: `(free_at, slots)`.
     stopping_slots: BinaryHeap<Reverse<(u64, u32)>>,
     /// When each STOPPING task ends.
@@ -75,8 +78,7 @@ impl Fleet {
             running: Vec::new(),
             pending: VecDeque::new(),
             busy: VecDeque::new(),
-            idle: Vec::new(),
-            idle_sorted: true,
+            idle: IdleSlots::default(),
             stopping_slots: BinaryHeap::new(),
             stopping_ends: BinaryHeap::new(),
             spare: Vec::new(),
@@ -101,8 +103,7 @@ impl Fleet {
 
     fn start(&mut self, task: u32) {
         self.running.push(task);
-        self.idle.push((task, self.concurrency));
-        self.idle_sorted = false;
+        self.idle.push_rank(self.concurrency);
     }
 
     fn finish(&mut self, task: u32, at: u64) {
@@ -147,8 +148,9 @@ impl Fleet {
                 break;
             }
             let group = self.busy.pop_front().expect("a front group");
-            self.idle.extend_from_slice(&group.members);
-            self.idle_sorted = false;
+            for &(rank, slots) in &group.members {
+                self.idle.add(rank, slots);
+            }
             recycle(&mut self.spare, group.members);
         }
         while matches!(self.stopping_slots.peek(), Some(Reverse((at, _))) if *at <= now) {
@@ -161,54 +163,21 @@ impl Fleet {
 
     /// Step 4: idle slots take the oldest messages, oldest task first.
     pub fn assign(&mut self, queue: &mut Fifo, now: u64, waits: &mut impl WaitSink) -> u64 {
-        if queue.is_empty() || self.idle.is_empty() {
+        if queue.is_empty() || self.idle.total() == 0 {
             return 0;
         }
-        if !self.idle_sorted {
-            // Stable: released groups arrive as a few runs already in task
-            // order, which a stable sort merges in linear time.
-            self.idle.sort_by_key(|&(task, _)| task);
-            self.idle.dedup_by(|later, earlier| {
-                if later.0 == earlier.0 {
-                    earlier.1 += later.1;
-                    true
-                } else {
-                    false
-                }
-            });
-            self.idle_sorted = true;
-        }
         // One take for every idle slot: the messages' waits do not depend on
-        // which slot takes them, only how many start now.
-        let idle_slots: u64 = self.idle.iter().map(|&(_, slots)| u64::from(slots)).sum();
-        let served = queue.take(idle_slots, now, waits);
+        // which slot takes them, only on how many start now.
+        let served = queue.take(self.idle.total(), now, waits);
         // Then the slots take them in order, all freeing up at `now + S`.
         let mut members = self.spare.pop().unwrap_or_default();
-        let mut left = served;
-        let mut used = 0;
-        for entry in self.idle.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            let taken = left.min(u64::from(entry.1)) as u32;
-            members.push((entry.0, taken));
-            left -= u64::from(taken);
-            entry.1 -= taken;
-            if entry.1 == 0 {
-                used += 1;
-            }
-        }
-        self.idle.drain(..used);
-        if served > 0 {
-            let group = SlotGroup {
-                free_at: now + self.service,
-                members,
-                slots: served,
-            };
-            push_busy(&mut self.busy, group, &mut self.spare);
-        } else {
-            self.spare.push(members);
-        }
+        self.idle.take(served, &mut members);
+        let group = SlotGroup {
+            free_at: now + self.service,
+            members,
+            slots: served,
+        };
+        push_busy(&mut self.busy, group, &mut self.spare);
         served
     }
 
@@ -309,16 +278,17 @@ impl Fleet {
         }
         while to_stop > 0 {
             let task = self.running.pop().expect("a running task to stop");
-            self.idle.retain(|&(t, _)| t != task);
+            let rank = self.running.len() as u32;
+            self.idle.pop_rank();
             let mut last = None;
             let stopping = &mut self.stopping_slots;
             self.busy.retain_mut(|group| {
                 let mut held = 0;
-                group.members.retain(|&(t, slots)| {
-                    if t == task {
+                group.members.retain(|&(r, slots)| {
+                    if r == rank {
                         held += slots;
                     }
-                    t != task
+                    r != rank
                 });
                 if held > 0 {
                     group.slots -= u64::from(held);
