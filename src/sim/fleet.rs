@@ -2,25 +2,28 @@
 //! stop order, and billing.
 //!
 //! Slots are not tracked one by one. Busy slots of RUNNING tasks sit in one
-//! deque of groups, one per `free_at`, each listing its `(task, count)`
-//! members in the order they were filled. Because every slot was filled at
+//! deque of groups, one per `free_at`, each listing its `(rank, count)`
+//! members in the order they were filled (a RUNNING task's rank is its
+//! position among RUNNING tasks, see `idle.rs`). Because every slot was filled at
 //! most one service time `S` ago, all `free_at` lie within one `S`, so
 //! serving the next messages from the front group and pushing it back at
 //! `free_at + S` keeps the order: between two outside events the queue
 //! drains by rotating this deque, a few instructions per instant at which
 //! slots free up (all the tasks that finish together are served together),
-//! and nothing per idle slot.
+//! and nothing per idle slot. Idle slots wait in [`IdleSlots`], in the
+//! order they take messages.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+use super::idle::IdleSlots;
 use super::queue::Fifo;
 use super::waits::WaitSink;
 
 #[derive(Debug, Clone)]
 struct SlotGroup {
     free_at: u64,
-    /// `(task, slots)`, in the order the slots were filled: the order in
+    /// `(rank, slots)`, in the order the slots were filled: the order in
     /// which they take messages when they free up together.
     members: Vec<(u32, u32)>,
     /// Their slots in all.
@@ -41,19 +44,23 @@ pub struct Fleet {
     startup: u64,
     end: u64,
     tasks: Vec<TaskRecord>,
-    /// RUNNING task indices, oldest launch first.
+    /// RUNNING task indices, oldest launch first; a task's position here
+    /// is its rank.
     running: Vec<u32>,
     /// PENDING task indices, oldest launch first (so also soonest ready).
     pending: VecDeque<u32>,
     /// Slots of RUNNING tasks that hold (or held until `free_at`) a message.
     busy: VecDeque<SlotGroup>,
-    /// Idle slots of RUNNING tasks: `(task, slots)`, sorted on demand.
-    idle: Vec<(u32, u32)>,
-    idle_sorted: bool,
+    /// Idle slots of RUNNING tasks, by rank.
+    idle: IdleSlots,
     /// Slots of STOPPING tasks still serving: `(free_at, slots)`.
     stopping_slots: BinaryHeap<Reverse<(u64, u32)>>,
     /// When each STOPPING task ends.
     stopping_ends: BinaryHeap<Reverse<u64>>,
+    /// Member lists of groups gone, cleared, for the next groups: groups
+    /// come and go several times a simulated second, and reusing their
+    /// lists keeps the allocator out of that loop.
+    spare: Vec<Vec<(u32, u32)>>,
     desired: u32,
     /// Task time of tasks that have ended or whose end is known, in ns.
     billed: u128,
@@ -71,10 +78,10 @@ impl Fleet {
             running: Vec::new(),
             pending: VecDeque::new(),
             busy: VecDeque::new(),
-            idle: Vec::new(),
-            idle_sorted: true,
+            idle: IdleSlots::default(),
             stopping_slots: BinaryHeap::new(),
             stopping_ends: BinaryHeap::new(),
+            spare: Vec::new(),
             desired: initial,
             billed: 0,
         };
@@ -96,8 +103,7 @@ impl Fleet {
 
     fn start(&mut self, task: u32) {
         self.running.push(task);
-        self.idle.push((task, self.concurrency));
-        self.idle_sorted = false;
+        self.idle.push_rank(self.concurrency);
     }
 
     fn finish(&mut self, task: u32, at: u64) {
@@ -142,8 +148,10 @@ impl Fleet {
                 break;
             }
             let group = self.busy.pop_front().expect("a front group");
-            self.idle.extend(group.members);
-            self.idle_sorted = false;
+            for &(rank, slots) in &group.members {
+                self.idle.add(rank, slots);
+            }
+            recycle(&mut self.spare, group.members);
         }
         while matches!(self.stopping_slots.peek(), Some(Reverse((at, _))) if *at <= now) {
             self.stopping_slots.pop();
@@ -155,43 +163,21 @@ impl Fleet {
 
     /// Step 4: idle slots take the oldest messages, oldest task first.
     pub fn assign(&mut self, queue: &mut Fifo, now: u64, waits: &mut impl WaitSink) -> u64 {
-        if queue.is_empty() || self.idle.is_empty() {
+        if queue.is_empty() || self.idle.total() == 0 {
             return 0;
         }
-        if !self.idle_sorted {
-            self.idle.sort_unstable_by_key(|&(task, _)| task);
-            self.idle.dedup_by(|later, earlier| {
-                if later.0 == earlier.0 {
-                    earlier.1 += later.1;
-                    true
-                } else {
-                    false
-                }
-            });
-            self.idle_sorted = true;
-        }
-        let mut served = 0;
-        let mut used = 0;
-        for entry in self.idle.iter_mut() {
-            let taken = queue.take(u64::from(entry.1), now, waits) as u32;
-            served += u64::from(taken);
-            if taken > 0 {
-                push_busy(
-                    &mut self.busy,
-                    SlotGroup {
-                        free_at: now + self.service,
-                        members: vec![(entry.0, taken)],
-                        slots: u64::from(taken),
-                    },
-                );
-            }
-            entry.1 -= taken;
-            if entry.1 > 0 {
-                break;
-            }
-            used += 1;
-        }
-        self.idle.drain(..used);
+        // One take for every idle slot: the messages' waits do not depend on
+        // which slot takes them, only on how many start now.
+        let served = queue.take(self.idle.total(), now, waits);
+        // Then the slots take them in order, all freeing up at `now + S`.
+        let mut members = self.spare.pop().unwrap_or_default();
+        self.idle.take(served, &mut members);
+        let group = SlotGroup {
+            free_at: now + self.service,
+            members,
+            slots: served,
+        };
+        push_busy(&mut self.busy, group, &mut self.spare);
         served
     }
 
@@ -213,15 +199,15 @@ impl Fleet {
             let free_at = group.free_at;
             if taken == group.slots {
                 group.free_at += self.service;
-                push_busy(&mut self.busy, group);
+                push_busy(&mut self.busy, group, &mut self.spare);
                 continue;
             }
             // The queue ran dry: members take messages in order, the rest
             // of the group idles from here (released at the next event).
             let mut left = taken;
-            let mut serving = Vec::new();
-            let mut idle = Vec::new();
-            for (task, slots) in group.members {
+            let mut serving = self.spare.pop().unwrap_or_default();
+            let mut idle = self.spare.pop().unwrap_or_default();
+            for &(task, slots) in &group.members {
                 let take = left.min(u64::from(slots)) as u32;
                 left -= u64::from(take);
                 if take > 0 {
@@ -231,6 +217,7 @@ impl Fleet {
                     idle.push((task, slots - take));
                 }
             }
+            recycle(&mut self.spare, group.members);
             push_busy(
                 &mut self.busy,
                 SlotGroup {
@@ -238,6 +225,7 @@ impl Fleet {
                     members: serving,
                     slots: taken,
                 },
+                &mut self.spare,
             );
             self.busy.push_front(SlotGroup {
                 free_at,
@@ -290,16 +278,17 @@ impl Fleet {
         }
         while to_stop > 0 {
             let task = self.running.pop().expect("a running task to stop");
-            self.idle.retain(|&(t, _)| t != task);
+            let rank = self.running.len() as u32;
+            self.idle.pop_rank();
             let mut last = None;
             let stopping = &mut self.stopping_slots;
             self.busy.retain_mut(|group| {
                 let mut held = 0;
-                group.members.retain(|&(t, slots)| {
-                    if t == task {
+                group.members.retain(|&(r, slots)| {
+                    if r == rank {
                         held += slots;
                     }
-                    t != task
+                    r != rank
                 });
                 if held > 0 {
                     group.slots -= u64::from(held);
@@ -340,12 +329,19 @@ impl Fleet {
 
 /// Append a busy group, joining the last one when it frees up at the same
 /// instant (its members after the last one's, the order they were filled).
-fn push_busy(busy: &mut VecDeque<SlotGroup>, group: SlotGroup) {
+fn push_busy(busy: &mut VecDeque<SlotGroup>, group: SlotGroup, spare: &mut Vec<Vec<(u32, u32)>>) {
     match busy.back_mut() {
         Some(back) if back.free_at == group.free_at => {
-            back.members.extend(group.members);
+            back.members.extend_from_slice(&group.members);
             back.slots += group.slots;
+            recycle(spare, group.members);
         }
         _ => busy.push_back(group),
     }
+}
+
+/// Keep a member list's allocation for a later group.
+fn recycle(spare: &mut Vec<Vec<(u32, u32)>>, mut members: Vec<(u32, u32)>) {
+    members.clear();
+    spare.push(members);
 }

@@ -8,6 +8,7 @@
 //! - `arrivals.rs`: spreading a bucket's arrivals over its seconds.
 //! - `queue.rs`: the FIFO, as groups of messages that arrived together.
 //! - `fleet.rs`: tasks and slots: startup, serving, stop order, billing.
+//! - `idle.rs`: idle slots in the order they take messages.
 //! - `run.rs`: the event loop and the controller.
 //! - `waits.rs`: exact nearest-rank wait percentiles in bounded memory.
 //! - `report.rs`: the summary; `timeline.rs`: one row per poll.
@@ -27,6 +28,7 @@ pub mod compare;
 mod config;
 pub mod controller;
 mod fleet;
+mod idle;
 pub mod pool;
 mod queue;
 mod report;

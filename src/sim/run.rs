@@ -35,7 +35,7 @@ pub struct SimResult {
 }
 
 /// Run `policy` over `trace`. `progress`, when given, is advanced in
-/// simulated nanoseconds (two passes may run: up to `2 * T_end`).
+/// simulated nanoseconds (a second pass may run: up to `2 * T_end`).
 pub fn simulate(
     policy: &Policy,
     trace: &Trace,
@@ -67,7 +67,7 @@ pub fn simulate_with<C: Controller>(
     let mut percentiles = [0u64; 3];
     if total > 0 {
         let located = [50, 90, 99].map(|p| histogram.locate(nearest_rank(p, total)));
-        let exact = located.map(WaitHistogram::exact_value);
+        let exact = located.map(|located| histogram.exact_value(located));
         let mut collector = None;
         if exact.iter().any(Option::is_none) {
             let mut second = BucketCollector::new(located.iter().map(|l| l.bucket).collect());
@@ -139,8 +139,9 @@ pub struct Screen {
 
 /// What a tuning search needs of a run, usually in one pass instead of two:
 /// the p99's histogram bucket decides the verdict unless the wait target
-/// falls inside that bucket (a 1/1024-wide sliver), and only then does a
-/// full [`simulate_with`] run. Same task-seconds and verdict as it.
+/// falls inside that bucket (a 1/1024-wide sliver) and the bucket held more
+/// than one value, and only then does a full [`simulate_with`] run. Same
+/// task-seconds and verdict as it.
 pub fn screen_with<C: Controller>(
     controller: &C,
     trace: &Trace,
@@ -163,6 +164,8 @@ pub fn screen_with<C: Controller>(
             true
         } else if u128::from(low) > target {
             false
+        } else if let Some(value) = histogram.exact_value(located) {
+            u128::from(value) <= target
         } else {
             simulate_with(controller, trace, &config, None)?
                 .summary

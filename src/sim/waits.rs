@@ -2,11 +2,17 @@
 //!
 //! A run records waits into a [`WaitSink`]. The first pass counts them in a
 //! log-linear histogram (exact below 1024 ns, then 1024 sub-buckets per
-//! power of two) and tracks the exact maximum. The rank a percentile asks for
-//! falls in one bucket; when that bucket is wider than one nanosecond, a
-//! second, identical pass collects the exact waits of just the buckets that
-//! matter ([`BucketCollector`]) and picks the rank among them. Memory stays
-//! bounded whatever the number of messages, and the result is exact.
+//! power of two) and tracks the exact maximum, and per bucket whether all
+//! its waits were one value (which it keeps). The rank a percentile asks for
+//! falls in one bucket; when that bucket held more than one value, a second,
+//! identical pass collects the exact waits of just the buckets that matter
+//! ([`BucketCollector`]) and picks the rank among them. Memory stays bounded
+//! whatever the number of messages, and the result is exact.
+//!
+//! Waits often take few values (with slots freed together, messages of one
+//! arrival second wait whole multiples of the service time), so the one
+//! value a bucket held usually settles a percentile and the second pass,
+//! a whole rerun, is skipped.
 
 /// Somewhere to put `count` messages that waited `wait` nanoseconds.
 pub trait WaitSink {
@@ -47,6 +53,10 @@ pub fn bucket_bounds(bucket: usize) -> (u64, u64) {
 #[derive(Debug, Clone)]
 pub struct WaitHistogram {
     counts: Vec<u64>,
+    /// Per bucket, the first wait recorded there...
+    first: Vec<u64>,
+    /// ...and whether another value was recorded there since.
+    mixed: Vec<bool>,
     total: u64,
     max: u64,
 }
@@ -55,6 +65,8 @@ impl Default for WaitHistogram {
     fn default() -> Self {
         WaitHistogram {
             counts: vec![0; BUCKETS],
+            first: vec![0; BUCKETS],
+            mixed: vec![false; BUCKETS],
             total: 0,
             max: 0,
         }
@@ -64,7 +76,13 @@ impl Default for WaitHistogram {
 impl WaitSink for WaitHistogram {
     #[inline]
     fn record(&mut self, wait: u64, count: u64) {
-        self.counts[bucket_of(wait)] += count;
+        let bucket = bucket_of(wait);
+        if self.counts[bucket] == 0 {
+            self.first[bucket] = wait;
+        } else if self.first[bucket] != wait {
+            self.mixed[bucket] = true;
+        }
+        self.counts[bucket] += count;
         self.total += count;
         self.max = self.max.max(wait);
     }
@@ -105,9 +123,17 @@ impl WaitHistogram {
         }
     }
 
-    /// The wait at `located` if its bucket holds one value only.
-    pub fn exact_value(located: RankInBucket) -> Option<u64> {
-        bucket_is_exact(located.bucket).then_some(located.bucket as u64)
+    /// The wait at `located` if its bucket holds one value only: one it can
+    /// hold, or one it was given.
+    pub fn exact_value(&self, located: RankInBucket) -> Option<u64> {
+        let bucket = located.bucket;
+        if bucket_is_exact(bucket) {
+            Some(bucket as u64)
+        } else if self.counts[bucket] > 0 && !self.mixed[bucket] {
+            Some(self.first[bucket])
+        } else {
+            None
+        }
     }
 }
 
@@ -240,6 +266,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_bucket_that_held_one_value_gives_it_without_a_second_pass() {
+        let mut histogram = WaitHistogram::default();
+        histogram.record(106_601_200, 5);
+        histogram.record(213_202_400, 3);
+        histogram.record(106_601_200, 2);
+        let located = histogram.locate(nearest_rank(50, histogram.total()));
+        assert_eq!(histogram.exact_value(located), Some(106_601_200));
+        // One nanosecond more shares the bucket: now it needs the exact pass.
+        histogram.record(106_601_201, 1);
+        let located = histogram.locate(nearest_rank(50, histogram.total()));
+        assert_eq!(histogram.exact_value(located), None);
+        let located = histogram.locate(histogram.total());
+        assert_eq!(histogram.exact_value(located), Some(213_202_400));
+    }
+
     proptest! {
         #[test]
         fn two_passes_give_the_sorted_rank(waits in proptest::collection::vec((0u64..5_000_000_000, 1u64..5), 1..200), p in 1u32..=100) {
@@ -251,7 +293,7 @@ mod tests {
             all.sort_unstable();
             let rank = nearest_rank(p, all.len() as u64);
             let located = histogram.locate(rank);
-            let value = match WaitHistogram::exact_value(located) {
+            let value = match histogram.exact_value(located) {
                 Some(value) => value,
                 None => {
                     let mut collector = BucketCollector::new(vec![located.bucket]);
@@ -264,6 +306,31 @@ mod tests {
             };
             prop_assert_eq!(value, all[rank as usize - 1]);
             prop_assert_eq!(histogram.max(), *all.last().unwrap());
+        }
+
+        /// Few distinct waits, some sharing a bucket: the one value a bucket
+        /// held, or the second pass, still gives the sorted rank.
+        #[test]
+        fn few_values_give_the_sorted_rank(picks in proptest::collection::vec((0usize..6, 1u64..5), 1..100), p in 1u32..=100) {
+            let values = [0, 700, 26_650_300, 26_650_301, 53_300_600, 60_000_000_000];
+            let waits: Vec<(u64, u64)> = picks.iter().map(|&(i, c)| (values[i], c)).collect();
+            let mut histogram = WaitHistogram::default();
+            for &(wait, count) in &waits {
+                histogram.record(wait, count);
+            }
+            let mut all: Vec<u64> = waits.iter().flat_map(|&(w, c)| std::iter::repeat_n(w, c as usize)).collect();
+            all.sort_unstable();
+            let rank = nearest_rank(p, all.len() as u64);
+            let located = histogram.locate(rank);
+            let value = histogram.exact_value(located).unwrap_or_else(|| {
+                let mut collector = BucketCollector::new(vec![located.bucket]);
+                for &(wait, count) in &waits {
+                    collector.record(wait, count);
+                }
+                collector.finish();
+                collector.value(located).unwrap()
+            });
+            prop_assert_eq!(value, all[rank as usize - 1]);
         }
     }
 }
