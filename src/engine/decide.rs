@@ -85,7 +85,6 @@ pub fn decide(
                 waiting: sums.all_work - sums.in_flight_work,
                 in_flight: sums.in_flight_work,
                 running: observation.service.running,
-                pending: observation.service.pending,
                 previous: previous_work,
             };
             let mut plan = wait_sizing::plan(stated, startup, &counts, now);

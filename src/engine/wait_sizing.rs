@@ -15,7 +15,7 @@
 //!   busy, an upper bound otherwise).
 //! - **Queue when new tasks start**: tasks launched now serve only after
 //!   `task_startup`, so the queue then is what waits now plus what arrives
-//!   meanwhile minus what the running (and half of the pending) tasks serve.
+//!   meanwhile minus what the running tasks serve.
 //! - **Tasks**: enough to keep up with `λ` plus enough to drain that
 //!   projected queue within `target_wait`.
 //!
@@ -141,7 +141,6 @@ pub(super) struct Counts {
     /// Weighted messages in flight.
     pub in_flight: f64,
     pub running: u32,
-    pub pending: u32,
     /// The previous poll's total work (waiting + in flight), if any.
     pub previous: Option<(Timestamp, f64)>,
 }
@@ -253,8 +252,10 @@ pub(super) fn plan(
         _ => (from_work, 0.0),
     };
     let startup_secs = startup.as_secs_f64();
-    let served_meanwhile =
-        (running_rate + f64::from(counts.pending) * per_task_rate / 2.0) * startup_secs;
+    // Only running tasks count as serving meanwhile: pending ones are part
+    // of the count this plan recommends, and counting their service as
+    // given would let the plan cancel the very tasks it relies on.
+    let served_meanwhile = running_rate * startup_secs;
     let queue_at_startup =
         (counts.waiting + arrival_rate * startup_secs - served_meanwhile).max(0.0);
     let busy = arrival_rate / per_task_rate;
