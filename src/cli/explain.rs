@@ -84,7 +84,7 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         Some(at) if at.is_finite() && at >= 0.0 => Timestamp::from_secs_f64(at),
         Some(at) => anyhow::bail!("--at {at}: give the time as seconds, 0 or more"),
         None => state.last_poll().map_or(Timestamp::ZERO, |last| {
-            Timestamp(last.0 + policy.poll_interval)
+            Timestamp(last.0.saturating_add(policy.poll_interval))
         }),
     };
     let (decision, next) = decide(&summed, Ok(&observation), &state, now);

@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
+use super::state::push_bounded;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct Burst {
@@ -43,18 +44,18 @@ impl BurstMemory {
     pub fn observe(&mut self, now: Timestamp, interval: Duration, arrived: f64, any_work: bool) {
         if !any_work {
             if let Some(burst) = self.current.take() {
-                push(&mut self.bursts, burst);
+                push_bounded(&mut self.bursts, burst, Self::KEPT);
             }
             self.idle_since.get_or_insert(now);
             return;
         }
         if let Some(since) = self.idle_since.take() {
-            push(&mut self.spells, now.since(since));
+            push_bounded(&mut self.spells, now.since(since), Self::KEPT);
         }
         let burst = self.current.get_or_insert_with(Burst::default);
         burst.messages += arrived;
         if arrived > 0.0 {
-            burst.arriving += interval;
+            burst.arriving = burst.arriving.saturating_add(interval);
         }
     }
 
@@ -64,10 +65,9 @@ impl BurstMemory {
         if self.bursts.len() < Self::EVIDENCE || self.spells.len() < Self::EVIDENCE {
             return None;
         }
-        let needs = self
-            .bursts
-            .iter()
-            .map(|burst| burst.messages / (per_task_rate * (burst.arriving + wait).as_secs_f64()));
+        let needs = self.bursts.iter().map(|burst| {
+            burst.messages / (per_task_rate * burst.arriving.saturating_add(wait).as_secs_f64())
+        });
         Some(quantile(needs.collect(), 0.9))
     }
 
@@ -91,13 +91,6 @@ impl BurstMemory {
     pub fn idle_since(&self) -> Option<Timestamp> {
         self.idle_since
     }
-}
-
-fn push<T>(list: &mut VecDeque<T>, item: T) {
-    if list.len() == BurstMemory::KEPT {
-        list.pop_front();
-    }
-    list.push_back(item);
 }
 
 /// The nearest-rank quantile `q` of `values` (not empty).

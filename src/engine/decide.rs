@@ -49,9 +49,15 @@ pub fn decide(
         .observe(now, current, observation.service.running);
     let sums = sum_backlog(policy, observation);
     let startup = wait_sizing::startup(policy, state.startup.estimate());
+    // How much later than the wait allows a task launched at a poll starts.
+    let late_by = sizing.map_or(Duration::ZERO, |stated| {
+        startup
+            .0
+            .saturating_add(policy.poll_interval)
+            .saturating_sub(stated.wait)
+    });
     let window = match sizing {
-        Some(stated) => {
-            let late_by = (startup.0 + policy.poll_interval).saturating_sub(stated.wait);
+        Some(_) => {
             let keep = state.traffic.keep_for(startup.0, late_by);
             policy.scale_in.stabilization_window.max(keep)
         }
@@ -92,12 +98,10 @@ pub fn decide(
             state
                 .bursts
                 .observe(now, interval, plan.arrived, sums.all_work > 0.0);
-            let late_by = (startup.0 + policy.poll_interval).saturating_sub(stated.wait);
             let bridging = state.bursts.idle_since().is_none_or(|since| {
-                state
-                    .bursts
-                    .bridge()
-                    .is_some_and(|bridge| now.since(since) <= bridge + policy.poll_interval)
+                state.bursts.bridge().is_some_and(|bridge| {
+                    now.since(since) <= bridge.saturating_add(policy.poll_interval)
+                })
             });
             if !late_by.is_zero() && bridging {
                 if let Some(tasks) = state.bursts.warm_tasks(stated.per_task_rate, stated.wait) {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
+use super::state::push_bounded;
 
 /// Scale-outs still starting, and the last measurements. Bounded: at most
 /// [`StartupMeter::OPEN`] open scale-outs and [`StartupMeter::KEPT`]
@@ -45,7 +46,7 @@ impl StartupMeter {
         let open = std::mem::take(&mut self.open);
         for (made, target) in open {
             if running >= target {
-                let reached = Timestamp((since.0 + now.0) / 2);
+                let reached = Timestamp(since.0 + now.0.saturating_sub(since.0) / 2);
                 self.record(reached.since(made));
             } else if desired >= target && now.since(made) < Self::GIVE_UP {
                 self.open.push_back((made, target));
@@ -56,17 +57,11 @@ impl StartupMeter {
 
     /// A scale-out to `to` tasks was decided at `now` (and will be applied).
     pub fn scaled_out(&mut self, now: Timestamp, to: u32) {
-        if self.open.len() == Self::OPEN {
-            self.open.pop_front();
-        }
-        self.open.push_back((now, to));
+        push_bounded(&mut self.open, (now, to), Self::OPEN);
     }
 
     fn record(&mut self, startup: Duration) {
-        if self.measured.len() == Self::KEPT {
-            self.measured.pop_front();
-        }
-        self.measured.push_back(startup);
+        push_bounded(&mut self.measured, startup, Self::KEPT);
     }
 
     /// The median of the last measurements; `None` before the first.
@@ -80,7 +75,7 @@ impl StartupMeter {
         Some(if sorted.len() % 2 == 1 {
             sorted[middle]
         } else {
-            (sorted[middle - 1] + sorted[middle]) / 2
+            sorted[middle - 1] + (sorted[middle] - sorted[middle - 1]) / 2
         })
     }
 

@@ -70,10 +70,11 @@ impl PolicyState {
         {
             self.recommendations.pop_back();
         }
-        if self.recommendations.len() == Self::MAX_RECOMMENDATIONS {
-            self.recommendations.pop_front();
-        }
-        self.recommendations.push_back((made, tasks));
+        push_bounded(
+            &mut self.recommendations,
+            (made, tasks),
+            Self::MAX_RECOMMENDATIONS,
+        );
     }
 
     /// At most this many recommendations are kept (16 bytes each).
@@ -89,4 +90,13 @@ impl PolicyState {
             self.remember(now, found.clamp(policy.min_tasks, policy.max_tasks));
         }
     }
+}
+
+/// Append `item`, dropping the oldest entry first when `list` holds
+/// `capacity`: how every list the engine learns into stays bounded.
+pub(super) fn push_bounded<T>(list: &mut VecDeque<T>, item: T, capacity: usize) {
+    if list.len() >= capacity {
+        list.pop_front();
+    }
+    list.push_back(item);
 }

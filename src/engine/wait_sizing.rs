@@ -28,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
+use super::state::push_bounded;
 use crate::policy::{Policy, Target, TaskStartup};
 
 /// What wait sizing learns of the traffic's shape: how long after capacity
@@ -71,17 +72,11 @@ impl TrafficMemory {
 
     /// The service was scaled in from `from` tasks at `now`.
     pub fn scaled_in(&mut self, now: Timestamp, from: u32) {
-        if self.open.len() == Self::OPEN {
-            self.open.pop_front();
-        }
-        self.open.push_back((now, from));
+        push_bounded(&mut self.open, (now, from), Self::OPEN);
     }
 
     fn record(&mut self, after: Duration) {
-        if self.returns.len() == Self::RETURNS {
-            self.returns.pop_front();
-        }
-        self.returns.push_back(after);
+        push_bounded(&mut self.returns, after, Self::RETURNS);
     }
 
     /// How long to keep capacity once the need for it is gone.
@@ -98,7 +93,7 @@ impl TrafficMemory {
         }
         let mut sorted: Vec<Duration> = self.returns.iter().copied().collect();
         sorted.sort_unstable();
-        let restart = startup + late_by;
+        let restart = startup.saturating_add(late_by);
         let cost = |keep: Duration| -> f64 {
             sorted
                 .iter()
@@ -106,7 +101,7 @@ impl TrafficMemory {
                     if g <= keep {
                         g.as_secs_f64()
                     } else {
-                        (keep + restart).as_secs_f64()
+                        keep.saturating_add(restart).as_secs_f64()
                     }
                 })
                 .sum()

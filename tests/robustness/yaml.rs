@@ -48,6 +48,7 @@ pub const TOP_KEYS: &[(&str, Kind)] = &[
     ("queues", Kind::Queues),
     ("target_backlog_per_task", Kind::Number),
     ("target_wait", Kind::Duration),
+    ("task_startup", Kind::Duration),
     ("message_cost", Kind::Duration),
     ("min_tasks", Kind::Count),
     ("max_tasks", Kind::Count),
