@@ -22,18 +22,9 @@ import subprocess
 import sys
 import tempfile
 
+from bench_settings import secs, service_time
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def service_time(path):
-    rows = list(csv.reader(open(path)))[1:]
-    t = [int(r[0]) for r in rows]
-    a = [int(r[1]) for r in rows]
-    return 100.0 * ((t[1] - t[0]) if len(t) > 1 else 1) / max(a)
-
-
-def secs(s):
-    return f"{s:.9f}".rstrip("0").rstrip(".")
 
 
 def main():
