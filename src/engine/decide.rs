@@ -86,34 +86,15 @@ pub fn decide(
     let previous_work = state.previous_work.replace((now, sums.all_work));
 
     let needed = match sizing {
-        Some(stated) => {
-            let counts = Counts {
-                waiting: sums.all_work - sums.in_flight_work,
-                in_flight: sums.in_flight_work,
-                running: observation.service.running,
-                previous: previous_work,
-            };
-            let mut plan = wait_sizing::plan(stated, startup, &counts, now);
-            let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
-            state
-                .bursts
-                .observe(now, interval, plan.arrived, sums.all_work > 0.0);
-            let bridging = state.bursts.idle_since().is_none_or(|since| {
-                state.bursts.bridge().is_some_and(|bridge| {
-                    now.since(since) <= bridge.saturating_add(policy.poll_interval)
-                })
-            });
-            if !late_by.is_zero() && bridging {
-                if let Some(tasks) = state.bursts.warm_tasks(stated.per_task_rate, stated.wait) {
-                    plan.warm = Some(WarmFleet {
-                        tasks,
-                        typical_spell: state.bursts.typical_spell(),
-                    });
-                    plan.tasks = plan.tasks.max(tasks);
-                }
-            }
-            Needed::from_plan(plan)
-        }
+        Some(stated) => wait_needed(
+            policy,
+            stated,
+            startup,
+            late_by,
+            (&sums, observation.service.running, previous_work),
+            &mut state,
+            now,
+        ),
         None => tasks_needed(policy, &sums, growth, &mut reason),
     };
     let recommendation = recommend(policy, current, needed, &state, now, &mut reason);
@@ -176,6 +157,47 @@ pub fn decide(
         reason,
     };
     (decision, state)
+}
+
+/// Wait sizing's tasks for this poll (see `wait_sizing.rs` and `bursts.rs`):
+/// the plan, the burst memory fed with what arrived, and the warm fleet
+/// when tasks launched now start later than the wait allows.
+fn wait_needed(
+    policy: &Policy,
+    stated: wait_sizing::Stated,
+    startup: (Duration, wait_sizing::StartupSource),
+    late_by: Duration,
+    (sums, running, previous_work): (&BacklogSums, u32, Option<(Timestamp, f64)>),
+    state: &mut PolicyState,
+    now: Timestamp,
+) -> Needed {
+    let counts = Counts {
+        waiting: sums.all_work - sums.in_flight_work,
+        in_flight: sums.in_flight_work,
+        running,
+        previous: previous_work,
+    };
+    let mut plan = wait_sizing::plan(stated, startup, &counts, now);
+    let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
+    state
+        .bursts
+        .observe(now, interval, plan.arrived, sums.all_work > 0.0);
+    let bridging = state.bursts.idle_since().is_none_or(|since| {
+        state
+            .bursts
+            .bridge()
+            .is_some_and(|bridge| now.since(since) <= bridge.saturating_add(policy.poll_interval))
+    });
+    if !late_by.is_zero() && bridging {
+        if let Some(tasks) = state.bursts.warm_tasks(stated.per_task_rate, stated.wait) {
+            plan.warm = Some(WarmFleet {
+                tasks,
+                typical_spell: state.bursts.typical_spell(),
+            });
+            plan.tasks = plan.tasks.max(tasks);
+        }
+    }
+    Needed::from_plan(plan)
 }
 
 /// Drop recommendations made at or before `now - window` (windows are
