@@ -11,7 +11,7 @@ MOTO_VERSION="5.2.5"
 ensure_emulator() {
   local venv=$1
   if [ ! -x "$venv/bin/moto_server" ] \
-    || ! "$venv/bin/pip" show moto 2>/dev/null | grep -qx "Version: ${MOTO_VERSION}"; then
+    || ! "$venv/bin/pip" show moto 2>/dev/null | grep -x "Version: ${MOTO_VERSION}" >/dev/null; then
     echo "==> installing moto[server]==${MOTO_VERSION} into $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==${MOTO_VERSION}"

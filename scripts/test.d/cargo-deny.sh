@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 source scripts/skip-check.sh
 
 CARGO_DENY_VERSION="0.20.2"
-if ! cargo deny --version 2>/dev/null | grep -qx "cargo-deny ${CARGO_DENY_VERSION}"; then
+if ! cargo deny --version 2>/dev/null | grep -x "cargo-deny ${CARGO_DENY_VERSION}" >/dev/null; then
   echo "==> installing cargo-deny ${CARGO_DENY_VERSION} (a release build: minutes)"
   started=$(date +%s)
   cargo install --locked --quiet "cargo-deny@${CARGO_DENY_VERSION}"
