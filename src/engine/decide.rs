@@ -177,7 +177,7 @@ fn wait_needed(
         running,
         previous: previous_work,
     };
-    let mut plan = wait_sizing::plan(stated, startup, &counts, now);
+    let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
     state
         .bursts

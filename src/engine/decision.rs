@@ -354,13 +354,22 @@ impl fmt::Display for Because {
                 write!(
                     f,
                     "arrivals about {}/s need {} busy tasks; {} messages expected waiting when tasks launched now \
-                     start ({}{source} startup), drained within {}",
+                     start ({}{source} startup), ",
                     fmt_rate(plan.arrival_rate),
                     fmt_count((plan.busy * 100.0).round() / 100.0),
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),
-                    fmt_duration(plan.wait),
                 )?;
+                if plan.standing_queue {
+                    write!(
+                        f,
+                        "with the next poll's served within {} (the {} wait less a startup, kept to react)",
+                        fmt_duration(plan.drain_within),
+                        fmt_duration(plan.wait),
+                    )?;
+                } else {
+                    write!(f, "drained within {}", fmt_duration(plan.drain_within))?;
+                }
                 if let Some(warm) = plan.warm {
                     write!(
                         f,

@@ -16,8 +16,17 @@
 //! - **Queue when new tasks start**: tasks launched now serve only after
 //!   `task_startup`, so the queue then is what waits now plus what arrives
 //!   meanwhile minus what the running tasks serve.
-//! - **Tasks**: enough to keep up with `λ` plus enough to drain that
-//!   projected queue within `target_wait`.
+//! - **Tasks**, in one of two regimes:
+//!   - *reacting*, when the wait is no longer than a startup plus a poll
+//!     (tasks launched on seeing a message start after its deadline):
+//!     enough to keep up with `λ` plus enough to drain that projected queue
+//!     within `target_wait`;
+//!   - *a standing queue*, when the wait is longer: messages may wait, so
+//!     the fleet need not keep up with every rise at once. The queue when
+//!     tasks launched now could start, plus the next poll's arrivals, is
+//!     served within the wait less a startup; that startup is the reserve
+//!     that lets a rise seen at the next poll be met in time. The fleet runs
+//!     busy with a queue instead of idling beside an empty one.
 //!
 //! Capacity is then kept through quiet spells as long as the traffic has
 //! shown it comes back ([`TrafficMemory`]).
@@ -161,13 +170,19 @@ pub struct WaitPlan {
     pub busy: f64,
     /// Messages expected to wait when tasks launched now start.
     pub queue_at_startup: f64,
+    /// The wait that queue is served within: `target_wait`, or with a
+    /// standing queue the wait less a startup.
+    #[serde(rename = "drain_within_s", with = "super::decision::secs")]
+    pub drain_within: Duration,
+    /// Whether the wait leaves room for a standing queue.
+    pub standing_queue: bool,
     #[serde(rename = "startup_s", with = "super::decision::secs")]
     pub startup: Duration,
     pub startup_source: StartupSource,
     #[serde(rename = "wait_s", with = "super::decision::secs")]
     pub wait: Duration,
-    /// `busy + queue_at_startup / (per-task throughput x wait)`, or the
-    /// warm fleet if larger.
+    /// The tasks that meet the wait (see the module doc), or the warm fleet
+    /// if larger.
     pub tasks: f64,
     /// The warm fleet kept for bursts, when it applies.
     pub warm: Option<WarmFleet>,
@@ -221,6 +236,7 @@ pub(super) fn plan(
     stated: Stated,
     (startup, startup_source): (Duration, StartupSource),
     counts: &Counts,
+    poll: Duration,
     now: Timestamp,
 ) -> WaitPlan {
     let Stated {
@@ -247,19 +263,46 @@ pub(super) fn plan(
         _ => (from_work, 0.0),
     };
     let startup_secs = startup.as_secs_f64();
-    // Only running tasks count as serving meanwhile: pending ones are part
-    // of the count this plan recommends, and counting their service as
-    // given would let the plan cancel the very tasks it relies on.
-    let served_meanwhile = running_rate * startup_secs;
-    let queue_at_startup =
-        (counts.waiting + arrival_rate * startup_secs - served_meanwhile).max(0.0);
     let busy = arrival_rate / per_task_rate;
-    let tasks = busy + queue_at_startup / (per_task_rate * wait.as_secs_f64());
+    let running = f64::from(counts.running);
+    // The queue when tasks launched now start, `serving` tasks serving
+    // meanwhile. Pending tasks are not among them: they are part of the
+    // count this plan recommends, and counting their service as given would
+    // let the plan cancel the very tasks it relies on.
+    let queue_then = |serving: f64| {
+        (counts.waiting + (arrival_rate - serving * per_task_rate) * startup_secs).max(0.0)
+    };
+    let standing_queue = wait > startup.saturating_add(poll);
+    let (tasks, queue_at_startup, drain_within) = if standing_queue {
+        let drain_within = wait - startup;
+        let next_poll = arrival_rate * poll.as_secs_f64();
+        let per_task = per_task_rate * drain_within.as_secs_f64();
+        let tasks = (queue_then(running) + next_poll) / per_task;
+        if tasks >= running {
+            (tasks, queue_then(running), drain_within)
+        } else {
+            // Fewer tasks than run now: the cut is at once, so only those
+            // left serve while a startup passes. Solving the same condition
+            // with them gives this (equal to the above at `running`).
+            let tasks = (counts.waiting + arrival_rate * (startup_secs + poll.as_secs_f64()))
+                / (per_task_rate * wait.as_secs_f64());
+            (tasks, queue_then(tasks), drain_within)
+        }
+    } else {
+        let queue = queue_then(running);
+        (
+            busy + queue / (per_task_rate * wait.as_secs_f64()),
+            queue,
+            wait,
+        )
+    };
     WaitPlan {
         arrival_rate,
         arrived,
         busy,
         queue_at_startup,
+        drain_within,
+        standing_queue,
         startup,
         startup_source,
         wait,

@@ -449,3 +449,93 @@ fn a_warm_fleet_is_kept_between_bursts_when_new_tasks_start_too_late() {
     let (d, _) = decide(&patient, Ok(&service(0, 0, 40, 40)), &state, at(now + 15));
     assert_eq!(plan_of(&d).warm, None, "{}", d.reason);
 }
+
+/// `stated()` with a wait of 5 minutes: longer than a startup and a poll.
+fn long_wait() -> Policy {
+    let mut p = stated();
+    p.target = Target::Wait {
+        wait: Duration::from_secs(300),
+        message_cost: Duration::from_secs(2),
+    };
+    p
+}
+
+#[test]
+fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
+    // 1000 waiting, 20 tasks busy, steady: 10 arrive a second. Reacting
+    // would keep 20 busy and drain the rest; with 5 minutes to spare, fewer
+    // tasks serve the queue within the wait less a startup (4m): cut now,
+    // 12 tasks leave 1000 + 60 s x (10 - 6) = 1250 waiting when tasks
+    // launched now could start, and with the next poll's 150, 1400 over
+    // 12 x 0.5/s x 240 s.
+    let d = steady(&long_wait(), 1000, 20, 20);
+    let plan = plan_of(&d);
+    assert!(plan.standing_queue, "{}", d.reason);
+    assert_eq!(plan.drain_within, Duration::from_secs(240));
+    assert!((plan.tasks - 1750.0 / 150.0).abs() < 1e-9, "{}", d.reason);
+    assert!((plan.queue_at_startup + 150.0 - plan.tasks * 0.5 * 240.0).abs() < 1e-6);
+    assert_eq!(d.recommendation, Some(12));
+    assert!(
+        d.reason
+            .to_string()
+            .contains("served within 4m (the 5m wait less a startup, kept to react)"),
+        "{}",
+        d.reason
+    );
+    // The 60 s wait of the same traffic reacts instead: 20 busy plus the
+    // queue drained within the wait.
+    let reacting = steady(&stated(), 1000, 20, 20);
+    assert!(!plan_of(&reacting).standing_queue);
+    assert_eq!(reacting.recommendation, Some(54), "{}", reacting.reason);
+}
+
+#[test]
+fn a_standing_queue_grows_the_fleet_when_it_would_outlast_the_wait() {
+    // 6000 waiting with 20 busy tasks: more than 20 tasks serve in 4 minutes,
+    // so the fleet grows, counting only the running ones until a startup
+    // has passed.
+    let d = steady(&long_wait(), 6000, 20, 20);
+    let plan = plan_of(&d);
+    assert!(plan.standing_queue);
+    assert_eq!(plan.queue_at_startup, 6000.0, "{}", d.reason);
+    assert_eq!(
+        d.recommendation,
+        Some(52),
+        "(6000 + 150) / 120 = 51.25, rounded up"
+    );
+    assert_eq!(d.action, Action::ScaleOut);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// With a standing queue, the plan serves the queue expected when tasks
+    /// launched now could start, plus the next poll's arrivals, within the
+    /// wait less a startup, whichever way the fleet moves.
+    #[test]
+    fn a_standing_queue_is_served_within_the_wait_less_a_startup(
+        p in any_sized_policy(),
+        history in any_history(),
+        visible in 0u64..100_000,
+        in_flight in 0u64..1_000,
+        current in 0u32..80,
+    ) {
+        let (state, now) = replay(&p, &history);
+        let current = current.clamp(p.min_tasks, p.max_tasks);
+        let (d, _) = decide(&p, Ok(&service(visible, in_flight, current, current)), &state, at(now + 15));
+        let plan = plan_of(&d);
+        if plan.standing_queue {
+            let slots = p.in_flight_per_task.unwrap_or(1.0);
+            let Target::Wait { message_cost, .. } = p.target else { unreachable!() };
+            let per_task = slots / message_cost.as_secs_f64();
+            prop_assert_eq!(plan.drain_within, plan.wait - plan.startup);
+            let next_poll = plan.arrival_rate * p.poll_interval.as_secs_f64();
+            let served = plan.tasks.max(0.0) * per_task * plan.drain_within.as_secs_f64();
+            let queue = plan.queue_at_startup + next_poll;
+            prop_assert!(served + 1e-6 * (1.0 + queue) >= queue || plan.warm.is_some(),
+                "{} vs {}: {}", served, queue, d.reason);
+        } else {
+            prop_assert_eq!(plan.drain_within, plan.wait);
+        }
+    }
+}
