@@ -3,8 +3,10 @@
 //! One queue, many identical consumer tasks, and a controller that sizes the
 //! service to the backlog. The layout follows the architecture:
 //!
-//! - [`policy`]: the policy file format, strict validation with file:line
-//!   errors, and the validated [`policy::Policy`] everything else consumes.
+//! - [`policy`]: the policy file format, its defaults, strict validation
+//!   with file:line errors, and the validated [`policy::Policy`] everything
+//!   else consumes, which only validation makes (policies built or changed
+//!   in code, such as the sweep's, go through the validator too).
 //! - [`engine`]: the pure decision engine, `(policy, observation, state, now)
 //!   -> (decision, state)`. No I/O, no clock.
 //! - [`ports`]: the small traits the controller sees the world through.
