@@ -29,6 +29,41 @@ use super::raw::RawPolicy;
 /// literal, only loaded, built by [`Policy::with_defaults`] or changed by
 /// [`Policy::with_setting`], which all validate. (A copy made with
 /// `..policy.clone()` carries the proof of the policy it copies.)
+///
+/// A policy written out in code does not compile:
+///
+/// ```compile_fail
+/// use std::time::Duration;
+/// use backlog_scaler::policy::*;
+///
+/// let unchecked = Policy {
+///     name: "p".into(),
+///     cluster: "c".into(),
+///     service: "s".into(),
+///     queues: vec![QueueRef { queue: "q".into(), weight: 1.0 }],
+///     target: Target::BacklogPerTask(10.0),
+///     task_startup: None,
+///     min_tasks: 1,
+///     max_tasks: 10,
+///     poll_interval: Duration::from_secs(15),
+///     count_in_flight: true,
+///     count_delayed: false,
+///     tolerance: 1.5,
+///     scale_out: ScaleOut { max_step: None, cooldown: Duration::ZERO, lookahead: Duration::ZERO },
+///     scale_in: ScaleIn {
+///         stabilization_window: Duration::ZERO,
+///         max_step: None,
+///         cooldown: Duration::ZERO,
+///     },
+///     activation_backlog: 0.0,
+///     scale_to_zero_after: Duration::ZERO,
+///     dry_run: false,
+///     in_flight_per_task: None,
+///     aws: AwsTarget::default(),
+///     source: None,
+///     validated: Validated(()),
+/// };
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Validated(());
 
