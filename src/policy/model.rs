@@ -232,6 +232,14 @@ impl Policy {
         }
     }
 
+    /// Whether `other` is the same policy, wherever each was written: a
+    /// reload that only moved a policy within its files changes nothing.
+    pub fn same_content(&self, other: &Policy) -> bool {
+        let mut moved = other.clone();
+        moved.source.clone_from(&self.source);
+        *self == moved
+    }
+
     /// The target as messages per task, whichever form the file used.
     pub fn target_backlog_per_task(&self) -> f64 {
         self.target.backlog_per_task()

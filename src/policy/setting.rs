@@ -342,6 +342,16 @@ max_tasks: 4
         assert_eq!(changed, expected);
     }
 
+    #[test]
+    fn moving_a_policy_keeps_its_content() {
+        let policy = &loaded(FULL)[0];
+        let moved = &loaded(&format!("\n\n{FULL}"))[0];
+        assert_ne!(policy, moved);
+        assert!(policy.same_content(moved));
+        let changed = policy.with_setting("dry_run", false.into()).unwrap();
+        assert!(!policy.same_content(&changed));
+    }
+
     /// The error of a setting is the one `validate` gives for that value
     /// in the file, at the policy's start rather than the value's place.
     #[test]
