@@ -3,20 +3,26 @@
 //! One queue, many identical consumer tasks, and a controller that sizes the
 //! service to the backlog. The layout follows the architecture:
 //!
-//! - [`policy`]: the policy file format, strict validation with file:line
-//!   errors, and the validated [`policy::Policy`] everything else consumes.
+//! - [`policy`]: the policy file format, its defaults, strict validation
+//!   with file:line errors, and the validated [`policy::Policy`] everything
+//!   else consumes, which only validation makes (policies built or changed
+//!   in code, such as the sweep's, go through the validator too).
 //! - [`engine`]: the pure decision engine, `(policy, observation, state, now)
 //!   -> (decision, state)`. No I/O, no clock.
 //! - [`ports`]: the small traits the controller sees the world through.
-//! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
+//! - [`aws`]: every AWS adapter, each built from one SDK configuration (its
+//!   timeouts and retries): the ports on SQS, ECS and CloudWatch, the lease
+//!   store on DynamoDB, and the trace export's CloudWatch reads.
 //! - [`controller`]: the daemon's loop: every policy every poll interval, in
 //!   evaluation cycles that share their reads; sharding.
 //! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
 //!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
-//! - [`trace_export`]: a queue's arrivals from CloudWatch as a trace.
-//! - [`lease`]: leader election between replicas through a DynamoDB lease,
-//!   and the lease keeper's lifecycle beside the controller.
+//! - [`trace_export`]: a queue's arrivals from CloudWatch (read through
+//!   [`aws`]) as a trace.
+//! - [`lease`]: leader election between replicas through a lease, behind
+//!   the store port [`lease::LeaseStore`] that [`aws`] implements on
+//!   DynamoDB, and the lease keeper's lifecycle beside the controller.
 //! - [`plural`]: counts in messages ("1 policy", "2 policies").
 pub mod aws;
 pub mod controller;

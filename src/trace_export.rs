@@ -1,15 +1,15 @@
 //! `trace export`: a queue's arrivals from CloudWatch as a replayable trace.
 //!
-//! Reads `AWS/SQS` `NumberOfMessagesSent` (Sum, 60 s) for one queue with
-//! `GetMetricData`, following `NextToken` until every page is read, and lays
-//! the sums on a minute grid (minutes with no datapoint are 0) so the result
-//! is the simulator's `t_seconds,arrivals` format.
+//! Reads `AWS/SQS` `NumberOfMessagesSent` (Sum, 60 s) for one queue through
+//! the AWS adapter [`SentMessages`] (`aws/trace_export.rs`, built from the
+//! shared SDK configuration), and lays the sums on a minute grid (minutes
+//! with no datapoint are 0) so the result is the simulator's
+//! `t_seconds,arrivals` format. Nothing here calls AWS itself.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
-use aws_smithy_types::DateTime;
+use crate::aws::{SentMessages, SentMessagesError};
 
 /// The metric's resolution, and the trace's bucket length.
 pub const PERIOD_SECONDS: i64 = 60;
@@ -22,7 +22,7 @@ pub enum ExportError {
     Request {
         queue: String,
         #[source]
-        source: Box<aws_sdk_cloudwatch::Error>,
+        source: SentMessagesError,
     },
     #[error("CloudWatch returned a datapoint at {0} outside the requested range")]
     OutOfRange(i64),
@@ -64,59 +64,33 @@ impl MinuteRange {
 }
 
 /// Per-minute arrivals: `(seconds since range start, messages)`, every
-/// minute of the range present.
+/// minute of the range present, read from CloudWatch through `sent`.
 pub async fn fetch_arrivals(
-    client: &aws_sdk_cloudwatch::Client,
+    sent: &SentMessages,
     queue_name_or_url: &str,
     range: MinuteRange,
 ) -> Result<Vec<(u64, u64)>, ExportError> {
     let queue = queue_name(queue_name_or_url).to_owned();
-    let query = MetricDataQuery::builder()
-        .id("sent")
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace("AWS/SQS")
-                        .metric_name("NumberOfMessagesSent")
-                        .dimensions(Dimension::builder().name("QueueName").value(&queue).build())
-                        .build(),
-                )
-                .period(PERIOD_SECONDS as i32)
-                .stat("Sum")
-                .build(),
-        )
-        .return_data(true)
-        .build();
+    let points = sent
+        .sums(&queue, range.start, range.end, PERIOD_SECONDS as i32)
+        .await
+        .map_err(|source| ExportError::Request { queue, source })?;
+    on_minute_grid(&points, range)
+}
+
+/// Datapoints `(Unix seconds, messages)` summed per minute of `range`, a
+/// minute without any being 0; a datapoint outside the range is an error.
+pub fn on_minute_grid(
+    points: &[(i64, f64)],
+    range: MinuteRange,
+) -> Result<Vec<(u64, u64)>, ExportError> {
     let mut sums: BTreeMap<i64, f64> = BTreeMap::new();
-    let mut next_token: Option<String> = None;
-    loop {
-        let page = client
-            .get_metric_data()
-            .metric_data_queries(query.clone())
-            .start_time(DateTime::from_secs(range.start))
-            .end_time(DateTime::from_secs(range.end))
-            .scan_by(ScanBy::TimestampAscending)
-            .set_next_token(next_token.take())
-            .send()
-            .await
-            .map_err(|error| ExportError::Request {
-                queue: queue.clone(),
-                source: Box::new(error.into()),
-            })?;
-        for result in page.metric_data_results() {
-            for (timestamp, value) in result.timestamps().iter().zip(result.values()) {
-                let minute = timestamp.secs().div_euclid(PERIOD_SECONDS) * PERIOD_SECONDS;
-                if minute < range.start || minute >= range.end {
-                    return Err(ExportError::OutOfRange(timestamp.secs()));
-                }
-                *sums.entry(minute).or_insert(0.0) += value;
-            }
+    for &(timestamp, value) in points {
+        let minute = timestamp.div_euclid(PERIOD_SECONDS) * PERIOD_SECONDS;
+        if minute < range.start || minute >= range.end {
+            return Err(ExportError::OutOfRange(timestamp));
         }
-        match page.next_token() {
-            Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-            _ => break,
-        }
+        *sums.entry(minute).or_insert(0.0) += value;
     }
     Ok(range
         .minutes()
@@ -168,6 +142,20 @@ mod tests {
         assert!(matches!(
             MinuteRange::new(130, 170),
             Err(ExportError::EmptyRange)
+        ));
+    }
+
+    #[test]
+    fn datapoints_are_summed_per_minute_and_empty_minutes_are_zero() {
+        let range = MinuteRange::new(120, 360).unwrap();
+        let points = [(120, 5.0), (185, 3.0), (239, 4.0), (300, 2.4)];
+        assert_eq!(
+            on_minute_grid(&points, range).unwrap(),
+            vec![(0, 5), (60, 7), (120, 0), (180, 2)]
+        );
+        assert!(matches!(
+            on_minute_grid(&[(360, 1.0)], range),
+            Err(ExportError::OutOfRange(360))
         ));
     }
 

@@ -33,12 +33,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws::{eventually, sdk_config, Aws, Recorder};
 use backlog_scaler::aws::{
-    ApiCalls, AwsPorts, AwsSettings, Backoff, EcsServices, RateLimiter, SqsQueues,
+    ApiCalls, AwsPorts, AwsSettings, Backoff, DynamoLeaseStore, EcsServices, RateLimiter, SqsQueues,
 };
 use backlog_scaler::controller::{
     Controller, ControllerConfig, Evaluation, PolicyUpdate, WriteOutcome,
 };
-use backlog_scaler::lease::{DynamoLeaseStore, LeaseKeeper, LeaseTiming};
+use backlog_scaler::lease::{LeaseKeeper, LeaseTiming};
 use backlog_scaler::policy::{Policy, Target};
 use backlog_scaler::ports::ErrorKind;
 use backlog_scaler::telemetry::Telemetry;

@@ -18,7 +18,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws::{eventually, Aws};
-use backlog_scaler::lease::{Attempt, DynamoLeaseStore, LeaseStore, StoreOutcome};
+use backlog_scaler::aws::DynamoLeaseStore;
+use backlog_scaler::lease::{Attempt, LeaseStore, StoreOutcome};
 use child::LoggedChild;
 use moto::Moto;
 

@@ -309,12 +309,74 @@ fn a_sweep_value_beyond_a_keys_maximum_says_which_maximum() {
     let trace = files.trace("t.csv", "t_seconds,arrivals\n0,3\n1,0\n");
     files
         .simulate("scaler", &trace)
-        .args(["--service-time", "1", "--sweep", "poll_interval=1,1e30"])
+        .args(["--service-time", "1", "--sweep", "poll_interval=1,7200"])
         .assert()
         .code(1)
+        .stderr(predicate::str::contains("--sweep poll_interval=7200: "))
         .stderr(predicate::str::contains(
-            "is more than the maximum, 3600 s (1h)",
+            "poll_interval: `2h` is longer than the maximum, 1h",
         ));
+}
+
+/// What `validate` says of `policies.yaml` with `line` written in policy
+/// `scaler` (in place of its own line for that key, or at its end),
+/// without the `file:line:column: ` it starts with.
+fn validate_says(files: &Files, line: &str) -> String {
+    let path = files.path("with-line.yaml");
+    let key = line.split_once(':').unwrap().0;
+    let text = match POLICY.find(&format!("\n{key}: 0\n")) {
+        Some(at) => {
+            let end = POLICY[at + 1..].find('\n').unwrap() + at + 1;
+            format!("{}\n{line}{}", &POLICY[..at], &POLICY[end..])
+        }
+        None => format!("{POLICY}{line}\n"),
+    };
+    std::fs::write(&path, text).unwrap();
+    let output = Command::cargo_bin("backlog-scaler")
+        .unwrap()
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let error = stdout
+        .lines()
+        .find(|l| l.contains(": error: "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    error.split_once(": ").unwrap().1.to_owned()
+}
+
+/// A sweep value that `validate` refuses in the file is refused by the
+/// sweep with the same error, before any run: `tolerance: 1.5` is not a
+/// policy, so `--sweep tolerance=0.5,1.5` is not a sweep.
+#[test]
+fn a_sweep_value_validate_refuses_is_refused_with_validates_error() {
+    let files = Files::new();
+    let trace = files.trace("t.csv", "t_seconds,arrivals\n0,3\n1,0\n");
+    for (sweep, line) in [
+        ("tolerance=0.5,1.5", "tolerance: 1.5"),
+        ("scale_out.max_step=2,0", "scale_out: {max_step: 0}"),
+        ("in_flight_per_task=1,-2", "in_flight_per_task: -2"),
+    ] {
+        let expected = validate_says(&files, line);
+        let (key, values) = sweep.split_once('=').unwrap();
+        let value = values.rsplit(',').next().unwrap();
+        let output = files
+            .simulate("scaler", &trace)
+            .args(["--service-time", "1", "--json", "--sweep", sweep])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{sweep}");
+        assert!(output.stdout.is_empty(), "{sweep}: no run is reported");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        // The policy `scaler` starts on line 9 of policies.yaml.
+        let located = format!(
+            "error: --sweep {key}={value}: {}:9:1: {expected}\n",
+            files.path("policies.yaml").display()
+        );
+        assert_eq!(stderr, located, "{sweep}");
+    }
 }
 
 #[test]
@@ -366,8 +428,9 @@ fn bad_input_is_an_error_with_its_location() {
         .args(["--sweep", "min_tasks=5"])
         .assert()
         .code(1)
+        .stderr(predicate::str::contains("--sweep min_tasks=5: "))
         .stderr(predicate::str::contains(
-            "min_tasks = 5: min_tasks would exceed max_tasks",
+            "min_tasks: 5 is greater than max_tasks 1",
         ));
     files
         .simulate("one", &good)

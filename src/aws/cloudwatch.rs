@@ -33,6 +33,13 @@ pub struct CloudWatchPublisher {
 }
 
 impl CloudWatchPublisher {
+    /// The SDK client, for the test that every adapter has the shared
+    /// timeouts and retries.
+    #[cfg(test)]
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn new(client: Client, namespace: String, calls: Arc<ApiCalls>) -> CloudWatchPublisher {
         CloudWatchPublisher {
             client,

@@ -43,6 +43,13 @@ pub struct EcsServices {
 }
 
 impl EcsServices {
+    /// The SDK client, for the test that every adapter has the shared
+    /// timeouts and retries.
+    #[cfg(test)]
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// With ECS's default quotas as rate limits.
     pub fn new(client: Client, calls: Arc<ApiCalls>) -> EcsServices {
         EcsServices::with_limits(

@@ -7,7 +7,14 @@
 //! - `retry.rs`: our own retries (backoff, full jitter, each attempt under
 //!   the rate limiter) for calls that must stay under a limit.
 //! - `calls.rs`: call counters by operation and outcome.
-//! - `sqs.rs`, `ecs.rs`, `cloudwatch.rs`: the adapters.
+//! - `sqs.rs`, `ecs.rs`, `cloudwatch.rs`: the controller's adapters.
+//! - `dynamodb.rs`: [`DynamoLeaseStore`], the lease store of `lease/`.
+//! - `trace_export.rs`: [`SentMessages`], a queue's sent messages per
+//!   minute from CloudWatch, which `trace_export` lays out as a trace.
+//!
+//! Every adapter is built from one SDK configuration (`config.rs`), so each
+//! has its timeouts and retries; `aws/` depends on the ports it implements
+//! (`ports`, `lease`), never the reverse.
 //! - `fleet.rs`: [`AwsFleet`], one set of adapters per policy target
 //!   (region, role to assume), limiters shared per (account, region).
 //!
@@ -17,22 +24,26 @@ mod calls;
 mod classify;
 mod cloudwatch;
 mod config;
+mod dynamodb;
 mod ecs;
 mod fleet;
 mod rate_limit;
 mod retry;
 mod sqs;
+mod trace_export;
 
 use std::sync::Arc;
 
 pub use calls::{ApiCalls, CallListener, Outcome};
 pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_METRIC_DATA_LIMIT};
 pub use config::{configure, load_sdk_config, AwsSettings};
+pub use dynamodb::DynamoLeaseStore;
 pub use ecs::{deployment_in_progress, service_counts, EcsServices};
 pub use fleet::{AwsFleet, EcsLimits, LimitKey, SESSION_NAME};
 pub use rate_limit::RateLimiter;
 pub use retry::{retryable, with_retries, Backoff};
 pub use sqs::SqsQueues;
+pub use trace_export::{SentMessages, SentMessagesError};
 
 use aws_config::SdkConfig;
 
@@ -94,5 +105,67 @@ impl AwsPorts {
                 .clone()
                 .map(|publisher| publisher as Arc<dyn crate::ports::MetricsPublisher>),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_config::BehaviorVersion;
+    use aws_sdk_sqs::config::Credentials;
+    use aws_smithy_types::retry::RetryConfig;
+    use aws_smithy_types::timeout::TimeoutConfig;
+
+    use super::*;
+
+    /// Every adapter, the controller's and the lease's and the trace
+    /// export's, is built from the one SDK configuration and so has its
+    /// timeouts and retries: none can hang on an endpoint that never
+    /// answers.
+    #[tokio::test]
+    async fn every_adapter_has_the_shared_timeouts_and_retries() {
+        let settings = AwsSettings {
+            region: Some("eu-west-1".into()),
+            connect_timeout: std::time::Duration::from_millis(1100),
+            attempt_timeout: std::time::Duration::from_millis(2200),
+            operation_timeout: std::time::Duration::from_millis(7700),
+            max_attempts: 4,
+            ..AwsSettings::default()
+        };
+        let loader = aws_config::defaults(BehaviorVersion::latest())
+            .credentials_provider(Credentials::new("id", "secret", None, None, "test"));
+        let config = configure(loader, &settings).load().await;
+        let ports = AwsPorts::new(&config, Some("ns".into()));
+        let lease = DynamoLeaseStore::from_config(&config, "table", "lease");
+        let sent = SentMessages::new(&config);
+
+        let expected = |timeouts: Option<&TimeoutConfig>, retries: Option<&RetryConfig>| {
+            let timeouts = timeouts.expect("timeouts");
+            assert_eq!(timeouts.connect_timeout(), Some(settings.connect_timeout));
+            assert_eq!(timeouts.read_timeout(), Some(settings.attempt_timeout));
+            assert_eq!(
+                timeouts.operation_attempt_timeout(),
+                Some(settings.attempt_timeout)
+            );
+            assert_eq!(
+                timeouts.operation_timeout(),
+                Some(settings.operation_timeout)
+            );
+            assert_eq!(retries.expect("retries").max_attempts(), 4);
+        };
+        let sqs = ports.sqs.client().config();
+        expected(sqs.timeout_config(), sqs.retry_config());
+        let ecs = ports.ecs.client().config();
+        expected(ecs.timeout_config(), ecs.retry_config());
+        let cloudwatch = ports
+            .cloudwatch
+            .as_ref()
+            .expect("a namespace")
+            .client()
+            .config();
+        expected(cloudwatch.timeout_config(), cloudwatch.retry_config());
+        let dynamodb = lease.client().config();
+        expected(dynamodb.timeout_config(), dynamodb.retry_config());
+        let metrics = sent.client().config();
+        expected(metrics.timeout_config(), metrics.retry_config());
     }
 }

@@ -29,6 +29,13 @@ pub struct SqsQueues {
 }
 
 impl SqsQueues {
+    /// The SDK client, for the test that every adapter has the shared
+    /// timeouts and retries.
+    #[cfg(test)]
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn new(client: Client, calls: Arc<ApiCalls>) -> SqsQueues {
         SqsQueues {
             client,

@@ -4,7 +4,8 @@
 //!
 //! For a policy with several queues the counts given are the weighted sum of
 //! all its queues, so the policy is explained as a copy with one queue of
-//! weight 1 holding that sum.
+//! weight 1 holding that sum (made through the validator, as every policy
+//! is: see `Policy::with_setting`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 use backlog_scaler::engine::{
     decide, Decision, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp,
 };
-use backlog_scaler::policy::{Policy, QueueRef};
+use backlog_scaler::policy::Policy;
 
 use super::policy_source::{PolicySource, POLICIES_HELP};
 
@@ -62,7 +63,7 @@ pub struct ExplainArgs {
 
 pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     let policy = PolicySource::resolve(args.policies.clone())?.find(&args.policy)?;
-    let summed = summed_queues(&policy);
+    let summed = summed_queues(&policy)?;
     let observation = Observation::single(
         QueueDepth {
             visible: args.visible,
@@ -115,18 +116,14 @@ fn read_state(path: &std::path::Path) -> anyhow::Result<PolicyState> {
 }
 
 /// A copy of `policy` reading one queue of weight 1, which holds the counts
-/// given (already summed over the policy's queues).
-fn summed_queues(policy: &Policy) -> Policy {
-    let queue = policy
-        .queues
-        .iter()
-        .map(|q| q.queue.as_str())
-        .collect::<Vec<_>>()
-        .join(" + ");
-    Policy {
-        queues: vec![QueueRef { queue, weight: 1.0 }],
-        ..policy.clone()
+/// given (already summed over the policy's queues). The engine reads no
+/// queue name, so the queue is the policy's first.
+fn summed_queues(policy: &Policy) -> anyhow::Result<Policy> {
+    if policy.queues.len() == 1 && policy.queues[0].weight == 1.0 {
+        return Ok(policy.clone());
     }
+    let first = policy.queues.first().map(|q| q.queue.as_str());
+    Ok(policy.with_setting("queues", serde_json::json!([first]))?)
 }
 
 fn print_text(policy: &Policy, decision: &Decision) {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use backlog_scaler::aws::{ApiCalls, AwsFleet, CloudWatchPublisher};
+use backlog_scaler::aws::{ApiCalls, AwsFleet, CloudWatchPublisher, DynamoLeaseStore};
 use backlog_scaler::controller::{
     spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
 };
@@ -176,12 +176,19 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             PolicySource::Env(_) => spawn_fixed_policies(source.to_string()),
         };
         let lease = match lease_args::settings(&args.lease, args.shard.shard)? {
-            Some(settings) => Some(
-                RunningLease::start(&settings, &sdk_config, stop_lease, |gate| {
-                    telemetry.readiness.set_lease(gate.clone())
-                })
-                .await,
-            ),
+            Some(settings) => {
+                let store = DynamoLeaseStore::from_config(
+                    &sdk_config,
+                    settings.table.clone(),
+                    settings.name.clone(),
+                );
+                Some(
+                    RunningLease::start(&settings, Arc::new(store), stop_lease, |gate| {
+                        telemetry.readiness.set_lease(gate.clone())
+                    })
+                    .await,
+                )
+            }
             None => None,
         };
         let config = ControllerConfig {

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use super::aws_args::{self, AwsArgs};
-use backlog_scaler::aws::{ApiCalls, SqsQueues};
+use backlog_scaler::aws::{ApiCalls, SentMessages, SqsQueues};
 use backlog_scaler::ports::{error_chain, QueueDepthReader};
 use backlog_scaler::trace_export::{self, MinuteRange};
 
@@ -84,8 +84,8 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
             .queue_depth(&args.queue)
             .await
             .map_err(|error| anyhow::anyhow!("{}", error_chain(&error)))?;
-        let client = aws_sdk_cloudwatch::Client::new(&config);
-        anyhow::Ok(trace_export::fetch_arrivals(&client, &args.queue, range).await?)
+        let sent = SentMessages::new(&config);
+        anyhow::Ok(trace_export::fetch_arrivals(&sent, &args.queue, range).await?)
     })?;
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -8,7 +8,9 @@
 //!   milliseconds (no I/O, no clock reads), unit-tested.
 //! - `gate.rs`: the cheap shared flag the controller checks right before
 //!   each `UpdateService`, and the holder's identity for logs and `/readyz`.
-//! - `store.rs`: the [`LeaseStore`] port and its DynamoDB adapter.
+//! - `store.rs`: the [`LeaseStore`] port; its DynamoDB adapter is
+//!   `crate::aws::DynamoLeaseStore` (`aws/` depends on `lease/`, never the
+//!   other way).
 //! - `keeper.rs`: the task that drives the machine against the store.
 //! - `running.rs`: the keeper's lifecycle beside the controller: start from
 //!   [`LeaseSettings`] (what `run`'s options become), stop and release.
@@ -32,4 +34,4 @@ pub use keeper::LeaseKeeper;
 pub use machine::{Attempt, Lease, LeaseEvent, LeaseTiming, Role, StoreOutcome};
 pub use replica::default_replica_id;
 pub use running::{LeaseSettings, RunningLease};
-pub use store::{DynamoLeaseStore, LeaseRecord, LeaseStore, LeaseStoreError};
+pub use store::{LeaseRecord, LeaseStore, LeaseStoreError, StoreFuture};

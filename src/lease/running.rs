@@ -1,5 +1,6 @@
 //! The lease's lifecycle beside the controller: [`RunningLease::start`]
-//! builds the DynamoDB store and the keeper from [`LeaseSettings`], makes
+//! builds the keeper from [`LeaseSettings`] and a store (the caller's
+//! `aws::DynamoLeaseStore` in `run`), makes
 //! the first attempt and leaves the keeper running;
 //! [`RunningLease::stop`] ends it once the controller no longer writes, so
 //! the keeper closes the gate and releases the lease and the other replica
@@ -14,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::gate::WriteGate;
 use super::keeper::LeaseKeeper;
 use super::machine::LeaseTiming;
-use super::store::DynamoLeaseStore;
+use super::store::LeaseStore;
 
 /// How long [`RunningLease::stop`] waits for the keeper to release the
 /// lease; past it the lease simply expires.
@@ -41,8 +42,9 @@ pub struct RunningLease {
 }
 
 impl RunningLease {
-    /// Keep the lease of `settings` through the DynamoDB client of
-    /// `sdk_config` until `stop` is cancelled (or [`RunningLease::stop`]).
+    /// Keep the lease of `settings` in `store` (the lease `settings.name`
+    /// of table `settings.table`) until `stop` is cancelled (or
+    /// [`RunningLease::stop`]).
     /// `announce` gets the write gate before the first attempt, so that
     /// `/readyz` reports the lease from the start and never lags the logs;
     /// the first attempt is made before returning, so the holder writes
@@ -50,15 +52,10 @@ impl RunningLease {
     /// which.
     pub async fn start(
         settings: &LeaseSettings,
-        sdk_config: &aws_config::SdkConfig,
+        store: Arc<dyn LeaseStore>,
         stop: CancellationToken,
         announce: impl FnOnce(&WriteGate),
     ) -> RunningLease {
-        let store = DynamoLeaseStore::new(
-            aws_sdk_dynamodb::Client::new(sdk_config),
-            settings.table.clone(),
-            settings.name.clone(),
-        );
         tracing::info!(
             replica = %settings.replica,
             lease_table = %settings.table,
@@ -67,8 +64,7 @@ impl RunningLease {
             lease_renew_every = %humantime::format_duration(settings.timing.renew_every),
             "two-replica mode: only the lease holder writes desired counts"
         );
-        let mut keeper =
-            LeaseKeeper::new(Arc::new(store), settings.replica.clone(), settings.timing);
+        let mut keeper = LeaseKeeper::new(store, settings.replica.clone(), settings.timing);
         let gate = keeper.gate();
         announce(&gate);
         keeper.step().await;

@@ -133,6 +133,7 @@ role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
             line: 1,
             column: 1,
         }),
+        validated: policy.validated,
     };
     assert_eq!(policy, &expected);
     assert_eq!(policy.target_backlog_per_task(), 100.0);

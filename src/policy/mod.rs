@@ -1,6 +1,11 @@
 //! Policies: the YAML format, its validation, and the validated [`Policy`].
 //!
-//! - `model.rs`: the validated [`Policy`] the engine and controller consume.
+//! - `model.rs`: the validated [`Policy`] the engine and controller consume;
+//!   only the validator makes one (see [`Validated`]).
+//! - `defaults.rs`: every default of the format, read by the validator and
+//!   the schema.
+//! - `setting.rs`: [`Policy::with_setting`] and [`Policy::with_defaults`],
+//!   policies changed or built in code through the validator.
 //! - `load.rs`: [`load_path`] / [`load_str`] (and the lenient [`check_path`] /
 //!   [`check_str`]), files and directories to policies.
 //! - `parse.rs`: YAML text to raw documents, with every structural problem.
@@ -13,6 +18,7 @@
 //! - `schema.rs`: the JSON Schema of a policy document.
 
 mod conflicts;
+mod defaults;
 mod diagnostic;
 pub mod duration_serde;
 mod keys;
@@ -24,6 +30,7 @@ mod outline;
 mod parse;
 mod raw;
 mod schema;
+mod setting;
 mod validate;
 
 pub use diagnostic::{Diagnostic, LoadedPolicies, PolicyErrors, PolicyReport, Severity};
@@ -34,6 +41,7 @@ pub use load::{
 };
 pub use model::{
     AwsTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target, TaskStartup,
+    Validated,
 };
 pub use schema::policy_schema;
 

@@ -1,12 +1,16 @@
 //! The validated policy: what the engine and the controller consume.
 //!
 //! Every value here has passed validation (see [`super::validate`]), so code
-//! that holds a [`Policy`] never re-checks bounds or target forms.
+//! that holds a [`Policy`] never re-checks bounds or target forms: only the
+//! validator makes the [`Validated`] every `Policy` holds. The defaults of
+//! left-out keys are in `defaults.rs`, read by the validator.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
+
+pub use super::validate::Validated;
 
 /// Where a policy came from, for messages that point a user back at it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -193,45 +197,47 @@ pub struct Policy {
     /// Where the policy's document starts; `None` for policies built in code.
     #[serde(skip)]
     pub source: Option<SourceLocation>,
+    /// Made by the validator alone: a `Policy` is loaded, built by
+    /// [`Policy::with_defaults`] or changed by [`Policy::with_setting`],
+    /// never written as a struct literal outside `policy/`.
+    #[serde(skip)]
+    pub validated: Validated,
 }
 
 impl Policy {
-    /// A policy with every default from the reference, for tests and tools
-    /// that build policies in code.
+    /// A policy with every default of the format, for tests and tools that
+    /// build policies in code: the document `name`, `cluster`, `service`,
+    /// `queues: [queue]`, `target_backlog_per_task: 100`, `max_tasks: 10`,
+    /// through the validator. Its `source` is `None`.
+    ///
+    /// # Panics
+    ///
+    /// When the names are not valid, with the validator's errors.
     pub fn with_defaults(name: &str, cluster: &str, service: &str, queue: &str) -> Policy {
-        Policy {
-            name: name.to_owned(),
-            cluster: cluster.to_owned(),
-            service: service.to_owned(),
-            queues: vec![QueueRef {
-                queue: queue.to_owned(),
-                weight: 1.0,
-            }],
-            target: Target::BacklogPerTask(100.0),
-            task_startup: None,
-            min_tasks: 1,
-            max_tasks: 10,
-            poll_interval: Duration::from_secs(15),
-            count_in_flight: true,
-            count_delayed: false,
-            tolerance: 0.1,
-            scale_out: ScaleOut {
-                max_step: None,
-                cooldown: Duration::ZERO,
-                lookahead: Duration::ZERO,
-            },
-            scale_in: ScaleIn {
-                stabilization_window: Duration::from_secs(300),
-                max_step: None,
-                cooldown: Duration::ZERO,
-            },
-            activation_backlog: 0.0,
-            scale_to_zero_after: Duration::from_secs(300),
-            dry_run: false,
-            in_flight_per_task: None,
-            aws: AwsTarget::default(),
-            source: None,
+        let document = vec![
+            ("name", name.into()),
+            ("cluster", cluster.into()),
+            ("service", service.into()),
+            ("queues", serde_json::json!([queue])),
+            ("target_backlog_per_task", 100.into()),
+            ("max_tasks", 10.into()),
+        ];
+        let document = document
+            .into_iter()
+            .map(|(key, value): (&str, serde_json::Value)| (key.to_owned(), value))
+            .collect();
+        match super::setting::validated(document, None) {
+            Ok(policy) => policy,
+            Err(errors) => panic!("Policy::with_defaults: {errors}"),
         }
+    }
+
+    /// Whether `other` is the same policy, wherever each was written: a
+    /// reload that only moved a policy within its files changes nothing.
+    pub fn same_content(&self, other: &Policy) -> bool {
+        let mut moved = other.clone();
+        moved.source.clone_from(&self.source);
+        *self == moved
     }
 
     /// The target as messages per task, whichever form the file used.

@@ -15,6 +15,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::defaults::{self, duration_text};
+
 /// One backlog-scaler policy: sizes one ECS service from the backlog of its
 /// SQS queue(s). A file may hold several policies as YAML documents
 /// separated by `---`.
@@ -71,29 +73,32 @@ pub struct RawPolicy {
     pub task_startup: Option<Spanned<String>>,
     /// Fewest tasks the service runs. `0` lets it scale to zero.
     #[serde(default)]
-    #[schemars(with = "u32", extend("default" = 1))]
+    #[schemars(with = "u32", extend("default" = defaults::MIN_TASKS))]
     pub min_tasks: Option<Spanned<i64>>,
     /// Most tasks the service runs.
     #[schemars(with = "u32", range(min = 1))]
     pub max_tasks: Option<Spanned<i64>>,
     /// How often the policy is evaluated.
     #[serde(default)]
-    #[schemars(with = "DurationText", extend("default" = "15s"))]
+    #[schemars(
+        with = "DurationText",
+        extend("default" = duration_text(defaults::POLL_INTERVAL))
+    )]
     pub poll_interval: Option<Spanned<String>>,
     /// Add in-flight messages (`ApproximateNumberOfMessagesNotVisible`) to the
     /// backlog.
     #[serde(default)]
-    #[schemars(with = "bool", extend("default" = true))]
+    #[schemars(with = "bool", extend("default" = defaults::COUNT_IN_FLIGHT))]
     pub count_in_flight: Option<Spanned<bool>>,
     /// Add delayed messages (`ApproximateNumberOfMessagesDelayed`) to the
     /// backlog.
     #[serde(default)]
-    #[schemars(with = "bool", extend("default" = false))]
+    #[schemars(with = "bool", extend("default" = defaults::COUNT_DELAYED))]
     pub count_delayed: Option<Spanned<bool>>,
     /// No change while `abs(backlog / (target * current) - 1) <= tolerance`.
     /// At least 0, below 1.
     #[serde(default)]
-    #[schemars(with = "f64", range(min = 0), extend("exclusiveMaximum" = 1, "default" = 0.1))]
+    #[schemars(with = "f64", range(min = 0), extend("exclusiveMaximum" = 1, "default" = defaults::TOLERANCE))]
     pub tolerance: Option<Spanned<f64>>,
     /// Limits on adding tasks.
     #[serde(default)]
@@ -106,16 +111,23 @@ pub struct RawPolicy {
     /// With `min_tasks: 0`: from zero tasks, start only once the backlog
     /// exceeds this many messages.
     #[serde(default)]
-    #[schemars(with = "f64", range(min = 0), extend("default" = 0))]
+    #[schemars(
+        with = "f64",
+        range(min = 0),
+        extend("default" = defaults::ACTIVATION_BACKLOG)
+    )]
     pub activation_backlog: Option<Spanned<f64>>,
     /// With `min_tasks: 0`: go to zero tasks only after the backlog, in-flight
     /// messages included, has been zero this long.
     #[serde(default)]
-    #[schemars(with = "DurationText", extend("default" = "5m"))]
+    #[schemars(
+        with = "DurationText",
+        extend("default" = duration_text(defaults::SCALE_TO_ZERO_AFTER))
+    )]
     pub scale_to_zero_after: Option<Spanned<String>>,
     /// Decide and log, but never change the service's desired count.
     #[serde(default)]
-    #[schemars(with = "bool", extend("default" = false))]
+    #[schemars(with = "bool", extend("default" = defaults::DRY_RUN))]
     pub dry_run: Option<Spanned<bool>>,
     /// Opt-in sizing: count in-flight messages as busy tasks, this many per
     /// task (the consumer's concurrency), and apply the target to waiting
@@ -154,14 +166,20 @@ pub struct RawScaleOut {
     pub max_step: Option<Spanned<RawStep>>,
     /// Least time between two scale-outs.
     #[serde(default)]
-    #[schemars(with = "DurationText", extend("default" = "0s"))]
+    #[schemars(
+        with = "DurationText",
+        extend("default" = duration_text(defaults::SCALE_OUT_COOLDOWN))
+    )]
     pub cooldown: Option<Spanned<String>>,
     /// Opt-in: size for the work expected this far ahead, the backlog's
     /// growth per second since the previous poll times this. Set it near
     /// the task startup time, so tasks launched now are enough when they
     /// start. `0s` sizes for the backlog seen now.
     #[serde(default)]
-    #[schemars(with = "DurationText", extend("default" = "0s"))]
+    #[schemars(
+        with = "DurationText",
+        extend("default" = duration_text(defaults::SCALE_OUT_LOOKAHEAD))
+    )]
     pub lookahead: Option<Spanned<String>>,
 }
 
@@ -171,8 +189,13 @@ pub struct RawScaleOut {
 #[schemars(rename = "ScaleIn")]
 pub struct RawScaleIn {
     /// Scale in only to the highest recommendation seen within this window.
+    /// Left out in a policy with `task_startup`, `0s`: wait sizing keeps
+    /// capacity by what it learns of the traffic.
     #[serde(default)]
-    #[schemars(with = "DurationText", extend("default" = "5m"))]
+    #[schemars(
+        with = "DurationText",
+        extend("default" = duration_text(defaults::STABILIZATION_WINDOW))
+    )]
     pub stabilization_window: Option<Spanned<String>>,
     /// Most tasks removed in one action: a number of tasks, or a percent of
     /// the current count such as `50%`. Unlimited when left out.
@@ -181,7 +204,10 @@ pub struct RawScaleIn {
     pub max_step: Option<Spanned<RawStep>>,
     /// Least time after any scaling before a scale-in.
     #[serde(default)]
-    #[schemars(with = "DurationText", extend("default" = "0s"))]
+    #[schemars(
+        with = "DurationText",
+        extend("default" = duration_text(defaults::SCALE_IN_COOLDOWN))
+    )]
     pub cooldown: Option<Spanned<String>>,
 }
 
@@ -204,7 +230,7 @@ pub struct RawWeightedQueue {
     pub queue: Option<Spanned<String>>,
     /// How much one message of this queue counts, greater than 0.
     #[serde(default)]
-    #[schemars(with = "f64", extend("exclusiveMinimum" = 0, "default" = 1))]
+    #[schemars(with = "f64", extend("exclusiveMinimum" = 0, "default" = defaults::QUEUE_WEIGHT))]
     pub weight: Option<Spanned<f64>>,
 }
 

@@ -1,6 +1,7 @@
 //! `--sweep KEY=V1,V2,...` or `KEY=A..B:N`: one simulation per value of a
 //! numeric policy key, run on every core, and the cheapest value that meets
-//! the wait target.
+//! the wait target. Each value's policy is made by the validator `validate`
+//! runs ([`Policy::with_setting`]): the sweep has no rules of its own.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use super::pool::run_all;
 use super::report::{cheapest_meeting, Summary};
 use super::run::simulate;
 use super::trace::Trace;
-use crate::policy::{duration_maximum, maximum_text, Policy, Step, Target};
+use crate::policy::{duration_maximum, Policy, PolicyErrors};
 
 /// The policy keys a sweep can vary; durations are given in seconds.
 pub const SWEEP_KEYS: &[&str] = &[
@@ -51,11 +52,12 @@ pub enum SweepError {
     NotANumber { key: String, value: String },
     #[error("a geometric range needs 0 < A, 0 < B and N >= 2, found `{0}`")]
     BadRange(String),
-    #[error("{key} = {value}: {message}")]
-    BadValue {
+    /// The value makes a policy `validate` refuses: the validator's errors.
+    #[error("{}", invalid_text(.key, *.value, .errors))]
+    Invalid {
         key: String,
         value: f64,
-        message: String,
+        errors: PolicyErrors,
     },
     #[error("{key} = {value}: {source}")]
     Simulation {
@@ -147,116 +149,57 @@ fn is_whole_key(key: &str) -> bool {
     )
 }
 
-/// `value` seconds as a duration, within the key's maximum as `validate`
-/// has it (so `poll_interval=1e30` says what is wrong with it).
-fn seconds(key: &str, value: f64) -> Result<Duration, SweepError> {
-    let bad = |message: String| SweepError::BadValue {
-        key: key.to_owned(),
-        value,
-        message,
-    };
-    if value.is_nan() || value < 0.0 {
-        return Err(bad("must be a number of seconds, 0 or more".to_owned()));
+/// `policy` with `key` set to `value` (seconds, for a duration), built by
+/// the validator `validate` runs ([`Policy::with_setting`]): a value
+/// `validate` refuses in a file is refused here with the same error.
+pub fn with_value(policy: &Policy, key: &str, value: f64) -> Result<Policy, SweepError> {
+    if !SWEEP_KEYS.contains(&key) {
+        return Err(SweepError::UnknownKey {
+            key: key.to_owned(),
+        });
     }
-    if let Some((maximum, why)) = duration_maximum(key) {
-        if value > maximum.as_secs_f64() {
-            return Err(bad(format!(
-                "is more than the maximum, {} s ({}): {why}",
-                maximum.as_secs(),
-                maximum_text(maximum)
-            )));
-        }
-    }
-    Duration::try_from_secs_f64(value).map_err(|_| bad("is too many seconds".to_owned()))
+    policy
+        .with_setting(key, setting(key, value))
+        .map_err(|errors| SweepError::Invalid {
+            key: key.to_owned(),
+            value,
+            errors,
+        })
 }
 
-/// `policy` with `key` set to `value`, checked as the validator would.
-pub fn with_value(policy: &Policy, key: &str, value: f64) -> Result<Policy, SweepError> {
-    let bad = |message: &str| SweepError::BadValue {
-        key: key.to_owned(),
-        value,
-        message: message.to_owned(),
-    };
-    let count = || -> Result<u32, SweepError> {
-        if value < 0.0 || value > f64::from(u32::MAX) || value.fract() != 0.0 {
-            Err(bad("must be a whole number of tasks"))
-        } else {
-            Ok(value as u32)
-        }
-    };
-    let mut policy = policy.clone();
-    match key {
-        "target_backlog_per_task" => {
-            if value <= 0.0 {
-                return Err(bad("must be more than zero"));
-            }
-            policy.target = Target::BacklogPerTask(value);
-        }
-        "target_wait" | "message_cost" => {
-            let duration = seconds(key, value)?;
-            if duration.is_zero() {
-                return Err(bad("must be more than zero"));
-            }
-            let Target::Wait { wait, message_cost } = policy.target else {
-                return Err(bad(
-                    "the policy uses target_backlog_per_task, not target_wait + message_cost",
-                ));
-            };
-            policy.target = if key == "target_wait" {
-                Target::Wait {
-                    wait: duration,
-                    message_cost,
-                }
-            } else {
-                Target::Wait {
-                    wait,
-                    message_cost: duration,
-                }
-            };
-        }
-        "min_tasks" => policy.min_tasks = count()?,
-        "max_tasks" => policy.max_tasks = count()?,
-        "poll_interval" => {
-            policy.poll_interval = seconds(key, value)?;
-            if policy.poll_interval.is_zero() {
-                return Err(bad("must be more than zero"));
-            }
-        }
-        "tolerance" | "activation_backlog" => {
-            if value < 0.0 {
-                return Err(bad("must be at least zero"));
-            }
-            if key == "tolerance" {
-                policy.tolerance = value;
-            } else {
-                policy.activation_backlog = value;
-            }
-        }
-        "scale_to_zero_after" => policy.scale_to_zero_after = seconds(key, value)?,
-        "scale_out.max_step" => policy.scale_out.max_step = Some(Step::Tasks(count()?.max(1))),
-        "scale_out.cooldown" => policy.scale_out.cooldown = seconds(key, value)?,
-        "scale_out.lookahead" => policy.scale_out.lookahead = seconds(key, value)?,
-        "in_flight_per_task" => {
-            if value <= 0.0 {
-                return Err(bad("must be more than zero"));
-            }
-            policy.in_flight_per_task = Some(value);
-        }
-        "scale_in.stabilization_window" => {
-            policy.scale_in.stabilization_window = seconds(key, value)?
-        }
-        "scale_in.max_step" => policy.scale_in.max_step = Some(Step::Tasks(count()?.max(1))),
-        "scale_in.cooldown" => policy.scale_in.cooldown = seconds(key, value)?,
-        _ => {
-            return Err(SweepError::UnknownKey {
-                key: key.to_owned(),
-            })
-        }
+/// `value` as a policy file writes it: seconds as a duration (`90s`,
+/// `1m 30s`), a task count as a whole number, anything else as a number.
+fn setting(key: &str, value: f64) -> serde_json::Value {
+    // Every duration key has a maximum (`policy::DURATION_MAXIMA`).
+    if duration_maximum(key).is_some() {
+        return seconds_text(value).into();
     }
-    if policy.min_tasks > policy.max_tasks {
-        return Err(bad("min_tasks would exceed max_tasks"));
+    if is_whole_key(key) && value.fract() == 0.0 && value.abs() < 9.0e15 {
+        return (value as i64).into();
     }
-    Ok(policy)
+    serde_json::Number::from_f64(value)
+        .map_or_else(|| value.to_string().into(), serde_json::Value::Number)
+}
+
+/// `seconds` as a duration's text, for any number: a negative one keeps
+/// its sign and one too large for a duration keeps its digits, so the
+/// validator says what is wrong with it.
+fn seconds_text(seconds: f64) -> String {
+    match Duration::try_from_secs_f64(seconds.abs()) {
+        Ok(duration) if seconds < 0.0 => format!("-{}", humantime::format_duration(duration)),
+        Ok(duration) => humantime::format_duration(duration).to_string(),
+        Err(_) => format!("{seconds}s"),
+    }
+}
+
+/// Each error of an invalid value, after the sweep value it is about.
+fn invalid_text(key: &str, value: f64, errors: &PolicyErrors) -> String {
+    let lines: Vec<String> = errors
+        .errors
+        .iter()
+        .map(|error| format!("--sweep {key}={value}: {error}"))
+        .collect();
+    lines.join("\n")
 }
 
 /// One run of a sweep.
@@ -338,7 +281,10 @@ pub fn run_sweep(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+    use crate::policy::{check_str, load_str};
 
     #[test]
     fn lists_parse() {
@@ -392,6 +338,99 @@ mod tests {
         );
     }
 
+    /// A policy file: `w`, with `key: value` written, `max_tasks: 10` and
+    /// its target keys (`target_wait` and `message_cost` for those keys,
+    /// else `target_backlog_per_task`) unless `key` is one of them.
+    fn file_with(key: &str, value: Option<&str>) -> String {
+        let targets: &[(&str, &str)] = if matches!(key, "target_wait" | "message_cost") {
+            &[
+                ("max_tasks", "10"),
+                ("target_wait", "30s"),
+                ("message_cost", "1s"),
+            ]
+        } else {
+            &[("max_tasks", "10"), ("target_backlog_per_task", "50")]
+        };
+        let mut text = "name: w\ncluster: c\nservice: s\nqueues: [q]\n".to_owned();
+        for (target, written) in targets {
+            if *target != key || value.is_none() {
+                text.push_str(&format!("{target}: {written}\n"));
+            }
+        }
+        if let Some(value) = value {
+            text.push_str(&match key.split_once('.') {
+                Some((section, inner)) => format!("{section}: {{{inner}: {value}}}\n"),
+                None => format!("{key}: {value}\n"),
+            });
+        }
+        text
+    }
+
+    /// Every key the sweep accepts goes through the validator: a value the
+    /// sweep applies gives the policy `validate` reads from a file that
+    /// writes it, and a value it refuses gives the errors `validate` gives
+    /// for that file (at the policy's start: the value is not in the file).
+    #[test]
+    fn every_sweep_key_is_validated_as_validate_does() {
+        let file = Path::new("p.yaml");
+        let cases: Vec<(&str, f64)> = SWEEP_KEYS
+            .iter()
+            .flat_map(|&key| [(key, -1.0), (key, 2.0), (key, 100_000.0)])
+            .chain([
+                ("tolerance", 1.5),
+                ("tolerance", 0.5),
+                ("min_tasks", 20.0),
+                ("min_tasks", 0.0),
+                ("scale_out.max_step", 0.0),
+                ("scale_in.max_step", 2.5),
+                ("poll_interval", 7200.0),
+                ("poll_interval", 0.5),
+                ("in_flight_per_task", 0.0),
+                ("message_cost", 0.0),
+            ])
+            .collect();
+        let (mut refused, mut applied) = (0, 0);
+        for (key, value) in cases {
+            let base = &load_str(file, &file_with(key, None)).unwrap().policies[0];
+            let written = if duration_maximum(key).is_some() {
+                seconds_text(value)
+            } else {
+                value.to_string()
+            };
+            let report = check_str(file, &file_with(key, Some(&written)));
+            let swept = with_value(base, key, value);
+            let case = format!("{key} = {value} ({key}: {written})");
+            if report.is_valid() {
+                applied += 1;
+                let swept = swept.unwrap_or_else(|e| panic!("{case}: {e}"));
+                assert_eq!(swept, report.policies[0], "{case}");
+                continue;
+            }
+            refused += 1;
+            let validate: Vec<String> = report
+                .errors()
+                .map(|error| {
+                    let text = error.to_string();
+                    text.split_once(": ").unwrap().1.to_owned()
+                })
+                .collect();
+            let sweep: Vec<String> = swept
+                .expect_err(&case)
+                .to_string()
+                .lines()
+                .map(|line| {
+                    let prefix = format!("--sweep {key}={value}: p.yaml:1:1: ");
+                    line.strip_prefix(&prefix)
+                        .unwrap_or_else(|| panic!("{case}: {line}"))
+                        .to_owned()
+                })
+                .collect();
+            assert_eq!(sweep, validate, "{case}");
+        }
+        assert!(refused >= SWEEP_KEYS.len() + 7, "{refused} refused");
+        assert!(applied >= SWEEP_KEYS.len(), "{applied} applied");
+    }
+
     #[test]
     fn values_are_checked_when_applied() {
         let policy = Policy::with_defaults("p", "c", "s", "q");
@@ -399,14 +438,17 @@ mod tests {
             with_value(&policy, "target_backlog_per_task", 0.0)
                 .unwrap_err()
                 .to_string(),
-            "target_backlog_per_task = 0: must be more than zero"
+            "--sweep target_backlog_per_task=0: (policy built in code): error: policy 'p': \
+             target_backlog_per_task: must be greater than 0, got 0 (hint: give the number of \
+             waiting messages one task should have, e.g. `100`)"
         );
-        assert_eq!(
-            with_value(&policy, "min_tasks", 20.0)
-                .unwrap_err()
-                .to_string(),
-            "min_tasks = 20: min_tasks would exceed max_tasks"
-        );
+        assert!(with_value(&policy, "min_tasks", 20.0)
+            .unwrap_err()
+            .to_string()
+            .starts_with(
+                "--sweep min_tasks=20: (policy built in code): error: policy 'p': min_tasks: \
+                 20 is greater than max_tasks 10"
+            ));
         let changed = with_value(&policy, "scale_in.stabilization_window", 90.0).unwrap();
         assert_eq!(
             changed.scale_in.stabilization_window,

@@ -3,6 +3,7 @@
 use serde_saphyr::Spanned;
 
 use super::{at, must_be, Checker};
+use crate::policy::defaults;
 use crate::policy::model::QueueRef;
 use crate::policy::names::{self, ClusterRef, ServiceRef};
 use crate::policy::outline::quoted;
@@ -173,7 +174,7 @@ impl Checker<'_> {
             valid = false;
         }
         let weight = match weight {
-            None => 1.0,
+            None => defaults::QUEUE_WEIGHT,
             Some(weight) if weight.value > 0.0 && weight.value.is_finite() => weight.value,
             Some(weight) => {
                 self.error(

@@ -18,10 +18,54 @@ use std::path::Path;
 
 use serde_saphyr::Spanned;
 
+use super::defaults;
 use super::diagnostic::Diagnostic;
 use super::model::{Policy, SourceLocation};
 use super::outline::Position;
 use super::raw::RawPolicy;
+
+/// The proof that a [`Policy`] passed validation: only this module makes
+/// one, so outside `policy/` a `Policy` cannot be written as a struct
+/// literal, only loaded, built by [`Policy::with_defaults`] or changed by
+/// [`Policy::with_setting`], which all validate. (A copy made with
+/// `..policy.clone()` carries the proof of the policy it copies.)
+///
+/// A policy written out in code does not compile:
+///
+/// ```compile_fail
+/// use std::time::Duration;
+/// use backlog_scaler::policy::*;
+///
+/// let unchecked = Policy {
+///     name: "p".into(),
+///     cluster: "c".into(),
+///     service: "s".into(),
+///     queues: vec![QueueRef { queue: "q".into(), weight: 1.0 }],
+///     target: Target::BacklogPerTask(10.0),
+///     task_startup: None,
+///     min_tasks: 1,
+///     max_tasks: 10,
+///     poll_interval: Duration::from_secs(15),
+///     count_in_flight: true,
+///     count_delayed: false,
+///     tolerance: 1.5,
+///     scale_out: ScaleOut { max_step: None, cooldown: Duration::ZERO, lookahead: Duration::ZERO },
+///     scale_in: ScaleIn {
+///         stabilization_window: Duration::ZERO,
+///         max_step: None,
+///         cooldown: Duration::ZERO,
+///     },
+///     activation_backlog: 0.0,
+///     scale_to_zero_after: Duration::ZERO,
+///     dry_run: false,
+///     in_flight_per_task: None,
+///     aws: AwsTarget::default(),
+///     source: None,
+///     validated: Validated(()),
+/// };
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validated(());
 
 /// A valid policy, with where the keys that can clash with another policy
 /// were written.
@@ -135,7 +179,7 @@ pub(crate) fn validate(
     if task_startup.is_some() && !window_given {
         // Wait sizing keeps capacity by what it has learned of the traffic;
         // a window the user did not ask for would only add a fixed floor.
-        scale_in.stabilization_window = std::time::Duration::ZERO;
+        scale_in.stabilization_window = defaults::STABILIZATION_WINDOW_WAIT_SIZED;
     }
     let policy = Policy {
         name: name.value.clone(),
@@ -147,14 +191,20 @@ pub(crate) fn validate(
         min_tasks,
         max_tasks,
         poll_interval,
-        count_in_flight: raw.count_in_flight.is_none_or(|v| v.value),
-        count_delayed: raw.count_delayed.is_some_and(|v| v.value),
+        count_in_flight: raw
+            .count_in_flight
+            .as_ref()
+            .map_or(defaults::COUNT_IN_FLIGHT, |v| v.value),
+        count_delayed: raw
+            .count_delayed
+            .as_ref()
+            .map_or(defaults::COUNT_DELAYED, |v| v.value),
         tolerance,
         scale_out,
         scale_in,
         activation_backlog,
         scale_to_zero_after,
-        dry_run: raw.dry_run.is_some_and(|v| v.value),
+        dry_run: raw.dry_run.as_ref().map_or(defaults::DRY_RUN, |v| v.value),
         in_flight_per_task,
         aws,
         source: Some(SourceLocation {
@@ -162,6 +212,7 @@ pub(crate) fn validate(
             line: start.line,
             column: start.column,
         }),
+        validated: Validated(()),
     };
     let checked = CheckedPolicy {
         policy,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::{at, Checker};
+use crate::policy::defaults;
 use crate::policy::limits::{duration_maximum, maximum_text};
 use crate::policy::model::{ScaleIn, ScaleOut, Step};
 use crate::policy::outline::quoted;
@@ -57,7 +58,7 @@ impl Checker<'_> {
 
     pub(super) fn poll_interval(&mut self, value: Option<&Spanned<String>>) -> Option<Duration> {
         let Some(value) = value else {
-            return Some(Duration::from_secs(15));
+            return Some(defaults::POLL_INTERVAL);
         };
         let interval = self.positive_duration(value, "poll_interval")?;
         if interval < Duration::from_secs(1) {
@@ -101,8 +102,8 @@ impl Checker<'_> {
         let Some(section) = section else {
             return Some(ScaleOut {
                 max_step: None,
-                cooldown: Duration::ZERO,
-                lookahead: Duration::ZERO,
+                cooldown: defaults::SCALE_OUT_COOLDOWN,
+                lookahead: defaults::SCALE_OUT_LOOKAHEAD,
             });
         };
         let max_step = section
@@ -122,18 +123,18 @@ impl Checker<'_> {
             .map(|v| self.duration(v, "scale_out.lookahead"));
         Some(ScaleOut {
             max_step: max_step.map_or(Some(None), |step| step.map(Some))?,
-            cooldown: cooldown.unwrap_or(Some(Duration::ZERO))?,
-            lookahead: lookahead.unwrap_or(Some(Duration::ZERO))?,
+            cooldown: cooldown.unwrap_or(Some(defaults::SCALE_OUT_COOLDOWN))?,
+            lookahead: lookahead.unwrap_or(Some(defaults::SCALE_OUT_LOOKAHEAD))?,
         })
     }
 
     pub(super) fn scale_in(&mut self, section: Option<&Spanned<RawScaleIn>>) -> Option<ScaleIn> {
-        let default_window = Duration::from_secs(300);
+        let default_window = defaults::STABILIZATION_WINDOW;
         let Some(section) = section else {
             return Some(ScaleIn {
                 stabilization_window: default_window,
                 max_step: None,
-                cooldown: Duration::ZERO,
+                cooldown: defaults::SCALE_IN_COOLDOWN,
             });
         };
         let raw = &section.value;
@@ -162,7 +163,7 @@ impl Checker<'_> {
         Some(ScaleIn {
             stabilization_window: window.unwrap_or(Some(default_window))?,
             max_step: max_step.map_or(Some(None), |step| step.map(Some))?,
-            cooldown: cooldown.unwrap_or(Some(Duration::ZERO))?,
+            cooldown: cooldown.unwrap_or(Some(defaults::SCALE_IN_COOLDOWN))?,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::{at, must_be, Checker};
+use crate::policy::defaults;
 use crate::policy::model::{Target, TaskStartup};
 use crate::policy::outline::quoted;
 use crate::policy::raw::RawPolicy;
@@ -155,7 +156,7 @@ impl Checker<'_> {
 
     pub(super) fn bounds(&mut self, raw: &RawPolicy) -> Option<(u32, u32)> {
         let min = match raw.min_tasks.as_ref() {
-            None => Some(1),
+            None => Some(defaults::MIN_TASKS),
             Some(value) => self.count(value, "min_tasks"),
         };
         let hint = "add `max_tasks`: the most tasks the service may run";
@@ -194,7 +195,7 @@ impl Checker<'_> {
 
     pub(super) fn tolerance(&mut self, value: Option<&Spanned<f64>>) -> Option<f64> {
         let Some(value) = value else {
-            return Some(0.1);
+            return Some(defaults::TOLERANCE);
         };
         if (0.0..1.0).contains(&value.value) {
             return Some(value.value);
@@ -210,7 +211,7 @@ impl Checker<'_> {
 
     pub(super) fn activation_backlog(&mut self, value: Option<&Spanned<f64>>) -> Option<f64> {
         let Some(value) = value else {
-            return Some(0.0);
+            return Some(defaults::ACTIVATION_BACKLOG);
         };
         if value.value >= 0.0 && value.value.is_finite() {
             return Some(value.value);
@@ -249,7 +250,7 @@ impl Checker<'_> {
         value: Option<&Spanned<String>>,
     ) -> Option<Duration> {
         match value {
-            None => Some(Duration::from_secs(300)),
+            None => Some(defaults::SCALE_TO_ZERO_AFTER),
             Some(value) => self.duration(value, "scale_to_zero_after"),
         }
     }
