@@ -97,7 +97,10 @@ pub fn decide(
         ),
         None => tasks_needed(policy, &sums, growth, &mut reason),
     };
-    let recommendation = recommend(policy, current, needed, &state, now, &mut reason);
+    let Recommended {
+        tasks: recommendation,
+        inside_tolerance,
+    } = recommend(policy, current, needed, &state, now, &mut reason);
     if sizing.is_some() {
         state.traffic.observe(now, recommendation);
     }
@@ -124,10 +127,7 @@ pub fn decide(
             now,
             &mut reason,
         );
-    } else if !matches!(
-        reason.steps().last(),
-        Some(Because::InsideTolerance { .. } | Because::NeedInsideTolerance { .. })
-    ) {
+    } else if !inside_tolerance {
         reason.push(Because::AtRecommendation { tasks: current });
     }
 
@@ -389,8 +389,9 @@ fn recommend(
     state: &PolicyState,
     now: Timestamp,
     reason: &mut Reason,
-) -> u32 {
+) -> Recommended {
     let target = policy.target_backlog_per_task();
+    let mut inside_tolerance = false;
     let backlog = needed.backlog;
     let raw = tasks_for(needed.tasks);
     let mut tasks;
@@ -411,6 +412,7 @@ fn recommend(
         let ratio = needed.ratio(target, current);
         if (ratio - 1.0).abs() <= policy.tolerance + 1e-9 {
             tasks = current;
+            inside_tolerance = true;
             let tolerance = policy.tolerance;
             if matches!(needed.rule, Counted::Wait(_)) {
                 // What it expected is the point of the reason, band or not.
@@ -429,16 +431,29 @@ fn recommend(
     }
     if tasks < policy.min_tasks {
         tasks = policy.min_tasks;
+        inside_tolerance = false;
         reason.push(Because::RaisedToMin {
             min: policy.min_tasks,
         });
     } else if tasks > policy.max_tasks {
         tasks = policy.max_tasks;
+        inside_tolerance = false;
         reason.push(Because::LoweredToMax {
             max: policy.max_tasks,
         });
     }
-    tasks
+    Recommended {
+        tasks,
+        inside_tolerance,
+    }
+}
+
+/// What [`recommend`] settled on.
+struct Recommended {
+    tasks: u32,
+    /// Held at the current count by the tolerance band (its reason already
+    /// says so), not moved by a bound afterwards.
+    inside_tolerance: bool,
 }
 
 /// With no backlog and `min_tasks: 0`: zero once idle long enough, else one.
