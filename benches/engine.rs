@@ -60,7 +60,7 @@ fn warmed_state(policy: &Policy, seconds: u64) -> (PolicyState, u32) {
             &state,
             Timestamp::from_secs(second),
         );
-        desired = decision.desired.unwrap_or(desired);
+        desired = decision.desired().unwrap_or(desired);
         state = next;
     }
     (state, desired)
@@ -103,7 +103,7 @@ fn engine(c: &mut Criterion) {
                 let seen = observation(backlog_at(second), desired);
                 let (decision, next) =
                     decide(&policy, Ok(&seen), &state, Timestamp::from_secs(second));
-                desired = black_box(decision).desired.unwrap_or(desired);
+                desired = black_box(decision).desired().unwrap_or(desired);
                 state = next;
                 second += 1;
             }

@@ -188,7 +188,7 @@ async fn scales_in_only_after_the_stabilization_window() {
     let evaluations = recorder.of("orders");
     let last_high = evaluations
         .iter()
-        .filter(|e| e.decision.recommendation == Some(6))
+        .filter(|e| e.decision.recommendation() == Some(6))
         .map(|e| e.at)
         .max()
         .expect("a recommendation of 6");
@@ -207,7 +207,7 @@ async fn scales_in_only_after_the_stabilization_window() {
         .filter(|e| e.at > last_high && e.at.since(last_high) < window)
     {
         assert_eq!(
-            e.decision.desired,
+            e.decision.desired(),
             Some(6),
             "held inside the window at {:?}",
             e.at

@@ -127,13 +127,13 @@ fn summed_queues(policy: &Policy) -> anyhow::Result<Policy> {
 }
 
 fn print_text(policy: &Policy, decision: &Decision) {
-    let current = decision.current.unwrap_or_default();
-    let desired = decision.desired.unwrap_or(current);
+    let current = decision.current().unwrap_or_default();
+    let desired = decision.desired().unwrap_or(current);
     println!("policy: {}", policy.name);
     if desired == current {
-        println!("action: {} at {current} tasks", decision.action);
+        println!("action: {} at {current} tasks", decision.action());
     } else {
-        println!("action: {} {current} -> {desired} tasks", decision.action);
+        println!("action: {} {current} -> {desired} tasks", decision.action());
     }
     println!("reason: {}", decision.reason);
     if let Some(target) = target_text(policy) {
@@ -166,11 +166,11 @@ fn as_json(policy: &Policy, decision: &Decision) -> serde_json::Value {
         "policy": policy.name,
         "region": policy.aws.region,
         "role_arn": policy.aws.role_arn,
-        "action": decision.action,
-        "current": decision.current,
-        "desired": decision.desired,
-        "backlog": decision.backlog,
-        "recommendation": decision.recommendation,
+        "action": decision.action(),
+        "current": decision.current(),
+        "desired": decision.desired(),
+        "backlog": decision.backlog(),
+        "recommendation": decision.recommendation(),
         "reason": decision.reason.to_string(),
         "steps": decision.reason,
     })

@@ -112,7 +112,7 @@ impl Evaluation {
         Some(MetricSample {
             policy: self.policy.clone(),
             at: self.wall_time,
-            backlog: self.decision.backlog?,
+            backlog: self.decision.backlog()?,
             desired: self.desired_after()?,
             running: observation.service.running,
         })
@@ -171,7 +171,7 @@ pub async fn evaluate(
         now,
     );
 
-    let write = match (decision.change(), decision.current) {
+    let write = match (decision.change(), decision.current()) {
         (Some(to), Some(from)) if dry_run => {
             next.shadow_desired = Some(to);
             WriteOutcome::DryRun { from, to }

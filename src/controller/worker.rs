@@ -256,7 +256,7 @@ struct HoldKind {
 impl HoldKind {
     fn of(evaluation: &Evaluation) -> Option<HoldKind> {
         let decision = &evaluation.decision;
-        match (&evaluation.write, decision.action, decision.current) {
+        match (&evaluation.write, decision.action(), decision.current()) {
             (WriteOutcome::Unchanged, Action::Hold, Some(at)) => Some(HoldKind {
                 at,
                 kind: decision.reason.steps().last().map(std::mem::discriminant),
@@ -284,10 +284,10 @@ fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool, news: b
                 policy = %policy.name,
                 cluster = %policy.cluster,
                 service = %policy.service,
-                action = %decision.action,
-                current = decision.current,
-                desired = decision.desired,
-                backlog = decision.backlog,
+                action = %decision.action(),
+                current = decision.current(),
+                desired = decision.desired(),
+                backlog = decision.backlog(),
                 running,
                 pending,
                 dry_run = evaluation.dry_run,
@@ -310,7 +310,7 @@ fn log_decision(policy: &Policy, evaluation: &Evaluation, standby: bool, news: b
             "could not set desired {from} -> {to}: {}",
             error_chain(error)
         ),
-        WriteOutcome::Unchanged => match (decision.action, decision.current) {
+        WriteOutcome::Unchanged => match (decision.action(), decision.current()) {
             (Action::Hold, Some(current)) if news => line!(info, "hold at {current} ({reason})"),
             (Action::Hold, Some(current)) => line!(debug, "hold at {current} ({reason})"),
             // A failed observation: its cause is logged when it changes.

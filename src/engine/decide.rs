@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::decision::{Action, Because, Decision, Reason};
+use super::decision::{Action, Because, Decision, Outcome, Reason};
 use super::observation::{Observation, Timestamp};
 use super::state::PolicyState;
 use super::wait_sizing::{self, Counts, WaitPlan, WarmFleet};
@@ -28,11 +28,7 @@ pub fn decide(
                 error: error.to_owned(),
             });
             let decision = Decision {
-                action: Action::Hold,
-                current: None,
-                desired: None,
-                backlog: None,
-                recommendation: None,
+                outcome: Outcome::Unobserved,
                 reason,
             };
             return (decision, state.clone());
@@ -149,11 +145,12 @@ pub fn decide(
     }
 
     let decision = Decision {
-        action,
-        current: Some(current),
-        desired: Some(desired),
-        backlog: Some(sums.backlog),
-        recommendation: Some(recommendation),
+        outcome: Outcome::Sized {
+            current,
+            desired,
+            backlog: sums.backlog,
+            recommendation,
+        },
         reason,
     };
     (decision, state)

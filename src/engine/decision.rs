@@ -450,30 +450,110 @@ impl fmt::Display for Reason {
     }
 }
 
-/// The engine's answer for one evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// The engine's answer for one evaluation: what it found and did, and why.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
-    pub action: Action,
-    /// The service's desired count as observed; `None` when the observation
-    /// failed.
-    pub current: Option<u32>,
-    /// The desired count after this decision: equal to `current` when
-    /// holding, `None` when nothing could be observed.
-    pub desired: Option<u32>,
-    /// The backlog that was computed, when it could be.
-    #[serde(serialize_with = "optional_number")]
-    pub backlog: Option<f64>,
-    /// `ceil(backlog / target)` within bounds, before damping.
-    pub recommendation: Option<u32>,
+    pub outcome: Outcome,
     pub reason: Reason,
 }
 
+/// What an evaluation came to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// The observation failed: the service is left as it is (fail static).
+    Unobserved,
+    /// The engine sized the service from an observation.
+    Sized {
+        /// The service's desired count as observed.
+        current: u32,
+        /// The desired count after this decision (`current` when holding).
+        desired: u32,
+        /// The backlog the policy counts.
+        backlog: f64,
+        /// The tasks needed within bounds, before damping.
+        recommendation: u32,
+    },
+}
+
 impl Decision {
+    /// Hold, scale out or scale in: from the two counts, so it cannot
+    /// disagree with them.
+    pub fn action(&self) -> Action {
+        match self.outcome {
+            Outcome::Unobserved => Action::Hold,
+            Outcome::Sized {
+                current, desired, ..
+            } => Action::of_change(current, desired),
+        }
+    }
+
+    /// The service's desired count as observed; `None` when the observation
+    /// failed.
+    pub fn current(&self) -> Option<u32> {
+        self.sized().map(|(current, _, _, _)| current)
+    }
+
+    /// The desired count after this decision; `None` when nothing could be
+    /// observed.
+    pub fn desired(&self) -> Option<u32> {
+        self.sized().map(|(_, desired, _, _)| desired)
+    }
+
+    /// The backlog that was computed, when it could be.
+    pub fn backlog(&self) -> Option<f64> {
+        self.sized().map(|(_, _, backlog, _)| backlog)
+    }
+
+    /// The tasks needed within bounds, before damping, when sized.
+    pub fn recommendation(&self) -> Option<u32> {
+        self.sized().map(|(_, _, _, recommendation)| recommendation)
+    }
+
     /// The desired count to write, if this decision changes it.
     pub fn change(&self) -> Option<u32> {
-        match (self.action, self.desired) {
-            (Action::Hold, _) => None,
-            (_, desired) => desired,
+        match self.outcome {
+            Outcome::Sized {
+                current, desired, ..
+            } if current != desired => Some(desired),
+            _ => None,
         }
+    }
+
+    fn sized(&self) -> Option<(u32, u32, f64, u32)> {
+        match self.outcome {
+            Outcome::Unobserved => None,
+            Outcome::Sized {
+                current,
+                desired,
+                backlog,
+                recommendation,
+            } => Some((current, desired, backlog, recommendation)),
+        }
+    }
+}
+
+/// The JSON shape `explain --json` and `plan --json` print: flat, with
+/// `null` counts when nothing was observed.
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Flat<'a> {
+            action: Action,
+            current: Option<u32>,
+            desired: Option<u32>,
+            #[serde(serialize_with = "optional_number")]
+            backlog: Option<f64>,
+            recommendation: Option<u32>,
+            reason: &'a Reason,
+        }
+        Flat {
+            action: self.action(),
+            current: self.current(),
+            desired: self.desired(),
+            backlog: self.backlog(),
+            recommendation: self.recommendation(),
+            reason: &self.reason,
+        }
+        .serialize(serializer)
     }
 }

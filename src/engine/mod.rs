@@ -25,7 +25,7 @@ mod wait_sizing;
 
 pub use bursts::BurstMemory;
 pub use decide::decide;
-pub use decision::{number, optional_number, Action, Because, Decision, Reason};
+pub use decision::{number, optional_number, Action, Because, Decision, Outcome, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
 pub use startup::StartupMeter;
 pub use state::PolicyState;

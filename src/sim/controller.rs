@@ -97,7 +97,7 @@ impl Controller for EngineController<'_> {
         );
         self.state = state;
         let desired = decision.change().unwrap_or(poll.desired);
-        self.last = Some((decision.action, decision.reason));
+        self.last = Some((decision.action(), decision.reason));
         desired
     }
 

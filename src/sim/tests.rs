@@ -280,8 +280,8 @@ fn a_daemon_loop_fed_the_same_observations_decides_the_same() {
         let now = Timestamp::from_secs_f64(row.time_s);
         let (decision, next) = engine::decide(&policy, Ok(&observation), &state, now);
         state = next;
-        assert_eq!(decision.desired, Some(row.desired), "at {} s", row.time_s);
-        assert_eq!(decision.action, row.action, "at {} s", row.time_s);
+        assert_eq!(decision.desired(), Some(row.desired), "at {} s", row.time_s);
+        assert_eq!(decision.action(), row.action, "at {} s", row.time_s);
         assert_eq!(decision.reason.to_string(), row.reason);
     }
 }

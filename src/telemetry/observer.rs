@@ -66,10 +66,10 @@ impl Observer for TelemetryObserver {
         }
         let metrics = &self.telemetry.metrics;
         metrics.observe_evaluation_seconds(policy, evaluation.duration.as_secs_f64());
-        metrics.record_decision(policy, evaluation.decision.action);
+        metrics.record_decision(policy, evaluation.decision.action());
         if let (Ok(observation), Some(backlog), Some(desired)) = (
             &evaluation.observation,
-            evaluation.decision.backlog,
+            evaluation.decision.backlog(),
             evaluation.desired_after(),
         ) {
             metrics.record_observation(
@@ -79,7 +79,7 @@ impl Observer for TelemetryObserver {
                     desired,
                     running: observation.service.running,
                     pending: observation.service.pending,
-                    decided: evaluation.decision.desired.unwrap_or(desired),
+                    decided: evaluation.decision.desired().unwrap_or(desired),
                 },
             );
         }
@@ -150,7 +150,7 @@ mod tests {
     use super::*;
     use crate::controller::WriteOutcome;
     use crate::engine::{
-        Action, Decision, Observation, QueueDepth, Reason, ServiceCounts, Timestamp,
+        Decision, Observation, Outcome, QueueDepth, Reason, ServiceCounts, Timestamp,
     };
     use crate::ports::{ErrorKind, PortError};
 
@@ -158,13 +158,19 @@ mod tests {
         Policy::with_defaults(name, "jobs", name, name)
     }
 
-    fn decision(action: Action, current: Option<u32>, desired: Option<u32>) -> Decision {
+    /// A decision from `current` to `desired`; unobserved without them.
+    fn decision(current: Option<u32>, desired: Option<u32>) -> Decision {
+        let outcome = match (current, desired) {
+            (Some(current), Some(desired)) => Outcome::Sized {
+                current,
+                desired,
+                backlog: 45.0,
+                recommendation: desired,
+            },
+            _ => Outcome::Unobserved,
+        };
         Decision {
-            action,
-            current,
-            desired,
-            backlog: current.map(|_| 45.0),
-            recommendation: desired,
+            outcome,
             reason: Reason::default(),
         }
     }
@@ -190,7 +196,7 @@ mod tests {
                 },
             )),
             external_change: None,
-            decision: decision(Action::ScaleOut, Some(1), Some(5)),
+            decision: decision(Some(1), Some(5)),
             write: WriteOutcome::Applied { from: 1, to: 5 },
         }
     }
@@ -208,7 +214,7 @@ mod tests {
                 "ghost",
             )),
             external_change: None,
-            decision: decision(Action::Hold, None, None),
+            decision: decision(None, None),
             write: WriteOutcome::Unchanged,
         }
     }

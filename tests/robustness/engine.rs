@@ -225,9 +225,9 @@ fn assert_decision(
 ) -> Result<(), TestCaseError> {
     let (min, max) = (policy.min_tasks, policy.max_tasks);
     let current = observation.service.desired;
-    prop_assert_eq!(decision.current, Some(current));
-    let desired = decision.desired.expect("a desired count when observed");
-    let recommendation = decision.recommendation.expect("a recommendation");
+    prop_assert_eq!(decision.current(), Some(current));
+    let desired = decision.desired().expect("a desired count when observed");
+    let recommendation = decision.recommendation().expect("a recommendation");
     prop_assert!(
         (min..=max).contains(&desired),
         "desired {} outside [{}, {}]: {}",
@@ -242,18 +242,18 @@ fn assert_decision(
         std::cmp::Ordering::Less => Action::ScaleIn,
         std::cmp::Ordering::Equal => Action::Hold,
     };
-    prop_assert_eq!(decision.action, expected_action);
+    prop_assert_eq!(decision.action(), expected_action);
     prop_assert_eq!(
         decision.change(),
         (expected_action != Action::Hold).then_some(desired)
     );
     // Only towards the recommendation (which is itself within bounds).
-    match decision.action {
+    match decision.action() {
         Action::ScaleOut => prop_assert!(desired <= recommendation, "{}", decision.reason),
         Action::ScaleIn => prop_assert!(desired >= recommendation, "{}", decision.reason),
         Action::Hold => {}
     }
-    if let Some(backlog) = decision.backlog {
+    if let Some(backlog) = decision.backlog() {
         prop_assert!(!backlog.is_nan(), "backlog NaN");
         prop_assert!(backlog >= 0.0, "backlog {}", backlog);
     }
@@ -276,8 +276,8 @@ fn replay(
             Evaluation::Failed { clock } => {
                 now = advance(now, *clock);
                 let (decision, next) = decide(policy, Err("throttled"), &state, now);
-                prop_assert_eq!(decision.action, Action::Hold);
-                prop_assert_eq!(decision.desired, None);
+                prop_assert_eq!(decision.action(), Action::Hold);
+                prop_assert_eq!(decision.desired(), None);
                 prop_assert_eq!(decision.change(), None);
                 prop_assert_eq!(&next, &state, "a failed observation changed the state");
                 decision.reason.to_string();

@@ -238,8 +238,8 @@ async fn tasks_still_starting_are_not_asked_for_twice() {
     let (recorder, _) = running.stop().await;
     assert!(world.writes().is_empty());
     for (_, evaluation) in recorder.of("orders") {
-        assert_eq!(evaluation.decision.action, Action::Hold);
-        assert_eq!(evaluation.decision.current, Some(10));
+        assert_eq!(evaluation.decision.action(), Action::Hold);
+        assert_eq!(evaluation.decision.current(), Some(10));
     }
 }
 

@@ -30,7 +30,7 @@ fn lookahead_adds_the_growth_over_its_horizon() {
         );
         let (d, _) = decide(&p, Ok(&observe(after, 0, desired)), &s, at(15));
         assert_eq!(
-            d.desired,
+            d.desired(),
             Some(expected),
             "{before} -> {after}: {}",
             d.reason
@@ -43,11 +43,11 @@ fn lookahead_needs_a_previous_observation_and_says_what_it_expects() {
     let mut p = policy();
     p.scale_out.lookahead = Duration::from_secs(60);
     let d = fresh(&p, &observe(100, 0, 1));
-    assert_eq!(d.desired, Some(10));
+    assert_eq!(d.desired(), Some(10));
     let (_, s) = decide(&p, Ok(&observe(100, 0, 10)), &PolicyState::default(), at(0));
     let (d, _) = decide(&p, Ok(&observe(130, 0, 10)), &s, at(15));
     // 130 + 2/s * 60 s = 250 -> 20 (the max).
-    assert_eq!(d.desired, Some(20));
+    assert_eq!(d.desired(), Some(20));
     assert_eq!(
         d.reason.to_string(),
         "backlog 130 (visible 130 + in-flight 0); work growing 2/s, 120 more expected within the 1m lookahead / target 10 = 25 tasks; lowered to max_tasks 20"
@@ -59,7 +59,7 @@ fn zero_lookahead_is_the_plain_rule() {
     let p = policy();
     let (_, s) = decide(&p, Ok(&observe(10, 0, 1)), &PolicyState::default(), at(0));
     let (d, _) = decide(&p, Ok(&observe(100, 0, 1)), &s, at(15));
-    assert_eq!(d.desired, Some(10));
+    assert_eq!(d.desired(), Some(10));
     assert!(!d.reason.to_string().contains("lookahead"));
 }
 
@@ -73,7 +73,7 @@ fn in_flight_per_task_counts_busy_tasks_and_targets_waiting_messages() {
     for (visible, in_flight, desired, expected) in cases {
         let d = fresh(&p, &observe(visible, in_flight, desired));
         assert_eq!(
-            d.desired,
+            d.desired(),
             Some(expected),
             "{visible}+{in_flight}: {}",
             d.reason
@@ -93,7 +93,7 @@ fn in_flight_per_task_tolerance_compares_tasks_needed_with_current() {
     p.tolerance = 0.1;
     // 10 busy + 5 waiting / 10 = 10.5 tasks against 10: inside the band.
     let d = fresh(&p, &observe(5, 10, 10));
-    assert_eq!(d.desired, Some(10));
+    assert_eq!(d.desired(), Some(10));
     assert!(matches!(
         d.reason.steps().last(),
         Some(Because::InsideTolerance { .. })

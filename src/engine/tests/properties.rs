@@ -90,7 +90,7 @@ proptest! {
         let mut obs = observe(visible, in_flight, current);
         obs.service.deployment_in_progress = deploying;
         let (d, _) = decide(&p, Ok(&obs), &state, at(now + 15));
-        let desired = d.desired.unwrap();
+        let desired = d.desired().unwrap();
         prop_assert!(
             (p.min_tasks..=p.max_tasks).contains(&desired),
             "{desired} outside [{}, {}]: {}", p.min_tasks, p.max_tasks, d.reason
@@ -116,8 +116,8 @@ proptest! {
         let (d_less, _) = decide(&p, Ok(&less), &state, at(now + 15));
         let (d_more, _) = decide(&p, Ok(&more), &state, at(now + 15));
         prop_assert!(
-            d_more.desired >= d_less.desired,
-            "{:?} with more backlog < {:?}: {} / {}", d_more.desired, d_less.desired, d_more.reason, d_less.reason
+            d_more.desired() >= d_less.desired(),
+            "{:?} with more backlog < {:?}: {} / {}", d_more.desired(), d_less.desired(), d_more.reason, d_less.reason
         );
     }
 
@@ -141,7 +141,7 @@ proptest! {
         // The band is on the backlog seen now; growth would move it.
         p.scale_out.lookahead = Duration::ZERO;
         let (d, _) = decide(&p, Ok(&observe(backlog as u64, 0, current)), &state, at(now + 15));
-        prop_assert_eq!(d.action, Action::Hold, "{}", d.reason);
+        prop_assert_eq!(d.action(), Action::Hold, "{}", d.reason);
     }
 
     #[test]
@@ -156,10 +156,10 @@ proptest! {
         let (state, now) = replay(&p, &history);
         let clamp = |n: u32| n.clamp(p.min_tasks, p.max_tasks);
         let (d1, state) = decide(&p, Ok(&observe(first.0, 0, clamp(first.1))), &state, at(now + 1));
-        let recommended = d1.recommendation.unwrap();
+        let recommended = d1.recommendation().unwrap();
         let current = clamp(second.1);
         let (d2, _) = decide(&p, Ok(&observe(second.0, 0, current)), &state, at(now + 1 + gap));
-        let desired = d2.desired.unwrap();
+        let desired = d2.desired().unwrap();
         if desired < current {
             prop_assert!(
                 desired >= recommended,

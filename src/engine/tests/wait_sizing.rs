@@ -62,9 +62,9 @@ fn steady_work_is_kept_up_with_and_nothing_more() {
     assert_eq!(plan.arrival_rate, 10.0);
     assert_eq!(plan.busy, 20.0);
     assert_eq!(plan.queue_at_startup, 0.0);
-    assert_eq!(d.recommendation, Some(20));
+    assert_eq!(d.recommendation(), Some(20));
     // A restart keeps what it found for one startup.
-    assert_eq!(d.action, Action::Hold, "{}", d.reason);
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
     assert!(
         d.reason.to_string().contains("keeping 30 tasks for 1m"),
         "{}",
@@ -79,7 +79,7 @@ fn a_larger_fleet_does_not_read_as_more_arrivals() {
     let small = steady(&stated(), 0, 20, 30);
     let large = steady(&stated(), 0, 20, 90);
     assert_eq!(plan_of(&small).arrival_rate, plan_of(&large).arrival_rate);
-    assert_eq!(small.recommendation, large.recommendation);
+    assert_eq!(small.recommendation(), large.recommendation());
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn growth_is_planned_for_until_new_tasks_start() {
     // 200 waiting + 60 s x (15 - 5) = 800 waiting when new tasks start,
     // drained within 60 s at 0.5 a second per task: 26.7 tasks more.
     assert!((plan.queue_at_startup - 800.0).abs() < 1e-9, "{}", d.reason);
-    assert_eq!(d.recommendation, Some(57), "30 busy + 800 / 30");
+    assert_eq!(d.recommendation(), Some(57), "30 busy + 800 / 30");
     assert!(d
         .reason
         .to_string()
@@ -117,7 +117,7 @@ fn work_shorter_than_a_second_counts_as_a_seconds_worth() {
     };
     let d = steady(&policy, 90, 10, 10);
     assert_eq!(plan_of(&d).arrival_rate, 100.0);
-    assert_eq!(d.recommendation, Some(10));
+    assert_eq!(d.recommendation(), Some(10));
 }
 
 #[test]
@@ -142,8 +142,8 @@ fn the_startup_comes_from_the_policy_the_measurement_or_the_assumption() {
         &PolicyState::default(),
         at(0),
     );
-    assert_eq!(d.action, Action::ScaleOut, "{}", d.reason);
-    let to = d.desired.unwrap();
+    assert_eq!(d.action(), Action::ScaleOut, "{}", d.reason);
+    let to = d.desired().unwrap();
     let (_, state) = decide(&policy, Ok(&service(600, 2, to, 2)), &state, at(30));
     let (d, state) = decide(&policy, Ok(&service(0, 20, to, to)), &state, at(60));
     assert_eq!(state.measured_startup(), Some(Duration::from_secs(45)));
@@ -158,16 +158,16 @@ fn capacity_is_kept_for_one_startup_without_evidence() {
     let quiet = service(0, 4, 40, 40);
     let (_, state) = decide(&policy, Ok(&busy), &PolicyState::default(), at(0));
     let (d, state) = decide(&policy, Ok(&busy), &state, at(15));
-    assert_eq!(d.action, Action::Hold, "{}", d.reason);
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
     let (d, state) = decide(&policy, Ok(&quiet), &state, at(30));
-    assert_eq!(d.action, Action::Hold, "kept: {}", d.reason);
+    assert_eq!(d.action(), Action::Hold, "kept: {}", d.reason);
     assert!(
         d.reason.to_string().contains("keeping 40 tasks for 1m"),
         "{}",
         d.reason
     );
     let (d, _) = decide(&policy, Ok(&quiet), &state, at(75));
-    assert_eq!(d.action, Action::ScaleIn, "{}", d.reason);
+    assert_eq!(d.action(), Action::ScaleIn, "{}", d.reason);
 }
 
 #[test]
@@ -267,10 +267,10 @@ proptest! {
     ) {
         let (state, now) = replay(&p, &history);
         let (d, _) = decide(&p, Ok(&service(visible, in_flight, current, current)), &state, at(now + 15));
-        let desired = d.desired.unwrap();
+        let desired = d.desired().unwrap();
         prop_assert!((p.min_tasks..=p.max_tasks).contains(&desired), "{desired}: {}", d.reason);
         // Capacity kept is never more than max_tasks either.
-        prop_assert!(d.recommendation.unwrap() <= p.max_tasks, "{}", d.reason);
+        prop_assert!(d.recommendation().unwrap() <= p.max_tasks, "{}", d.reason);
     }
 
     #[test]
@@ -289,7 +289,7 @@ proptest! {
         more.queues[0].visible += extra;
         let (d_less, _) = decide(&p, Ok(&less), &state, at(now + 15));
         let (d_more, _) = decide(&p, Ok(&more), &state, at(now + 15));
-        prop_assert!(d_more.desired >= d_less.desired, "{} / {}", d_more.reason, d_less.reason);
+        prop_assert!(d_more.desired() >= d_less.desired(), "{} / {}", d_more.reason, d_less.reason);
     }
 
     #[test]
@@ -318,7 +318,7 @@ proptest! {
             _ => TaskStartup::ASSUMED,
         };
         if Duration::from_secs(after) < startup {
-            prop_assert!(d.action != Action::ScaleIn, "{}", d.reason);
+            prop_assert!(d.action() != Action::ScaleIn, "{}", d.reason);
         }
     }
 
@@ -435,7 +435,7 @@ fn a_warm_fleet_is_kept_between_bursts_when_new_tasks_start_too_late() {
         d.reason
     );
     assert!(
-        d.desired.unwrap() >= warm.tasks.ceil() as u32,
+        d.desired().unwrap() >= warm.tasks.ceil() as u32,
         "{}",
         d.reason
     );
@@ -474,7 +474,7 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     assert_eq!(plan.drain_within, Duration::from_secs(240));
     assert!((plan.tasks - 1750.0 / 150.0).abs() < 1e-9, "{}", d.reason);
     assert!((plan.queue_at_startup + 150.0 - plan.tasks * 0.5 * 240.0).abs() < 1e-6);
-    assert_eq!(d.recommendation, Some(12));
+    assert_eq!(d.recommendation(), Some(12));
     assert!(
         d.reason
             .to_string()
@@ -486,7 +486,7 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     // queue drained within the wait.
     let reacting = steady(&stated(), 1000, 20, 20);
     assert!(!plan_of(&reacting).standing_queue);
-    assert_eq!(reacting.recommendation, Some(54), "{}", reacting.reason);
+    assert_eq!(reacting.recommendation(), Some(54), "{}", reacting.reason);
 }
 
 #[test]
@@ -499,11 +499,11 @@ fn a_standing_queue_grows_the_fleet_when_it_would_outlast_the_wait() {
     assert!(plan.standing_queue);
     assert_eq!(plan.queue_at_startup, 6000.0, "{}", d.reason);
     assert_eq!(
-        d.recommendation,
+        d.recommendation(),
         Some(52),
         "(6000 + 150) / 120 = 51.25, rounded up"
     );
-    assert_eq!(d.action, Action::ScaleOut);
+    assert_eq!(d.action(), Action::ScaleOut);
 }
 
 proptest! {
