@@ -286,7 +286,7 @@ impl Group {
         let names: Vec<String> = self.members.keys().cloned().collect();
         for name in names {
             let change = match wanted.remove(&name) {
-                Some(policy) if same_content(&policy, &self.members[&name].policy) => None,
+                Some(policy) if same(&policy, &self.members[&name].policy) => None,
                 Some(policy) => Some(Change::Replace(policy)),
                 None => Some(Change::Remove),
             };
@@ -572,6 +572,11 @@ fn without_source(policy: &Policy) -> Policy {
         source: None,
         ..policy.clone()
     }
+}
+
+/// Same policy (the one the supervisor kept, or the same content).
+fn same(policy: &Arc<Policy>, other: &Arc<Policy>) -> bool {
+    Arc::ptr_eq(policy, other) || same_content(policy, other)
 }
 
 /// Same policy, wherever in the files it now sits.
