@@ -9,8 +9,9 @@
 //!   -> (decision, state)`. No I/O, no clock.
 //! - [`ports`]: the small traits the controller sees the world through.
 //! - [`aws`]: the ports implemented on SQS, ECS and CloudWatch.
-//! - [`controller`]: the daemon's loop: every policy every poll interval, in
-//!   evaluation cycles that share their reads; sharding.
+//! - [`controller`]: the daemon's loop: a task per evaluation group (the
+//!   policies of one poll interval and AWS target), whose every tick is a
+//!   cycle of evaluations sharing their reads; reloads, sharding.
 //! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
 //!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
