@@ -20,18 +20,20 @@
 //! in flight (if any) has ended.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, Semaphore};
-use tokio::task::{Id, JoinError, JoinSet};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::decision_log::{log_evaluation, log_startup, HoldKind};
 use super::evaluate::{evaluate, Deadlines, Evaluation, Memory};
-use super::failure_streak::FailureStreak;
+use super::failure_streak::{FailureStreak, Transition};
 use super::gated_writer::GatedWriter;
 use super::metrics_buffer::MetricsBuffer;
 use super::observer::{MeasuredStartup, Observer};
@@ -164,7 +166,7 @@ pub(crate) async fn run_group(
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            Some(ended) = group.evaluations.join_next_with_id() => group.ended(ended),
+            Some(ended) = group.evaluations.join_next() => group.ended(ended),
             update = updates.recv() => match update {
                 Some(policies) => group.apply(policies),
                 None => break,
@@ -174,7 +176,7 @@ pub(crate) async fn run_group(
     }
     // Evaluations still waiting for a permit give up; the others finish.
     stop.cancel();
-    while let Some(ended) = group.evaluations.join_next_with_id().await {
+    while let Some(ended) = group.evaluations.join_next().await {
         group.ended(ended);
     }
 }
@@ -216,8 +218,8 @@ struct Member {
     /// until the first evaluation, which always tells it (a fresh member
     /// replacing a changed policy has measured nothing yet).
     reported_startup: Option<Option<MeasuredStartup>>,
-    /// The evaluation in flight: its task and its cycle's tick.
-    running: Option<(Id, u64)>,
+    /// The tick of the evaluation in flight.
+    running: Option<u64>,
     /// A reload's change, applied when the evaluation in flight ends.
     after: Option<Change>,
 }
@@ -227,7 +229,9 @@ enum Change {
     Remove,
 }
 
-/// One tick's evaluations.
+/// One tick's evaluations. A member whose previous evaluation ends right at
+/// the tick joins them late (or, if they have all ended, starts a cycle of
+/// its own at that tick).
 struct Cycle {
     started: Instant,
     reads: Arc<SharedReads>,
@@ -238,7 +242,8 @@ struct Cycle {
 }
 
 /// An evaluation task's result: the member's memory back, and what it did
-/// (`None` if stopped before it started).
+/// (`None` if stopped before it started, or if it panicked: then the memory
+/// is afresh).
 struct Ended {
     policy: Arc<Policy>,
     memory: Memory,
@@ -361,8 +366,8 @@ impl Group {
                 context.clone(),
                 self.stop.clone(),
             );
-            let handle = self.evaluations.spawn(task);
-            member.running = Some((handle.id(), tick));
+            self.evaluations.spawn(task);
+            member.running = Some(tick);
             cycle.running += 1;
         }
         if cycle.running == 0 {
@@ -371,47 +376,34 @@ impl Group {
         self.next_due = self.idle().map(|member| member.due).min();
     }
 
-    /// An evaluation ended: log and report it, and schedule its member.
-    fn ended(&mut self, ended: Result<(Id, Ended), JoinError>) {
-        let ended = match ended {
-            Ok((_, ended)) => ended,
-            Err(error) => return self.panicked(error),
-        };
+    /// An evaluation ended: log and report it, schedule its member, and
+    /// apply a change that waited for it.
+    fn ended(&mut self, ended: Result<Ended, tokio::task::JoinError>) {
+        // Evaluations catch their panics, and nothing aborts them but the
+        // group's end.
+        let Ok(ended) = ended else { return };
+        let earliest = self.tick_from_now();
+        let (origin, phase, interval) =
+            (self.context.clock.origin(), self.phase, self.key.interval);
         let name = ended.policy.name.as_str();
         let Some(member) = self.members.get_mut(name) else {
             return;
         };
-        let Some((_, tick)) = member.running.take() else {
+        let Some(tick) = member.running.take() else {
             return;
         };
         self.context.in_flight.release(&member.policy);
         member.memory = ended.memory;
-        let evaluated = ended.evaluated.is_some();
-        let earliest = tick_at_or_after(
-            self.context.clock.origin().elapsed(),
-            self.phase,
-            self.key.interval,
-        );
-        match ended.evaluated {
-            Some((evaluation, standby)) => {
-                member.was_standby = standby;
-                let transition = member.streak.update(evaluation.error());
-                // On the grid: the next tick, or further on while failing,
-                // and never one already past (a slow evaluation skips it).
-                member.due = next_tick(tick, member.streak.consecutive_failures(), earliest);
-                let wait = (self.context.clock.origin()
-                    + tick_time(member.due, self.phase, self.key.interval))
+        member.due = earliest;
+        if let Some((evaluation, standby)) = &ended.evaluated {
+            member.was_standby = *standby;
+            let transition = member.streak.update(evaluation.error());
+            // On the grid: the next tick, or further on while failing, and
+            // never one already past (a slow evaluation skips it).
+            member.due = next_tick(tick, member.streak.consecutive_failures(), earliest);
+            let wait = (origin + tick_time(member.due, phase, interval))
                 .saturating_duration_since(Instant::now());
-                report(
-                    &self.context,
-                    member,
-                    &evaluation,
-                    &transition,
-                    wait,
-                    standby,
-                );
-            }
-            None => member.due = earliest,
+            member.report(&self.context, evaluation, &transition, wait, *standby);
         }
         if let Some(change) = member.after.take() {
             let name = name.to_owned();
@@ -420,31 +412,7 @@ impl Group {
         if let Some(member) = self.members.get(name) {
             self.next_due = Some(self.next_due.map_or(member.due, |due| due.min(member.due)));
         }
-        self.cycle_done(tick, evaluated);
-    }
-
-    /// An evaluation task panicked (a bug): its member starts afresh at the
-    /// next tick rather than never again.
-    fn panicked(&mut self, error: JoinError) {
-        let id = error.id();
-        let Some(member) = self
-            .members
-            .values_mut()
-            .find(|m| m.running.is_some_and(|(task, _)| task == id))
-        else {
-            return;
-        };
-        tracing::error!(policy = %member.policy.name, "evaluation failed: {error}");
-        let tick = member.running.take().map_or(0, |(_, tick)| tick);
-        self.context.in_flight.release(&member.policy);
-        let name = member.policy.name.clone();
-        let change = match member.after.take() {
-            Some(change) => change,
-            None => Change::Replace(member.policy.clone()),
-        };
-        self.change(&name, change);
-        self.next_due = self.idle().map(|member| member.due).min();
-        self.cycle_done(tick, false);
+        self.cycle_done(tick, ended.evaluated.is_some());
     }
 
     /// One of `tick`'s evaluations ended; the last one reports the cycle.
@@ -483,37 +451,40 @@ impl Group {
     }
 }
 
-/// Log an evaluation and tell the summary, the metrics and the observer.
-fn report(
-    context: &GroupContext,
-    member: &mut Member,
-    evaluation: &Evaluation,
-    transition: &super::failure_streak::Transition,
-    wait: Duration,
-    standby: bool,
-) {
-    let policy = &member.policy;
-    context.summary.record(evaluation);
-    log_evaluation(
-        policy,
-        evaluation,
-        transition,
-        wait,
-        standby,
-        &mut member.last_hold,
-    );
-    if let (Some(buffer), Some(sample)) = (&context.metrics, evaluation.metric_sample()) {
-        buffer.push(sample);
-    }
-    context.observer.evaluated(evaluation);
-    let measured = MeasuredStartup::of(&member.memory.engine);
-    if member.reported_startup != Some(measured) {
-        let before = member.reported_startup.flatten().map(|m| m.startup);
-        if let Some(now) = measured.filter(|m| Some(m.startup) != before) {
-            log_startup(policy, now);
+impl Member {
+    /// Log an evaluation and tell the summary, the metrics and the
+    /// observer.
+    fn report(
+        &mut self,
+        context: &GroupContext,
+        evaluation: &Evaluation,
+        transition: &Transition,
+        wait: Duration,
+        standby: bool,
+    ) {
+        let policy = &self.policy;
+        context.summary.record(evaluation);
+        log_evaluation(
+            policy,
+            evaluation,
+            transition,
+            wait,
+            standby,
+            &mut self.last_hold,
+        );
+        if let (Some(buffer), Some(sample)) = (&context.metrics, evaluation.metric_sample()) {
+            buffer.push(sample);
         }
-        context.observer.startup_measured(&policy.name, measured);
-        member.reported_startup = Some(measured);
+        context.observer.evaluated(evaluation);
+        let measured = MeasuredStartup::of(&self.memory.engine);
+        if self.reported_startup != Some(measured) {
+            let before = self.reported_startup.flatten().map(|m| m.startup);
+            if let Some(now) = measured.filter(|m| Some(m.startup) != before) {
+                log_startup(policy, now);
+            }
+            context.observer.startup_measured(&policy.name, measured);
+            self.reported_startup = Some(measured);
+        }
     }
 }
 
@@ -551,19 +522,30 @@ async fn evaluate_member(
         // start from what is observed now, as a fresh controller would.
         memory = Memory::default();
     }
-    let (evaluation, memory) = evaluate(
+    let evaluation = evaluate(
         &policy,
         dry_run || standby,
         &ports,
         &memory,
         now,
         context.deadlines,
-    )
-    .await;
-    Ended {
-        policy,
-        memory,
-        evaluated: Some((evaluation, standby)),
+    );
+    match AssertUnwindSafe(evaluation).catch_unwind().await {
+        Ok((evaluation, memory)) => Ended {
+            policy,
+            memory,
+            evaluated: Some((evaluation, standby)),
+        },
+        Err(_) => {
+            // A bug: the policy starts afresh at its next tick rather than
+            // never again.
+            tracing::error!(policy = %policy.name, "evaluation panicked; starting the policy afresh");
+            Ended {
+                policy,
+                memory: Memory::default(),
+                evaluated: None,
+            }
+        }
     }
 }
 
