@@ -13,8 +13,9 @@
 //! - [`aws`]: every AWS adapter, each built from one SDK configuration (its
 //!   timeouts and retries): the ports on SQS, ECS and CloudWatch, the lease
 //!   store on DynamoDB, and the trace export's CloudWatch reads.
-//! - [`controller`]: the daemon's loop: every policy every poll interval, in
-//!   evaluation cycles that share their reads; sharding.
+//! - [`controller`]: the daemon's loop: a task per evaluation group (the
+//!   policies of one poll interval and AWS target), whose every tick is a
+//!   cycle of evaluations sharing their reads; reloads, sharding.
 //! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
 //!   fed by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.

@@ -1,13 +1,13 @@
-//! One evaluation of one policy: observe, decide, write. It returns a plain
-//! [`Evaluation`] describing what happened and the policy's next
-//! [`Memory`]; it logs nothing and schedules nothing, so the worker (and
-//! tests) decide what to make of it.
+//! One evaluation of one policy: observe (read its queues and service through
+//! the ports), decide, write. It returns a plain [`Evaluation`] describing
+//! what happened and the policy's next [`Memory`]; it logs nothing and
+//! schedules nothing, so its group (and tests, and `plan`) decide what to
+//! make of it.
 
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::observe::observe;
 use crate::engine::{decide, Decision, Observation, PolicyState, Timestamp};
 use crate::policy::Policy;
 use crate::ports::{error_chain, ErrorKind, MetricSample, PortError, Ports};
@@ -221,4 +221,25 @@ pub async fn evaluate(
         write,
     };
     (evaluation, next)
+}
+
+/// Read everything the engine needs for `policy`. The queues are read one
+/// after the other while the service is read alongside; the first failure
+/// fails the whole observation, because a partial backlog is not a backlog.
+pub async fn observe(policy: &Policy, ports: &Ports) -> Result<Observation, PortError> {
+    let queues = async {
+        let mut depths = Vec::with_capacity(policy.queues.len());
+        for queue in &policy.queues {
+            depths.push(ports.queues.queue_depth(&queue.queue).await?);
+        }
+        Ok::<_, PortError>(depths)
+    };
+    let service = ports
+        .services
+        .service_state(&policy.cluster, &policy.service);
+    let (queues, service) = tokio::join!(queues, service);
+    Ok(Observation {
+        queues: queues?,
+        service: service?,
+    })
 }

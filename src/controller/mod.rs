@@ -2,50 +2,55 @@
 //! evaluation cycles shared with the policies of the same interval and AWS
 //! target, under bounded concurrency.
 //!
-//! - `supervisor.rs`: [`Controller::run`], one worker per policy, reloads,
-//!   shutdown, the shard's policies only.
-//! - `worker.rs`: a policy's loop: wait for its tick, evaluate, log, report.
-//! - `groups.rs`: policies that tick together, and each tick's cycle.
-//! - `cycle.rs`: a cycle's shared reads ([`SharedReads`]): one read per
-//!   distinct queue, services described ten at a time per cluster.
-//! - `shard.rs`: `--shard I/N`, the stable hash of policy names.
+//! - `supervisor.rs`: [`Controller::run`], a task per evaluation group,
+//!   reloads as a diff per group, shutdown, the shard's policies only.
+//! - `groups.rs`: one group's task (policies of one interval and target):
+//!   its members' memory, failure streak and next due tick; each tick's
+//!   cycle of evaluations, skipping a policy whose last one still runs.
+//! - `shared_reads.rs`: a cycle's shared reads ([`SharedReads`]): one read
+//!   per distinct queue, services described ten at a time per cluster.
 //! - `evaluate.rs`: one evaluation as a plain value ([`Evaluation`]):
-//!   observe, decide with the engine, write (or shadow, in dry-run).
-//! - `observe.rs`: reading a policy's queues and service through the ports.
+//!   observe through the ports, decide with the engine, write (or shadow,
+//!   in dry-run).
 //! - `schedule.rs`: the tick grid and the error backoff, as plain functions.
-//! - `health.rs`: logging a failure's cause once per change.
+//! - `failure_streak.rs`: a policy's run of failures: its cause, logged
+//!   once per change, and its length, for the backoff.
+//! - `decision_log.rs`: the lines an evaluation logs.
 //! - `summary.rs`: the periodic summary line (repeated holds are DEBUG).
 //! - `metrics_buffer.rs`: batching metric samples for the publisher.
 //! - `reload.rs`: SIGHUP and file changes to policy updates.
-//! - `observer.rs`: a hook for endpoints and metrics to see evaluations
-//!   and each policy's measured task startup.
+//! - `observer.rs`: the [`Observer`] hook for endpoints and metrics to see
+//!   evaluations, cycles and each policy's measured task startup.
+//! - `shard.rs`: `--shard I/N`, the stable hash of policy names.
 //! - `clock.rs`: engine time from tokio's clock.
-//! - `write_gate.rs`: the lease check right before each `UpdateService`.
+//! - `gated_writer.rs`: the desired-count writer behind the lease's
+//!   [`WriteGate`](crate::lease::WriteGate), checked right before each
+//!   `UpdateService`.
 
 mod clock;
-mod cycle;
+mod decision_log;
 mod evaluate;
+mod failure_streak;
+mod gated_writer;
 mod groups;
-mod health;
 mod metrics_buffer;
-mod observe;
 mod observer;
 mod reload;
 mod schedule;
 mod shard;
+mod shared_reads;
 mod summary;
 mod supervisor;
-mod worker;
-mod write_gate;
 
 #[cfg(test)]
 mod tests;
 
 pub use clock::Clock;
-pub use cycle::{CycleReport, SharedReads};
-pub use evaluate::{evaluate, Deadlines, Evaluation, ExternalChange, Memory, WriteOutcome};
-pub use health::{Health, Transition};
-pub use observe::observe;
+pub use evaluate::{
+    evaluate, observe, Deadlines, Evaluation, ExternalChange, Memory, WriteOutcome,
+};
+pub use failure_streak::{FailureStreak, Transition};
+pub use groups::CycleReport;
 pub use observer::{MeasuredStartup, NoObserver, Observer, HEARTBEAT_INTERVAL};
 pub use reload::{spawn_fixed_policies, spawn_reloader};
 pub use schedule::{
@@ -53,5 +58,6 @@ pub use schedule::{
     MAX_BACKOFF_INTERVALS,
 };
 pub use shard::{shard_of, Shard, ShardError};
+pub use shared_reads::SharedReads;
 pub use summary::SUMMARY_INTERVAL;
 pub use supervisor::{Controller, ControllerConfig, PolicyUpdate};

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use super::cycle::CycleReport;
 use super::evaluate::Evaluation;
+use super::groups::CycleReport;
 use crate::engine::PolicyState;
 use crate::policy::{Policy, PolicyErrors};
 
@@ -25,9 +25,9 @@ pub trait Observer: Send + Sync {
     fn cycle_finished(&self, _report: &CycleReport) {}
 
     /// A policy's measured task startup changed: a scale-out completed, or
-    /// the policy's worker started afresh (`None`: no measurement yet).
-    /// Called after the first evaluation of every worker, then only on a
-    /// change.
+    /// the policy started afresh, at start or changed by a reload (`None`:
+    /// no measurement yet). Called after a policy's first evaluation, then
+    /// only on a change.
     fn startup_measured(&self, _policy: &str, _measured: Option<MeasuredStartup>) {}
 
     /// The supervisor's loop is alive; called every

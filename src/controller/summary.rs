@@ -12,7 +12,7 @@ use crate::plural::plural;
 /// How often the summary line is logged.
 pub const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// What every worker did since the last summary line. Workers add to it;
+/// What every group did since the last summary line. Groups add to it;
 /// the supervisor takes and resets it.
 #[derive(Debug, Default)]
 pub(crate) struct ActivityCounter {

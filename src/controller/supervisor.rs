@@ -1,13 +1,14 @@
-//! The controller's top level: starts a worker per policy, applies reloads,
-//! and shuts down. In the style of mini-redis, shutdown is a future passed
-//! in; the supervisor stops taking new ticks when it resolves and waits
-//! (for a bounded grace period) for evaluations in flight.
+//! The controller's top level: starts a task per evaluation group (see
+//! `groups.rs`), applies reloads as a diff per group, and shuts down. In
+//! the style of mini-redis, shutdown is a future passed in; the supervisor
+//! stops the groups when it resolves and waits (for a bounded grace period)
+//! for the evaluations in flight.
 //!
 //! Every task is stopped the same way, by a [`CancellationToken`]: the
-//! metrics flusher's token is the root, the workers' token its child, and
-//! each worker has a child of that (so a reload stops one worker). Shutdown
-//! cancels the workers' token; the root is cancelled only once they are
-//! done, so the last flush carries their last samples.
+//! metrics flusher's token is the root, the groups' token its child, and
+//! each group has a child of that. Shutdown cancels the groups' token; the
+//! root is cancelled only once they are done, so the last flush carries
+//! their last samples.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,13 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::evaluate::Deadlines;
-use super::groups::Groups;
+use super::groups::{run_group, same_content, GroupContext, GroupKey};
 use super::metrics_buffer::{run_flusher, MetricsBuffer};
 use super::observer::{NoObserver, Observer, HEARTBEAT_INTERVAL};
 use super::schedule::DEFAULT_PHASE_SPREAD;
 use super::shard::Shard;
-use super::summary::{log_summary, ActivityCounter, SUMMARY_INTERVAL};
-use super::worker::{Worker, WorkerContext};
+use super::summary::{log_summary, SUMMARY_INTERVAL};
 use crate::lease::WriteGate;
 use crate::plural::plural;
 use crate::policy::{LoadedPolicies, Policy, PolicyErrors};
@@ -90,12 +90,18 @@ pub struct Controller {
     observer: Arc<dyn Observer>,
 }
 
-struct Running {
-    /// The policy its worker runs (shared with it: with 1,000 policies a
-    /// copy each would be most of a megabyte).
-    policy: Arc<Policy>,
-    stop: CancellationToken,
+/// A running group's task, and how to send it its new members.
+struct RunningGroup {
+    updates: mpsc::UnboundedSender<Vec<Arc<Policy>>>,
     task: JoinHandle<()>,
+}
+
+/// What runs: every policy by name (shared with its group: with 1,000
+/// policies a copy each would be most of a megabyte), and every group.
+#[derive(Default)]
+struct Running {
+    policies: HashMap<String, Arc<Policy>>,
+    groups: HashMap<GroupKey, RunningGroup>,
 }
 
 impl Controller {
@@ -141,25 +147,22 @@ impl Controller {
             .metrics_publisher
             .as_ref()
             .map(|_| Arc::new(MetricsBuffer::default()));
-        let clock = Clock::start();
-        let context = Arc::new(WorkerContext {
+        let context = Arc::new(GroupContext {
             source: self.source.clone(),
             write_gate: config.write_gate.clone(),
-            clock,
-            permits: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
+            clock: Clock::start(),
+            permits: Semaphore::new(config.max_concurrency.max(1)),
             deadlines: config.deadlines,
-            groups: Arc::new(Groups::new(
-                clock.origin(),
-                config.seed,
-                config.phase_spread,
-                self.observer.clone(),
-            )),
+            dry_run: config.dry_run,
+            seed: config.seed.unwrap_or_else(rand::random),
+            phase_spread: config.phase_spread,
             observer: self.observer.clone(),
             metrics: metrics.clone(),
-            summary: Arc::new(ActivityCounter::default()),
+            summary: Default::default(),
+            in_flight: Default::default(),
         });
         let stop_flusher = CancellationToken::new();
-        let stop_workers = stop_flusher.child_token();
+        let stop_groups = stop_flusher.child_token();
         let flusher = match (&self.metrics_publisher, metrics) {
             (Some(publisher), Some(buffer)) => Some(tokio::spawn(run_flusher(
                 buffer,
@@ -171,9 +174,9 @@ impl Controller {
             _ => None,
         };
 
-        let mut running: HashMap<String, Running> = HashMap::new();
-        // Workers stopped by a reload, finishing their last evaluation.
-        let mut retiring = self.apply(&context, &stop_workers, &mut running, policies);
+        let mut running = Running::default();
+        // Groups left empty by a reload, finishing their last evaluations.
+        let mut retiring = self.apply(&context, &stop_groups, &mut running, policies);
 
         tokio::pin!(shutdown);
         let mut reloads_open = true;
@@ -188,7 +191,7 @@ impl Controller {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = heartbeat.tick() => self.observer.heartbeat(),
-                _ = summary.tick() => log_summary(running.len(), context.summary.take()),
+                _ = summary.tick() => log_summary(running.policies.len(), context.summary.take()),
                 update = reloads.recv(), if reloads_open => match update {
                     Some(Ok(loaded)) => {
                         for warning in &loaded.warnings {
@@ -197,7 +200,7 @@ impl Controller {
                         retiring.retain(|task| !task.is_finished());
                         retiring.extend(self.apply(
                             &context,
-                            &stop_workers,
+                            &stop_groups,
                             &mut running,
                             loaded.policies,
                         ));
@@ -209,7 +212,7 @@ impl Controller {
                         tracing::error!(
                             errors = errors.errors.len(),
                             "policy reload failed; still running the previous {}",
-                            plural(running.len() as u64, "policy", "policies")
+                            plural(running.policies.len() as u64, "policy", "policies")
                         );
                         self.observer.reload_failed(&errors);
                     }
@@ -223,10 +226,10 @@ impl Controller {
             humantime::format_duration(config.shutdown_grace)
         );
         let deadline = tokio::time::Instant::now() + config.shutdown_grace;
-        stop_workers.cancel();
-        let mut workers = retiring;
-        workers.extend(running.into_values().map(|worker| worker.task));
-        if !join_until(workers, deadline).await {
+        stop_groups.cancel();
+        let mut groups = retiring;
+        groups.extend(running.groups.into_values().map(|group| group.task));
+        if !join_until(groups, deadline).await {
             tracing::warn!("evaluations still in flight after the grace period; abandoning them");
         }
         // Metrics last, so the evaluations that just finished are in them;
@@ -239,16 +242,17 @@ impl Controller {
         tracing::info!("stopped");
     }
 
-    /// Make the running workers match `policies`: unchanged policies keep
-    /// their worker (and with it their engine state and schedule); changed
-    /// and new ones get a fresh worker; removed ones are stopped. Returns
-    /// the stopped workers that no new worker waits for. New workers stop
-    /// with `stop_workers`.
+    /// Make what runs match `policies`, group by group: each group still
+    /// wanted gets its new members (it keeps the state and schedule of the
+    /// unchanged ones), new groups start, and groups left empty stop. A
+    /// policy whose `poll_interval` or target changed leaves one group for
+    /// another. Returns the stopped groups' tasks; new groups stop with
+    /// `stop_groups`.
     fn apply(
         &self,
-        context: &Arc<WorkerContext>,
-        stop_workers: &CancellationToken,
-        running: &mut HashMap<String, Running>,
+        context: &Arc<GroupContext>,
+        stop_groups: &CancellationToken,
+        running: &mut Running,
         policies: Vec<Policy>,
     ) -> Vec<JoinHandle<()>> {
         let policies: Vec<Policy> = match self.config.shard {
@@ -258,81 +262,89 @@ impl Controller {
                 .collect(),
             None => policies,
         };
-        let mut wanted: HashMap<String, Policy> = HashMap::new();
-        for policy in &policies {
-            wanted.insert(policy.name.clone(), policy.clone());
-        }
-        let (mut added, mut changed, mut removed, mut unchanged) = (vec![], vec![], vec![], 0);
-
-        // A replaced worker may still be finishing an evaluation; its
-        // successor on the same service waits for it, so two workers never
-        // act on one service at once.
-        let mut finishing: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
-        let names: Vec<String> = running.keys().cloned().collect();
-        for name in names {
-            let keep = wanted
-                .get(&name)
-                .is_some_and(|policy| same_content(policy, &running[&name].policy));
-            if keep {
-                continue;
-            }
-            if let Some(old) = running.remove(&name) {
-                old.stop.cancel();
-                let key = (old.policy.cluster.clone(), old.policy.service.clone());
-                finishing.insert(key, old.task);
-                if wanted.contains_key(&name) {
-                    changed.push(name);
-                } else {
-                    removed.push(name);
-                }
-            }
-        }
-
+        let (mut added, mut changed, mut unchanged) = (vec![], vec![], 0);
+        let mut wanted: HashMap<String, Arc<Policy>> = HashMap::new();
+        let mut by_group: HashMap<GroupKey, Vec<Arc<Policy>>> = HashMap::new();
         for policy in policies {
-            if running.contains_key(&policy.name) {
-                unchanged += 1;
-                continue;
-            }
-            if !changed.contains(&policy.name) {
-                added.push(policy.name.clone());
-            }
-            let key = (policy.cluster.clone(), policy.service.clone());
-            let predecessor = finishing.remove(&key);
-            let stop = stop_workers.child_token();
-            let stopped = stop.clone();
-            let policy = Arc::new(policy);
-            let worker = Worker {
-                dry_run: self.config.dry_run || policy.dry_run,
-                membership: context.groups.join(&policy),
-                policy: policy.clone(),
-                context: context.clone(),
-            };
-            let task = tokio::spawn(async move {
-                if let Some(predecessor) = predecessor {
-                    let _ = predecessor.await;
+            let policy = match running.policies.get(&policy.name) {
+                Some(old) if same_content(old, &policy) => {
+                    unchanged += 1;
+                    old.clone()
                 }
-                worker.run(stopped).await;
-            });
-            running.insert(policy.name.clone(), Running { policy, stop, task });
+                Some(_) => {
+                    changed.push(policy.name.clone());
+                    Arc::new(policy)
+                }
+                None => {
+                    added.push(policy.name.clone());
+                    Arc::new(policy)
+                }
+            };
+            by_group
+                .entry(GroupKey::of(&policy))
+                .or_default()
+                .push(policy.clone());
+            wanted.insert(policy.name.clone(), policy);
+        }
+        let mut removed: Vec<String> = running
+            .policies
+            .keys()
+            .filter(|name| !wanted.contains_key(*name))
+            .cloned()
+            .collect();
+        running.policies = wanted;
+
+        let mut retired = Vec::new();
+        let keys: Vec<GroupKey> = running.groups.keys().cloned().collect();
+        for key in keys {
+            match by_group.remove(&key) {
+                Some(members) => {
+                    // A group ends only by a reload's doing or shutdown: it
+                    // is still receiving.
+                    let _ = running.groups[&key].updates.send(members);
+                }
+                None => {
+                    // Its channel closes: it ends once its evaluations do.
+                    if let Some(group) = running.groups.remove(&key) {
+                        retired.push(group.task);
+                    }
+                }
+            }
+        }
+        for (key, members) in by_group {
+            let (updates, receiver) = mpsc::unbounded_channel();
+            let task = tokio::spawn(run_group(
+                context.clone(),
+                key.clone(),
+                members,
+                receiver,
+                stop_groups.child_token(),
+            ));
+            running.groups.insert(key, RunningGroup { updates, task });
         }
 
         added.sort();
         changed.sort();
         removed.sort();
+        let count = running.policies.len();
         tracing::info!(
-            policies = running.len(),
+            policies = count,
             added = %added.join(","),
             changed = %changed.join(","),
             removed = %removed.join(","),
             unchanged,
             shard = self.config.shard.map(|shard| shard.to_string()),
             "running {}",
-            plural(running.len() as u64, "policy", "policies")
+            plural(count as u64, "policy", "policies")
         );
-        let mut current: Vec<Policy> = wanted.into_values().collect();
+        let mut current: Vec<Policy> = running
+            .policies
+            .values()
+            .map(|policy| Policy::clone(policy))
+            .collect();
         current.sort_by(|a, b| a.name.cmp(&b.name));
         self.observer.policies_applied(&current);
-        finishing.into_values().collect()
+        retired
     }
 }
 
@@ -352,16 +364,4 @@ async fn join_until(tasks: Vec<JoinHandle<()>>, deadline: tokio::time::Instant) 
         abort.abort();
     }
     false
-}
-
-fn without_source(policy: &Policy) -> Policy {
-    Policy {
-        source: None,
-        ..policy.clone()
-    }
-}
-
-/// Same policy, wherever in the files it now sits.
-fn same_content(policy: &Policy, other: &Policy) -> bool {
-    without_source(policy) == without_source(other)
 }

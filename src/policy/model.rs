@@ -199,9 +199,10 @@ pub struct Policy {
     pub source: Option<SourceLocation>,
     /// Made by the validator alone: a `Policy` is loaded, built by
     /// [`Policy::with_defaults`] or changed by [`Policy::with_setting`],
-    /// never written as a struct literal outside `policy/`.
+    /// never written as a struct literal (or copied with `..`) outside
+    /// `policy/`.
     #[serde(skip)]
-    pub validated: Validated,
+    pub(in crate::policy) validated: Validated,
 }
 
 impl Policy {

@@ -3,17 +3,17 @@
 //! controller's [`crate::controller::Observer`]) and by the AWS adapters'
 //! call listener. The HTTP endpoints that serve them are in [`crate::http`].
 
+mod feed;
 mod heartbeat;
 mod metrics;
-mod observer;
 mod readiness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use feed::TelemetryObserver;
 pub use heartbeat::{Heartbeat, HeartbeatClock};
 pub use metrics::{ApiOutcome, Metrics, PolicyGauges};
-pub use observer::TelemetryObserver;
 pub use readiness::{PolicyReadiness, Readiness, ReadinessReport};
 
 /// A policy whose last this-many evaluations all failed makes `/readyz`

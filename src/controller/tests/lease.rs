@@ -3,7 +3,7 @@
 //! once the gate opens.
 
 use super::*;
-use crate::controller::write_gate::GatedWriter;
+use crate::controller::gated_writer::GatedWriter;
 use crate::controller::WriteOutcome;
 use crate::lease::WriteGate;
 

@@ -1,6 +1,6 @@
-//! Reloads: unchanged policies keep their worker and engine state, changed
-//! ones start afresh, removed ones stop, and an invalid reload changes
-//! nothing.
+//! Reloads: unchanged policies keep their engine state and schedule,
+//! changed ones start afresh (in another group if their interval changed),
+//! removed ones stop, and an invalid reload changes nothing.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -127,7 +127,7 @@ async fn an_invalid_reload_keeps_every_policy_running() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_replaced_worker_finishes_before_its_successor_starts() {
+async fn a_replaced_policy_finishes_its_evaluation_before_its_successor_starts() {
     let world = FakeWorld::new();
     world.add("orders", 900, "orders", 1);
     world.with(|w| {
@@ -142,10 +142,66 @@ async fn a_replaced_worker_finishes_before_its_successor_starts() {
     advance(20.0).await;
     let (recorder, _) = running.stop().await;
 
-    assert_eq!(world.max_in_flight(), 1, "never two workers on one service");
+    assert_eq!(
+        world.max_in_flight(),
+        1,
+        "never two evaluations of one service"
+    );
     let times = recorder.times_of("orders");
-    // The old evaluation ended at 4 s; the new worker started then and
+    // The old evaluation ended at 4 s; the new policy started then and
     // evaluated at its group's next tick, 10 s, until 14 s.
     assert_eq!(times[1].duration_since(times[0]), Duration::from_secs(10));
     assert_eq!(world.desired("orders"), 5);
+}
+
+/// A reload that changes a policy's `poll_interval` moves it to the group
+/// of its new interval: it starts afresh on that group's grid once its
+/// evaluation in flight in the old group has ended (never two evaluations
+/// of one service at once), and leaves the old group's cycles.
+#[tokio::test(start_paused = true)]
+async fn a_reload_moves_a_policy_whose_interval_changed_to_its_new_group() {
+    let world = FakeWorld::new();
+    world.add("stays", 100, "stays", 1);
+    world.add("moves", 900, "moves", 1);
+    world.with(|w| {
+        w.queue_delays
+            .insert("moves".into(), Duration::from_secs(4))
+    });
+    let running = start(
+        config(),
+        &world,
+        vec![policy("stays", 10), policy("moves", 10)],
+    );
+    advance(1.0).await;
+    let reload = loaded(vec![policy("stays", 10), policy("moves", 3)]);
+    running.reloads.send(reload).await.unwrap();
+    advance(20.0).await;
+    let start = running.started;
+    let (recorder, _) = running.stop().await;
+
+    let ends = |name: &str| -> Vec<u64> {
+        recorder
+            .times_of(name)
+            .iter()
+            .map(|t| t.duration_since(start).as_secs())
+            .collect()
+    };
+    // The 10 s evaluation from 0 to 4 s; the 3 s group's tick at 3 s is
+    // skipped (the service is still being evaluated), then ticks 6, 12 and
+    // 18 s: each evaluation skips the tick it runs past.
+    assert_eq!(ends("moves"), [4, 10, 16, 22]);
+    assert_eq!(world.queue_reads("moves"), 4);
+    assert_eq!(ends("stays"), [0, 10, 20]);
+    let cycles = recorder.cycles.lock().unwrap().clone();
+    let policies_per_cycle = |interval: u64| -> Vec<usize> {
+        cycles
+            .iter()
+            .filter(|c| c.poll_interval == Duration::from_secs(interval))
+            .map(|c| c.policies)
+            .collect()
+    };
+    assert_eq!(policies_per_cycle(10), [2, 1, 1]);
+    assert_eq!(policies_per_cycle(3), [1, 1, 1]);
+    let applied = recorder.applied.lock().unwrap().clone();
+    assert_eq!(applied.last().unwrap(), &["moves", "stays"]);
 }

@@ -95,6 +95,45 @@ async fn a_slow_policy_does_not_delay_the_others() {
         .all(|(_, service, _)| service != "stuck"));
 }
 
+/// A policy whose evaluation runs past its next ticks is skipped at them,
+/// not queued: one evaluation at a time, the next at the first tick after
+/// the running one ends; the other policies of its group keep every tick.
+#[tokio::test(start_paused = true)]
+async fn a_policy_still_evaluating_at_its_tick_is_skipped_not_queued() {
+    let world = FakeWorld::new();
+    world.add("slow", 100, "slow", 1);
+    world.add("quick", 100, "quick", 1);
+    world.with(|w| {
+        w.queue_delays
+            .insert("slow".into(), Duration::from_millis(3500))
+    });
+    let running = start(
+        config(),
+        &world,
+        vec![policy("slow", 1), policy("quick", 1)],
+    );
+    advance(12.9).await;
+    let start = running.started;
+    let (recorder, _) = running.stop().await;
+
+    let ends = |name: &str| -> Vec<f64> {
+        recorder
+            .times_of(name)
+            .iter()
+            .map(|t| t.duration_since(start).as_secs_f64())
+            .collect()
+    };
+    // Started at 0, 4, 8 and 12 s (the ticks in between skipped), each
+    // ending 3.5 s later; the last one finished during the shutdown.
+    assert_eq!(ends("slow"), [3.5, 7.5, 11.5, 15.5]);
+    assert_eq!(world.queue_reads("slow"), 4);
+    assert_eq!(
+        ends("quick"),
+        (0..=12).map(f64::from).collect::<Vec<_>>(),
+        "the same group's other policy keeps every tick"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_finishes_the_evaluation_in_flight_and_starts_no_more() {
     let world = FakeWorld::new();

@@ -48,9 +48,9 @@ impl TelemetryObserver {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A worker stopped by a reload may finish one last evaluation after
-    /// its policy is gone: recording it would bring back the series the
-    /// reload removed.
+    /// A policy removed by a reload may finish one last evaluation after
+    /// it is gone: recording it would bring back the series the reload
+    /// removed.
     fn is_gone(&self, policy: &str) -> bool {
         self.running()
             .as_ref()
@@ -313,7 +313,7 @@ mod tests {
         let text = telemetry.metrics.encode();
         assert!(text.contains("backlog_scaler_task_startup_seconds{policy=\"orders\"} 45.5"));
         assert!(text.contains("backlog_scaler_task_startup_scale_outs{policy=\"orders\"} 3"));
-        // A fresh worker (a changed policy) has measured nothing yet.
+        // A changed policy starts afresh: it has measured nothing yet.
         observer.startup_measured("orders", None);
         assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
 

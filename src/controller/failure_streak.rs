@@ -1,13 +1,14 @@
-//! A policy's health across evaluations, so a failure's cause is logged once
-//! when it starts or changes, not at every retry.
+//! A policy's current run of failed evaluations: its cause, so the cause is
+//! logged once when it starts or changes (not at every retry), and its
+//! length, which the error backoff reads. (Nothing to do with `/healthz`.)
 
 use crate::ports::{error_chain, ErrorKind, PortError};
 
-/// Whether a policy's last evaluation worked.
+/// Whether a policy's last evaluation worked, and if not, since when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Health {
+pub enum FailureStreak {
     #[default]
-    Healthy,
+    Working,
     Failing {
         kind: ErrorKind,
         /// The failure's top-level message: a change here is a new cause.
@@ -27,27 +28,27 @@ pub enum Transition {
     Recovered { failures: u32 },
 }
 
-impl Health {
+impl FailureStreak {
     /// Failed evaluations in a row.
     pub fn consecutive_failures(&self) -> u32 {
         match self {
-            Health::Healthy => 0,
-            Health::Failing { consecutive, .. } => *consecutive,
+            FailureStreak::Working => 0,
+            FailureStreak::Failing { consecutive, .. } => *consecutive,
         }
     }
 
     /// Update with an evaluation's error (or success) and say what changed.
     pub fn update(&mut self, error: Option<&PortError>) -> Transition {
         match (error, &mut *self) {
-            (None, Health::Healthy) => Transition::Steady,
-            (None, Health::Failing { consecutive, .. }) => {
+            (None, FailureStreak::Working) => Transition::Steady,
+            (None, FailureStreak::Failing { consecutive, .. }) => {
                 let failures = *consecutive;
-                *self = Health::Healthy;
+                *self = FailureStreak::Working;
                 Transition::Recovered { failures }
             }
             (
                 Some(error),
-                Health::Failing {
+                FailureStreak::Failing {
                     kind,
                     cause,
                     consecutive,
@@ -58,7 +59,7 @@ impl Health {
             }
             (Some(error), _) => {
                 let consecutive = self.consecutive_failures().saturating_add(1);
-                *self = Health::Failing {
+                *self = FailureStreak::Failing {
                     kind: error.kind(),
                     cause: error.to_string(),
                     consecutive,
@@ -82,29 +83,29 @@ mod tests {
 
     #[test]
     fn a_cause_is_reported_once_until_it_changes_or_ends() {
-        let mut health = Health::default();
-        assert_eq!(health.update(None), Transition::Steady);
+        let mut streak = FailureStreak::default();
+        assert_eq!(streak.update(None), Transition::Steady);
         assert!(matches!(
-            health.update(Some(&error(ErrorKind::Throttled))),
+            streak.update(Some(&error(ErrorKind::Throttled))),
             Transition::Failing {
                 kind: ErrorKind::Throttled,
                 ..
             }
         ));
         assert_eq!(
-            health.update(Some(&error(ErrorKind::Throttled))),
+            streak.update(Some(&error(ErrorKind::Throttled))),
             Transition::Steady
         );
-        assert_eq!(health.consecutive_failures(), 2);
+        assert_eq!(streak.consecutive_failures(), 2);
         assert!(matches!(
-            health.update(Some(&error(ErrorKind::Unreachable))),
+            streak.update(Some(&error(ErrorKind::Unreachable))),
             Transition::Failing {
                 kind: ErrorKind::Unreachable,
                 ..
             }
         ));
-        assert_eq!(health.consecutive_failures(), 3);
-        assert_eq!(health.update(None), Transition::Recovered { failures: 3 });
-        assert_eq!(health.consecutive_failures(), 0);
+        assert_eq!(streak.consecutive_failures(), 3);
+        assert_eq!(streak.update(None), Transition::Recovered { failures: 3 });
+        assert_eq!(streak.consecutive_failures(), 0);
     }
 }

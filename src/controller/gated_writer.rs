@@ -1,6 +1,6 @@
 //! The lease's last word on a write: the desired-count writer wrapped so
 //! that it refuses to call `UpdateService` unless the gate is open at that
-//! very moment. The worker already evaluates a standby as dry-run; this
+//! very moment. A standby's evaluations already run as dry-run; this
 //! catches a lease lost between that check and the write.
 
 use std::sync::Arc;

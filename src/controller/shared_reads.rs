@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
@@ -30,21 +29,6 @@ use crate::ports::{
 
 type Read<T> = Shared<BoxFuture<'static, Result<T, PortError>>>;
 type BatchAnswers = Vec<Result<ServiceCounts, PortError>>;
-
-/// What one finished evaluation cycle of a group of policies cost.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CycleReport {
-    /// The group's poll interval.
-    pub poll_interval: Duration,
-    /// Policies evaluated in the cycle.
-    pub policies: usize,
-    /// Distinct queues read (one `GetQueueAttributes` each).
-    pub queues_read: usize,
-    /// Batch reads of services (one `DescribeServices` each with ECS).
-    pub service_batches: usize,
-    /// From the tick to the end of the cycle's last evaluation.
-    pub duration: Duration,
-}
 
 /// The reads of one evaluation cycle, shared by its policies.
 pub struct SharedReads {
