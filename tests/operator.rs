@@ -538,7 +538,8 @@ async fn a_measured_startup_is_planned_as_assumed_and_measured_by_the_controller
         Some(1.0),
         "{metrics}"
     );
-    assert_eq!(world.aws.desired(CLUSTER, "orders").await, 5, "{log}");
+    // (What the count does next is the measured plan's: with a startup of
+    // half a second and a 60 s wait, a standing queue, so it may scale in.)
     assert_eq!(log.matches("task startup measured: ").count(), 1, "{log}");
     assert!(
         log.contains("from one scale-out; wait sizing plans with it"),
