@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use backlog_scaler::controller::{Controller, ControllerConfig, CycleReport, Observer};
 use backlog_scaler::engine::{QueueDepth, ServiceCounts};
-use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::policy::{BacklogTarget, Policy};
 use backlog_scaler::ports::{
     DesiredCountWriter, PortFuture, Ports, QueueDepthReader, ServiceStateReader,
 };
@@ -81,7 +81,7 @@ fn policies() -> Vec<Policy> {
                 &format!("svc-{i:04}"),
                 &format!("queue-{i:04}"),
             );
-            policy.target = Target::BacklogPerTask(10.0);
+            policy.target = BacklogTarget::BacklogPerTask(10.0);
             policy.min_tasks = 2;
             policy.poll_interval = Duration::from_secs(60);
             policy

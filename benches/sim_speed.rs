@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::policy::{BacklogTarget, Policy};
 use backlog_scaler::sim::{simulate, Bucket, SimConfig, Trace};
 
 /// Two days of one-minute buckets: a daily swell plus hour-long spikes to
@@ -30,7 +30,7 @@ fn two_day_trace() -> Trace {
 fn main() {
     let trace = two_day_trace();
     let mut policy = Policy::with_defaults("bench", "c", "s", "q");
-    policy.target = Target::BacklogPerTask(2000.0);
+    policy.target = BacklogTarget::BacklogPerTask(2000.0);
     policy.min_tasks = 1;
     policy.max_tasks = 300;
     let config = SimConfig {

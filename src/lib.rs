@@ -14,7 +14,7 @@
 //!   timeouts and retries): the ports on SQS, ECS and CloudWatch, the lease
 //!   store on DynamoDB, and the trace export's CloudWatch reads.
 //! - [`controller`]: the daemon's loop: a task per evaluation group (the
-//!   policies of one poll interval and AWS target), whose every tick is a
+//!   policies of one poll interval and AWS scope), whose every tick is a
 //!   cycle of evaluations sharing their reads; reloads, sharding.
 //! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
 //!   fed by the controller; [`http`] serves them.

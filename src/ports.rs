@@ -16,7 +16,7 @@ use std::time::SystemTime;
 pub use error::{error_chain, ErrorKind, ErrorSource, PortError};
 
 use crate::engine::{QueueDepth, ServiceCounts};
-use crate::policy::AwsTarget;
+use crate::policy::AwsScope;
 
 /// The future every port method returns.
 pub type PortFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, PortError>> + Send + 'a>>;
@@ -108,13 +108,13 @@ pub struct Ports {
     pub metrics: Option<Arc<dyn MetricsPublisher>>,
 }
 
-/// Hands out the ports for a policy's [`AwsTarget`] (region and role), so
+/// Hands out the ports for a policy's [`AwsScope`] (region and role), so
 /// one controller can serve several accounts and regions. Implementations
 /// share one set of ports per target rather than building one per policy.
 pub trait PortsSource: Send + Sync {
     fn ports_for<'a>(
         &'a self,
-        target: &'a AwsTarget,
+        target: &'a AwsScope,
     ) -> Pin<Box<dyn Future<Output = Ports> + Send + 'a>>;
 }
 
@@ -123,7 +123,7 @@ pub trait PortsSource: Send + Sync {
 impl PortsSource for Ports {
     fn ports_for<'a>(
         &'a self,
-        _target: &'a AwsTarget,
+        _target: &'a AwsScope,
     ) -> Pin<Box<dyn Future<Output = Ports> + Send + 'a>> {
         Box::pin(std::future::ready(self.clone()))
     }

@@ -37,7 +37,7 @@ use backlog_scaler::controller::{
     Controller, ControllerConfig, Evaluation, PolicyUpdate, SharedReads, WriteOutcome,
 };
 use backlog_scaler::engine::{Because, QueueDepth};
-use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::policy::{BacklogTarget, Policy};
 use backlog_scaler::ports::{ErrorKind, QueueDepthReader, ServiceStateReader};
 use child::LoggedChild as Binary;
 use moto::{Moto, REGION};
@@ -66,7 +66,7 @@ async fn wait_for_desired(aws: &Aws, service: &str, desired: i32, limit: Duratio
 /// task, 1..=10 tasks, evaluated every second, a 3 s stabilization window.
 fn policy(name: &str, queue: &str, service: &str) -> Policy {
     let mut policy = Policy::with_defaults(name, CLUSTER, service, queue);
-    policy.target = Target::BacklogPerTask(10.0);
+    policy.target = BacklogTarget::BacklogPerTask(10.0);
     policy.min_tasks = 1;
     policy.max_tasks = 10;
     policy.poll_interval = Duration::from_secs(1);

@@ -39,7 +39,7 @@ use backlog_scaler::controller::{
     Controller, ControllerConfig, Evaluation, PolicyUpdate, WriteOutcome,
 };
 use backlog_scaler::lease::{LeaseKeeper, LeaseTiming};
-use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::policy::{BacklogTarget, Policy};
 use backlog_scaler::ports::ErrorKind;
 use backlog_scaler::telemetry::Telemetry;
 use fault_proxy::{Fault, FaultProxy};
@@ -100,7 +100,7 @@ fn log_lines(parts: &[&str]) -> Vec<String> {
 /// never in (so each phase only adds work).
 fn policy(name: &str, queue: &str, cluster: &str, service: &str) -> Policy {
     let mut policy = Policy::with_defaults(name, cluster, service, queue);
-    policy.target = Target::BacklogPerTask(10.0);
+    policy.target = BacklogTarget::BacklogPerTask(10.0);
     policy.min_tasks = 1;
     policy.max_tasks = 50;
     policy.poll_interval = INTERVAL;

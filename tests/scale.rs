@@ -23,7 +23,7 @@ use backlog_scaler::aws::ApiCalls;
 use backlog_scaler::controller::{
     Controller, ControllerConfig, CycleReport, Observer, PolicyUpdate,
 };
-use backlog_scaler::policy::{Policy, Target};
+use backlog_scaler::policy::{BacklogTarget, Policy};
 use backlog_scaler::ports::{ErrorKind, ServiceStateReader};
 use moto::Moto;
 use tokio::sync::{mpsc, oneshot};
@@ -82,7 +82,7 @@ async fn a_cycle_reads_each_queue_once_and_describes_ten_services_per_call() {
         .map(|(i, (cluster, service))| {
             let mut policy =
                 Policy::with_defaults(&format!("p{i}"), cluster, service, &format!("q{}", i % 20));
-            policy.target = Target::BacklogPerTask(10.0);
+            policy.target = BacklogTarget::BacklogPerTask(10.0);
             policy.min_tasks = 1;
             policy.max_tasks = 10;
             // Per-cycle counts are exact only while a cycle ends before

@@ -22,9 +22,9 @@ use aws::{binary, sdk_config, Aws};
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{Region, SdkConfig};
 use aws_types::sdk_config::SharedCredentialsProvider;
-use backlog_scaler::aws::{ApiCalls, AwsFleet, AwsSettings};
+use backlog_scaler::aws::{ApiCalls, AwsClients, AwsSettings};
 use backlog_scaler::engine::QueueDepth;
-use backlog_scaler::policy::AwsTarget;
+use backlog_scaler::policy::AwsScope;
 use backlog_scaler::ports::{error_chain, ErrorKind, PortsSource};
 use moto::{Moto, REGION};
 
@@ -226,8 +226,8 @@ async fn controller_base(moto: &Moto) -> SdkConfig {
     sdk_config(&moto.endpoint(), AwsSettings::default()).await
 }
 
-fn target(region: Option<&str>, role_arn: Option<&str>) -> AwsTarget {
-    AwsTarget {
+fn target(region: Option<&str>, role_arn: Option<&str>) -> AwsScope {
+    AwsScope {
         region: region.map(str::to_owned),
         role_arn: role_arn.map(str::to_owned),
     }
@@ -246,14 +246,14 @@ async fn each_target_reads_its_own_region_and_account() {
     // signed with assumed keys too).
     let mark = recorded.mark();
     let calls = Arc::new(ApiCalls::new());
-    let fleet = AwsFleet::new(controller_base(moto).await, calls.clone());
+    let fleet = AwsClients::new(controller_base(moto).await, calls.clone());
 
     let depth = |visible| QueueDepth {
         visible,
         in_flight: 0,
         delayed: 0,
     };
-    let read = |target: AwsTarget, service: &'static str| {
+    let read = |target: AwsScope, service: &'static str| {
         let fleet = &fleet;
         async move {
             let ports = fleet.ports_for(&target).await;
@@ -449,7 +449,7 @@ async fn a_role_that_cannot_be_assumed_is_access_denied_and_asked_again() {
         _dir: dir,
     };
     let moto = &recorded.moto;
-    let fleet = AwsFleet::new(controller_base(moto).await, Arc::new(ApiCalls::new()));
+    let fleet = AwsClients::new(controller_base(moto).await, Arc::new(ApiCalls::new()));
     let ports = fleet.ports_for(&target(None, Some(ROLE))).await;
     let error = ports
         .queues
@@ -512,7 +512,7 @@ async fn assumed_role_credentials_are_refreshed_before_they_expire() {
         .to_builder()
         .time_source(aws_types::sdk_config::SharedTimeSource::new(clock.clone()))
         .build();
-    let fleet = AwsFleet::new(base, Arc::new(ApiCalls::new()));
+    let fleet = AwsClients::new(base, Arc::new(ApiCalls::new()));
     let ports = fleet.ports_for(&target(None, Some(ROLE))).await;
     let read = || async {
         ports

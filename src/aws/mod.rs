@@ -15,18 +15,18 @@
 //! Every adapter is built from one SDK configuration (`config.rs`), so each
 //! has its timeouts and retries; `aws/` depends on the ports it implements
 //! (`ports`, `lease`), never the reverse.
-//! - `fleet.rs`: [`AwsFleet`], one set of adapters per policy target
+//! - `clients.rs`: [`AwsClients`], one set of adapters per AWS scope
 //!   (region, role to assume), limiters shared per (account, region).
 //!
 //! [`AwsPorts::connect`] builds all of them from one SDK configuration.
 
 mod calls;
 mod classify;
+mod clients;
 mod cloudwatch;
 mod config;
 mod dynamodb;
 mod ecs;
-mod fleet;
 mod rate_limit;
 mod retry;
 mod sqs;
@@ -35,11 +35,11 @@ mod trace_export;
 use std::sync::Arc;
 
 pub use calls::{ApiCalls, CallListener, Outcome};
+pub use clients::{AwsClients, EcsLimits, LimitKey, SESSION_NAME};
 pub use cloudwatch::{metric_data, CloudWatchPublisher, POLICY_DIMENSION, PUT_METRIC_DATA_LIMIT};
 pub use config::{configure, load_sdk_config, AwsSettings};
 pub use dynamodb::DynamoLeaseStore;
 pub use ecs::{deployment_in_progress, service_counts, EcsServices};
-pub use fleet::{AwsFleet, EcsLimits, LimitKey, SESSION_NAME};
 pub use rate_limit::RateLimiter;
 pub use retry::{retryable, with_retries, Backoff};
 pub use sqs::SqsQueues;

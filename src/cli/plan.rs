@@ -18,10 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use backlog_scaler::aws::{ApiCalls, AwsFleet};
-use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, Memory, SharedReads};
+use backlog_scaler::aws::{ApiCalls, AwsClients};
+use backlog_scaler::controller::{evaluate, Deadlines, Evaluation, PolicyRecord, SharedReads};
 use backlog_scaler::engine::{Action, Because, Reason, StartupSource, Timestamp};
-use backlog_scaler::policy::{AwsTarget, Policy, TaskStartup};
+use backlog_scaler::policy::{AwsScope, Policy, TaskStartup};
 use backlog_scaler::ports::{error_chain, Ports, PortsSource};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -181,7 +181,7 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
         }
         // Each policy is read through its own target (region, role), as
         // the daemon reads it.
-        let fleet = Arc::new(AwsFleet::new(sdk_config, Arc::new(ApiCalls::new())));
+        let fleet = Arc::new(AwsClients::new(sdk_config, Arc::new(ApiCalls::new())));
         anyhow::Ok(Some(
             plan_all(args.shard.select(loaded.policies), fleet).await,
         ))
@@ -206,14 +206,14 @@ pub fn execute(args: PlanArgs) -> anyhow::Result<ExitCode> {
 /// each of a target's queues once and describing each cluster's services
 /// ten at a time, as the daemon's cycles do.
 async fn plan_all(policies: Vec<Policy>, source: Arc<dyn PortsSource>) -> Vec<Row> {
-    let mut by_target: BTreeMap<AwsTarget, Vec<&Policy>> = BTreeMap::new();
+    let mut by_target: BTreeMap<AwsScope, Vec<&Policy>> = BTreeMap::new();
     for policy in &policies {
         by_target
             .entry(policy.aws.clone())
             .or_default()
             .push(policy);
     }
-    let mut cycle_ports: BTreeMap<AwsTarget, Ports> = BTreeMap::new();
+    let mut cycle_ports: BTreeMap<AwsScope, Ports> = BTreeMap::new();
     for (target, members) in by_target {
         let ports = source.ports_for(&target).await;
         let services = members
@@ -233,7 +233,7 @@ async fn plan_all(policies: Vec<Policy>, source: Arc<dyn PortsSource>) -> Vec<Ro
                 &policy,
                 true,
                 &ports,
-                &Memory::default(),
+                &PolicyRecord::default(),
                 Timestamp::ZERO,
                 Deadlines::default(),
             )
@@ -341,11 +341,11 @@ fn table(rows: &[Row]) -> String {
 mod tests {
     use super::*;
     use backlog_scaler::engine::Decision;
-    use backlog_scaler::policy::Target;
+    use backlog_scaler::policy::BacklogTarget;
 
     fn wait_sized(name: &str, startup: TaskStartup) -> Policy {
         let mut policy = Policy::with_defaults(name, "jobs", name, name);
-        policy.target = Target::Wait {
+        policy.target = BacklogTarget::Wait {
             wait: Duration::from_secs(60),
             message_cost: Duration::from_secs(1),
         };

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use backlog_scaler::aws::{ApiCalls, AwsFleet, CloudWatchPublisher, DynamoLeaseStore};
+use backlog_scaler::aws::{ApiCalls, AwsClients, CloudWatchPublisher, DynamoLeaseStore};
 use backlog_scaler::controller::{
     spawn_fixed_policies, spawn_reloader, Controller, ControllerConfig,
 };
@@ -163,7 +163,7 @@ pub fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         // Clients per policy target (region, role), made as policies need
         // them; metrics go to CloudWatch in the controller's own account and
         // region, whatever the targets.
-        let fleet = Arc::new(AwsFleet::new(sdk_config.clone(), calls.clone()));
+        let fleet = Arc::new(AwsClients::new(sdk_config.clone(), calls.clone()));
         let metrics_publisher = args.cloudwatch_namespace.clone().map(|namespace| {
             Arc::new(CloudWatchPublisher::new(
                 aws_sdk_cloudwatch::Client::new(&sdk_config),

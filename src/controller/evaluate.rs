@@ -1,6 +1,6 @@
 //! One evaluation of one policy: observe (read its queues and service through
 //! the ports), decide, write. It returns a plain [`Evaluation`] describing
-//! what happened and the policy's next [`Memory`]; it logs nothing and
+//! what happened and the policy's next [`PolicyRecord`]; it logs nothing and
 //! schedules nothing, so its group (and tests, and `plan`) decide what to
 //! make of it.
 
@@ -12,9 +12,11 @@ use crate::engine::{decide, Decision, Observation, PolicyState, Timestamp};
 use crate::policy::Policy;
 use crate::ports::{error_chain, ErrorKind, MetricSample, PortError, Ports};
 
-/// What a policy remembers between evaluations.
+/// The controller's record of one policy between evaluations: the engine's
+/// [`PolicyState`] and the desired counts the controller saw and (in
+/// dry-run) would have set.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Memory {
+pub struct PolicyRecord {
     /// The engine's state.
     pub engine: PolicyState,
     /// The service's real desired count as of the last evaluation (what we
@@ -124,10 +126,10 @@ pub async fn evaluate(
     policy: &Policy,
     dry_run: bool,
     ports: &Ports,
-    memory: &Memory,
+    memory: &PolicyRecord,
     now: Timestamp,
     deadlines: Deadlines,
-) -> (Evaluation, Memory) {
+) -> (Evaluation, PolicyRecord) {
     let started = Instant::now();
     let wall_time = SystemTime::now();
     let observation = match tokio::time::timeout(deadlines.observe, observe(policy, ports)).await {

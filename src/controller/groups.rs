@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::clock::Clock;
 use super::decision_log::{log_evaluation, log_startup, HoldKind};
-use super::evaluate::{evaluate, Deadlines, Evaluation, Memory};
+use super::evaluate::{evaluate, Deadlines, Evaluation, PolicyRecord};
 use super::failure_streak::{FailureStreak, Transition};
 use super::gated_writer::GatedWriter;
 use super::metrics_buffer::MetricsBuffer;
@@ -42,14 +42,14 @@ use super::shared_reads::SharedReads;
 use super::summary::ActivityCounter;
 use crate::lease::WriteGate;
 use crate::plural::plural;
-use crate::policy::{AwsTarget, Policy};
+use crate::policy::{AwsScope, Policy};
 use crate::ports::{Ports, PortsSource};
 
 /// What makes policies tick together.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct GroupKey {
     interval: Duration,
-    target: AwsTarget,
+    target: AwsScope,
 }
 
 impl GroupKey {
@@ -126,7 +126,7 @@ impl ServicesInFlight {
 impl GroupContext {
     /// The ports of `target`, with writes behind the lease when there is
     /// one.
-    async fn ports_for(&self, target: &AwsTarget) -> Ports {
+    async fn ports_for(&self, target: &AwsScope) -> Ports {
         let mut ports = self.source.ports_for(target).await;
         if let Some(gate) = &self.write_gate {
             // The last check, right before UpdateService: a lease lost
@@ -207,7 +207,7 @@ struct Group {
 struct Member {
     policy: Arc<Policy>,
     dry_run: bool,
-    memory: Memory,
+    memory: PolicyRecord,
     streak: FailureStreak,
     /// Whether the last evaluation ran as a standby (lease not held).
     was_standby: bool,
@@ -246,7 +246,7 @@ struct Cycle {
 /// is afresh).
 struct Ended {
     policy: Arc<Policy>,
-    memory: Memory,
+    memory: PolicyRecord,
     evaluated: Option<(Evaluation, bool)>,
 }
 
@@ -269,7 +269,7 @@ impl Group {
         Member {
             dry_run: self.context.dry_run || policy.dry_run,
             policy,
-            memory: Memory::default(),
+            memory: PolicyRecord::default(),
             streak: FailureStreak::default(),
             was_standby: false,
             due: self.tick_from_now(),
@@ -494,7 +494,7 @@ async fn evaluate_member(
     policy: Arc<Policy>,
     dry_run: bool,
     was_standby: bool,
-    mut memory: Memory,
+    mut memory: PolicyRecord,
     ports: Ports,
     context: Arc<GroupContext>,
     stop: CancellationToken,
@@ -520,7 +520,7 @@ async fn evaluate_member(
     if was_standby && !standby {
         // Taking over: forget the shadow and the cooldowns it implied, and
         // start from what is observed now, as a fresh controller would.
-        memory = Memory::default();
+        memory = PolicyRecord::default();
     }
     let evaluation = evaluate(
         &policy,
@@ -542,7 +542,7 @@ async fn evaluate_member(
             tracing::error!(policy = %policy.name, "evaluation panicked; starting the policy afresh");
             Ended {
                 policy,
-                memory: Memory::default(),
+                memory: PolicyRecord::default(),
                 evaluated: None,
             }
         }

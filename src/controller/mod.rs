@@ -47,7 +47,7 @@ mod tests;
 
 pub use clock::Clock;
 pub use evaluate::{
-    evaluate, observe, Deadlines, Evaluation, ExternalChange, Memory, WriteOutcome,
+    evaluate, observe, Deadlines, Evaluation, ExternalChange, PolicyRecord, WriteOutcome,
 };
 pub use failure_streak::{FailureStreak, Transition};
 pub use groups::CycleReport;

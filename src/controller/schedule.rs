@@ -2,7 +2,7 @@
 //! count and a seed, so the schedule can be tested alone.
 //!
 //! Policies tick on a grid shared by their group (same `poll_interval`,
-//! same AWS target): tick `k` is at `origin + phase + k * interval`. Ticking
+//! same AWS scope): tick `k` is at `origin + phase + k * interval`. Ticking
 //! together is what lets one evaluation cycle read a shared queue once and
 //! describe a cluster's services ten at a time. The phase is drawn per group
 //! from a seed, within the first `phase_spread` of the interval, so groups

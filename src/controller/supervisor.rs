@@ -48,7 +48,7 @@ pub struct ControllerConfig {
     pub shutdown_grace: Duration,
     /// How often buffered metric samples are published.
     pub metrics_flush_interval: Duration,
-    /// Each group of policies (same poll interval, same AWS target) ticks
+    /// Each group of policies (same poll interval, same AWS scope) ticks
     /// at a phase drawn within this fraction (0..=1) of its interval, so
     /// groups, replicas and restarts do not call the APIs in lockstep; 0
     /// ticks every group at the controller's start (see `schedule.rs`).

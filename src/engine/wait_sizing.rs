@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use super::observation::Timestamp;
 use super::state::push_bounded;
-use crate::policy::{Policy, Target, TaskStartup};
+use crate::policy::{BacklogTarget, Policy, TaskStartup};
 
 /// What wait sizing learns of the traffic's shape: how long after capacity
 /// was given back the need for it returned. Bounded: the last
@@ -220,7 +220,7 @@ pub(super) struct Stated {
 /// policies.
 pub(super) fn stated(policy: &Policy) -> Option<Stated> {
     policy.task_startup?;
-    let Target::Wait { wait, message_cost } = policy.target else {
+    let BacklogTarget::Wait { wait, message_cost } = policy.target else {
         return None;
     };
     let slots = policy.in_flight_per_task.unwrap_or(1.0);

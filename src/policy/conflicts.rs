@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::diagnostic::Diagnostic;
-use super::model::AwsTarget;
+use super::model::AwsScope;
 use super::names::{self, ClusterRef, ServiceRef};
 use super::outline::Position;
 use super::validate::CheckedPolicy;
@@ -89,7 +89,7 @@ pub(crate) fn conflicts(policies: &[CheckedPolicy]) -> (Vec<Diagnostic>, Vec<boo
 
 /// False only when the two targets are known to be different regions or
 /// different accounts; an unset region or role may be anything.
-fn may_be_the_same_place(a: &AwsTarget, b: &AwsTarget) -> bool {
+fn may_be_the_same_place(a: &AwsScope, b: &AwsScope) -> bool {
     let differ = |x: Option<&str>, y: Option<&str>| matches!((x, y), (Some(x), Some(y)) if x != y);
     !differ(a.region.as_deref(), b.region.as_deref()) && !differ(a.role_account(), b.role_account())
 }

@@ -46,7 +46,7 @@ fn a_minimal_policy_gets_every_default_of_the_reference() {
     assert_eq!(problems(&report), Vec::<String>::new());
     let policy = &report.policies[0];
     let mut expected = Policy::with_defaults("w", "c", "s", "q");
-    expected.target = Target::BacklogPerTask(50.0);
+    expected.target = BacklogTarget::BacklogPerTask(50.0);
     expected.min_tasks = 2;
     expected.source = Some(SourceLocation {
         file: FILE.into(),
@@ -99,7 +99,7 @@ role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
                 weight: 0.5,
             },
         ],
-        target: Target::Wait {
+        target: BacklogTarget::Wait {
             wait: Duration::from_secs(30),
             message_cost: Duration::from_millis(300),
         },
@@ -124,7 +124,7 @@ role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
         scale_to_zero_after: Duration::from_secs(1200),
         dry_run: true,
         in_flight_per_task: Some(2.0),
-        aws: AwsTarget {
+        aws: AwsScope {
             region: Some("eu-west-1".into()),
             role_arn: Some("arn:aws:iam::123456789012:role/ops/backlog-scaler".into()),
         },
@@ -562,7 +562,7 @@ fn region_and_role_arn_are_checked_with_a_hint() {
 #[test]
 fn a_policy_without_region_or_role_uses_the_controllers_own() {
     let report = check(MINIMAL);
-    assert_eq!(report.policies[0].aws, AwsTarget::default());
+    assert_eq!(report.policies[0].aws, AwsScope::default());
     assert!(report.policies[0].aws.is_home());
     let text = format!("{MINIMAL}region: us-gov-west-1\n");
     let aws = &check(&text).policies[0].aws;

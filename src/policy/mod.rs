@@ -40,8 +40,8 @@ pub use load::{
     MAX_POLICY_FILE_BYTES,
 };
 pub use model::{
-    AwsTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step, Target, TaskStartup,
-    Validated,
+    AwsScope, BacklogTarget, Policy, QueueRef, ScaleIn, ScaleOut, SourceLocation, Step,
+    TaskStartup, Validated,
 };
 pub use schema::policy_schema;
 

@@ -37,7 +37,7 @@ pub struct QueueRef {
 /// How many messages one task should hold.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Target {
+pub enum BacklogTarget {
     /// `target_backlog_per_task`: messages per task, given directly.
     BacklogPerTask(f64),
     /// `target_wait` + `message_cost`: target = wait / cost (the AWS formula).
@@ -49,12 +49,14 @@ pub enum Target {
     },
 }
 
-impl Target {
+impl BacklogTarget {
     /// The target expressed as messages per task.
     pub fn backlog_per_task(&self) -> f64 {
         match *self {
-            Target::BacklogPerTask(t) => t,
-            Target::Wait { wait, message_cost } => wait.as_secs_f64() / message_cost.as_secs_f64(),
+            BacklogTarget::BacklogPerTask(t) => t,
+            BacklogTarget::Wait { wait, message_cost } => {
+                wait.as_secs_f64() / message_cost.as_secs_f64()
+            }
         }
     }
 }
@@ -143,12 +145,12 @@ pub struct ScaleIn {
 /// the IAM role to assume for them. `None` means the controller's own
 /// region or credentials. Policies with equal targets share SDK clients.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct AwsTarget {
+pub struct AwsScope {
     pub region: Option<String>,
     pub role_arn: Option<String>,
 }
 
-impl AwsTarget {
+impl AwsScope {
     /// The account of `role_arn`; `None` without a role (the controller's
     /// own account) or for a role ARN that is not valid.
     pub fn role_account(&self) -> Option<&str> {
@@ -171,8 +173,8 @@ pub struct Policy {
     pub cluster: String,
     pub service: String,
     pub queues: Vec<QueueRef>,
-    pub target: Target,
-    /// `Some` turns on wait sizing (only with [`Target::Wait`]).
+    pub target: BacklogTarget,
+    /// `Some` turns on wait sizing (only with [`BacklogTarget::Wait`]).
     pub task_startup: Option<TaskStartup>,
     pub min_tasks: u32,
     pub max_tasks: u32,
@@ -193,7 +195,7 @@ pub struct Policy {
     /// default) keeps the plain `ceil(backlog / target)` rule.
     pub in_flight_per_task: Option<f64>,
     /// The region and role its calls use.
-    pub aws: AwsTarget,
+    pub aws: AwsScope,
     /// Where the policy's document starts; `None` for policies built in code.
     #[serde(skip)]
     pub source: Option<SourceLocation>,

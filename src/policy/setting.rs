@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::defaults::{self, duration_text};
 use super::diagnostic::{Diagnostic, PolicyErrors};
 use super::load::check_str;
-use super::model::{Policy, SourceLocation, Step, Target, TaskStartup};
+use super::model::{BacklogTarget, Policy, SourceLocation, Step, TaskStartup};
 
 /// A policy document: its top-level keys in the order a file writes them,
 /// each with its value (`scale_out` and `scale_in` are objects).
@@ -106,10 +106,10 @@ pub(crate) fn document(policy: &Policy) -> Document {
         .collect();
     document.push(("queues", Value::Array(queues)));
     match policy.target {
-        Target::BacklogPerTask(target) => {
+        BacklogTarget::BacklogPerTask(target) => {
             document.push(("target_backlog_per_task", number(target)));
         }
-        Target::Wait { wait, message_cost } => {
+        BacklogTarget::Wait { wait, message_cost } => {
             document.push(("target_wait", duration_text(wait).into()));
             document.push(("message_cost", duration_text(message_cost).into()));
         }

@@ -13,7 +13,7 @@
 //! - `waits.rs`: exact nearest-rank wait percentiles in bounded memory.
 //! - `report.rs`: the summary; `timeline.rs`: one row per poll.
 //! - `controller.rs`: what the loop polls; our engine through an adapter.
-//! - `alternatives/`: the fixed fleet, naive, KEDA + HPA and AWS target
+//! - `alternatives/`: the fixed fleet, naive, KEDA + HPA and AWS scope
 //!   tracking, as controllers apart from the engine.
 //! - `sweep.rs`: one run per value of a policy key, on every core.
 //! - `compare.rs`: our policy against each alternative tuned in hindsight.

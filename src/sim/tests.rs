@@ -12,7 +12,7 @@ use crate::policy::Policy;
 
 fn policy(target: f64, min: u32, max: u32, poll_secs: f64) -> Policy {
     let mut policy = Policy::with_defaults("p", "c", "s", "q");
-    policy.target = crate::policy::Target::BacklogPerTask(target);
+    policy.target = crate::policy::BacklogTarget::BacklogPerTask(target);
     policy.min_tasks = min;
     policy.max_tasks = max;
     policy.poll_interval = Duration::from_secs_f64(poll_secs);
@@ -343,7 +343,7 @@ impl crate::ports::DesiredCountWriter for ReplayedWorld {
 async fn the_daemons_evaluation_writes_what_the_simulator_applied() {
     use std::sync::Arc;
 
-    use crate::controller::{evaluate, Deadlines, Memory};
+    use crate::controller::{evaluate, Deadlines, PolicyRecord};
     use crate::ports::Ports;
 
     let mut policy = policy(5.0, 1, 40, 15.0);
@@ -371,7 +371,7 @@ async fn the_daemons_evaluation_writes_what_the_simulator_applied() {
         scaler: world.clone(),
         metrics: None,
     };
-    let mut memory = Memory::default();
+    let mut memory = PolicyRecord::default();
     for row in &result.timeline {
         *world.row.lock().unwrap() = row.clone();
         let now = Timestamp::from_secs_f64(row.time_s);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use backlog_scaler::engine::{
     decide, Action, Decision, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp,
 };
-use backlog_scaler::policy::{check_str, Policy, QueueRef, Step, Target};
+use backlog_scaler::policy::{check_str, BacklogTarget, Policy, QueueRef, Step};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -77,11 +77,11 @@ fn step() -> BoxedStrategy<Option<Step>> {
     .boxed()
 }
 
-fn target() -> BoxedStrategy<Target> {
+fn target() -> BoxedStrategy<BacklogTarget> {
     prop_oneof![
-        positive().prop_map(Target::BacklogPerTask),
+        positive().prop_map(BacklogTarget::BacklogPerTask),
         (duration(), duration()).prop_filter_map("a zero duration", |(wait, cost)| {
-            (!wait.is_zero() && !cost.is_zero()).then_some(Target::Wait {
+            (!wait.is_zero() && !cost.is_zero()).then_some(BacklogTarget::Wait {
                 wait,
                 message_cost: cost,
             })

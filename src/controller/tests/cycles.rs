@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::controller::{shard_of, Shard};
-use crate::policy::AwsTarget;
+use crate::policy::AwsScope;
 use crate::ports::ErrorKind;
 
 /// `name` reading `queue` (instead of its own).
@@ -175,7 +175,7 @@ async fn groups_tick_on_their_own_seeded_grid() {
     }
     let mut policies: Vec<Policy> = names.iter().map(|n| policy(n, 10)).collect();
     // b1: same interval, another region; c1: another interval.
-    policies[2].aws = AwsTarget {
+    policies[2].aws = AwsScope {
         region: Some("eu-west-1".into()),
         role_arn: None,
     };
@@ -295,7 +295,7 @@ async fn one_cycle_over_all_policies_as_plan_runs_it() {
                 &policy,
                 true,
                 &ports,
-                &crate::controller::Memory::default(),
+                &crate::controller::PolicyRecord::default(),
                 crate::engine::Timestamp::ZERO,
                 crate::controller::Deadlines::default(),
             )

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     Controller, ControllerConfig, CycleReport, Evaluation, MeasuredStartup, Observer, PolicyUpdate,
 };
-use crate::policy::{Policy, PolicyErrors, Target};
+use crate::policy::{BacklogTarget, Policy, PolicyErrors};
 use fakes::FakeWorld;
 
 /// A policy on queue `name`, service `name` in cluster `jobs`, 100 messages
@@ -32,7 +32,7 @@ use fakes::FakeWorld;
 fn policy(name: &str, poll_interval_secs: u64) -> Policy {
     let mut policy = Policy::with_defaults(name, "jobs", name, name);
     policy.poll_interval = Duration::from_secs(poll_interval_secs);
-    policy.target = Target::BacklogPerTask(100.0);
+    policy.target = BacklogTarget::BacklogPerTask(100.0);
     policy.max_tasks = 20;
     policy.scale_in.stabilization_window = Duration::ZERO;
     policy

@@ -34,7 +34,7 @@ impl Observer for Both {
 /// second, and the startup is measured.
 fn measured(name: &str, poll_interval_secs: u64) -> Policy {
     let mut policy = policy(name, poll_interval_secs);
-    policy.target = Target::Wait {
+    policy.target = BacklogTarget::Wait {
         wait: Duration::from_secs(60),
         message_cost: Duration::from_secs(1),
     };

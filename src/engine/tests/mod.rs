@@ -15,7 +15,7 @@ use crate::policy::Policy;
 /// 60 s stabilization window and the reference defaults otherwise.
 pub(super) fn policy() -> Policy {
     let mut p = Policy::with_defaults("worker", "main", "worker", "jobs");
-    p.target = crate::policy::Target::BacklogPerTask(10.0);
+    p.target = crate::policy::BacklogTarget::BacklogPerTask(10.0);
     p.min_tasks = 1;
     p.max_tasks = 20;
     p.scale_in.stabilization_window = Duration::from_secs(60);

@@ -5,7 +5,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::policy::{Step, Target};
+use crate::policy::{BacklogTarget, Step};
 
 fn any_step() -> impl Strategy<Value = Option<Step>> {
     prop_oneof![
@@ -35,7 +35,7 @@ prop_compose! {
         let mut p = policy();
         p.min_tasks = min;
         p.max_tasks = min + span;
-        p.target = Target::BacklogPerTask(target);
+        p.target = BacklogTarget::BacklogPerTask(target);
         p.tolerance = tolerance;
         p.scale_in.stabilization_window = Duration::from_secs(window);
         p.scale_out.cooldown = Duration::from_secs(out_cooldown);

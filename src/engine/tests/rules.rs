@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::policy::{Step, Target};
+use crate::policy::{BacklogTarget, Step};
 
 #[test]
 fn recommendation_is_ceil_of_backlog_over_target() {
@@ -30,7 +30,7 @@ fn recommendation_is_ceil_of_backlog_over_target() {
 #[test]
 fn reason_reads_like_arithmetic() {
     let mut p = policy();
-    p.target = Target::BacklogPerTask(100.0);
+    p.target = BacklogTarget::BacklogPerTask(100.0);
     p.scale_out.max_step = Some(Step::Tasks(4));
     let d = fresh(&p, &observe(1200, 30, 4));
     assert_eq!(d.desired(), Some(8));
@@ -306,7 +306,7 @@ fn in_flight_work_resets_the_idle_clock_even_when_not_counted() {
 #[test]
 fn wait_target_form_uses_wait_over_cost() {
     let mut p = policy();
-    p.target = Target::Wait {
+    p.target = BacklogTarget::Wait {
         wait: Duration::from_secs(30),
         message_cost: Duration::from_millis(300),
     };

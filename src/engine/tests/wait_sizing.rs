@@ -8,12 +8,12 @@ use proptest::prelude::*;
 use super::*;
 use crate::engine::bursts::BurstMemory;
 use crate::engine::wait_sizing::TrafficMemory;
-use crate::policy::{Target, TaskStartup};
+use crate::policy::{BacklogTarget, TaskStartup};
 
 /// Wait 60 s, 2 s a message, startup 60 s, bounds [1, 300].
 fn sized(startup: TaskStartup) -> Policy {
     let mut p = Policy::with_defaults("worker", "main", "worker", "jobs");
-    p.target = Target::Wait {
+    p.target = BacklogTarget::Wait {
         wait: Duration::from_secs(60),
         message_cost: Duration::from_secs(2),
     };
@@ -111,7 +111,7 @@ fn work_shorter_than_a_second_counts_as_a_seconds_worth() {
     // 0.1 s messages: 100 in the system are read as at most 100 a second,
     // not 1000 (a poll cannot resolve work shorter than a second).
     let mut policy = stated();
-    policy.target = Target::Wait {
+    policy.target = BacklogTarget::Wait {
         wait: Duration::from_secs(60),
         message_cost: Duration::from_millis(100),
     };
@@ -223,7 +223,7 @@ fn any_sized_policy() -> impl Strategy<Value = Policy> {
                 });
                 p.min_tasks = min;
                 p.max_tasks = (min + span).max(1);
-                p.target = Target::Wait {
+                p.target = BacklogTarget::Wait {
                     wait: Duration::from_secs(wait),
                     message_cost: Duration::from_millis(cost_ms),
                 };
@@ -442,7 +442,7 @@ fn a_warm_fleet_is_kept_between_bursts_when_new_tasks_start_too_late() {
 
     // With a wait long enough for new tasks to start in time, no warm fleet.
     let mut patient = stated();
-    patient.target = Target::Wait {
+    patient.target = BacklogTarget::Wait {
         wait: Duration::from_secs(300),
         message_cost: Duration::from_secs(2),
     };
@@ -453,7 +453,7 @@ fn a_warm_fleet_is_kept_between_bursts_when_new_tasks_start_too_late() {
 /// `stated()` with a wait of 5 minutes: longer than a startup and a poll.
 fn long_wait() -> Policy {
     let mut p = stated();
-    p.target = Target::Wait {
+    p.target = BacklogTarget::Wait {
         wait: Duration::from_secs(300),
         message_cost: Duration::from_secs(2),
     };
@@ -526,7 +526,7 @@ proptest! {
         let plan = plan_of(&d);
         if plan.standing_queue {
             let slots = p.in_flight_per_task.unwrap_or(1.0);
-            let Target::Wait { message_cost, .. } = p.target else { unreachable!() };
+            let BacklogTarget::Wait { message_cost, .. } = p.target else { unreachable!() };
             let per_task = slots / message_cost.as_secs_f64();
             prop_assert_eq!(plan.drain_within, plan.wait - plan.startup);
             let next_poll = plan.arrival_rate * p.poll_interval.as_secs_f64();

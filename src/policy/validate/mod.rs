@@ -5,14 +5,14 @@
 //! - `identity.rs`: what the policy drives (name, cluster, service, queues);
 //! - `sizing.rs`: how many tasks (target, bounds, tolerance, from zero);
 //! - `pacing.rs`: how fast (poll interval, steps, cooldowns, windows);
-//! - `target.rs`: where its calls go (region, role to assume).
+//! - `scope.rs`: where its calls go (region, role to assume).
 //!
 //! Checks that compare policies (names, services) are in `conflicts.rs`.
 
 mod identity;
 mod pacing;
+mod scope;
 mod sizing;
-mod target;
 
 use std::path::Path;
 
@@ -41,7 +41,7 @@ use super::raw::RawPolicy;
 ///     cluster: "c".into(),
 ///     service: "s".into(),
 ///     queues: vec![QueueRef { queue: "q".into(), weight: 1.0 }],
-///     target: Target::BacklogPerTask(10.0),
+///     target: BacklogTarget::BacklogPerTask(10.0),
 ///     task_startup: None,
 ///     min_tasks: 1,
 ///     max_tasks: 10,
@@ -59,7 +59,7 @@ use super::raw::RawPolicy;
 ///     scale_to_zero_after: Duration::ZERO,
 ///     dry_run: false,
 ///     in_flight_per_task: None,
-///     aws: AwsTarget::default(),
+///     aws: AwsScope::default(),
 ///     source: None,
 ///     validated: Validated(()),
 /// };
@@ -125,7 +125,7 @@ pub(crate) fn validate(
     let activation_backlog = check.activation_backlog(raw.activation_backlog.as_ref());
     let scale_to_zero_after = check.scale_to_zero_after(raw.scale_to_zero_after.as_ref());
     let in_flight_per_task = check.in_flight_per_task(raw.in_flight_per_task.as_ref());
-    let aws = check.aws_target(&raw);
+    let aws = check.aws_scope(&raw);
     if let Some((min_tasks, _)) = bounds {
         check.zero_only_keys(&raw, min_tasks);
     }

@@ -7,12 +7,12 @@ use serde_saphyr::Spanned;
 
 use super::{at, must_be, Checker};
 use crate::policy::defaults;
-use crate::policy::model::{Target, TaskStartup};
+use crate::policy::model::{BacklogTarget, TaskStartup};
 use crate::policy::outline::quoted;
 use crate::policy::raw::RawPolicy;
 
 impl Checker<'_> {
-    pub(super) fn target(&mut self, raw: &RawPolicy) -> Option<Target> {
+    pub(super) fn target(&mut self, raw: &RawPolicy) -> Option<BacklogTarget> {
         let both_hint =
             "keep `target_backlog_per_task`, or `target_wait` with `message_cost`, not both";
         match (
@@ -32,7 +32,7 @@ impl Checker<'_> {
             }
             (Some(direct), None, None) => {
                 if direct.value > 0.0 && direct.value.is_finite() {
-                    Some(Target::BacklogPerTask(direct.value))
+                    Some(BacklogTarget::BacklogPerTask(direct.value))
                 } else {
                     self.error(
                         at(direct),
@@ -58,7 +58,7 @@ impl Checker<'_> {
                         "a message waits at least as long as one task takes for it; raise target_wait",
                     );
                 }
-                Some(Target::Wait {
+                Some(BacklogTarget::Wait {
                     wait: wait_value,
                     message_cost: cost_value,
                 })

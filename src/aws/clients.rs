@@ -1,32 +1,32 @@
-//! The ports of every AWS target (region and role) one controller serves.
+//! The ports of every AWS scope (region and role) one controller serves.
 //!
-//! A policy's [`AwsTarget`] says where its calls go. [`AwsFleet`] builds one
-//! [`AwsPorts`] (an SQS and an ECS client) per distinct target, on first
-//! use, and hands the same one to every policy with that target: clients,
+//! A policy's [`AwsScope`] says where its calls go. [`AwsClients`] builds one
+//! [`AwsPorts`] (an SQS and an ECS client) per distinct scope, on first
+//! use, and hands the same one to every policy with that scope: clients,
 //! their connection pools and their queue-URL caches are shared, not made
 //! per policy.
 //!
-//! - `region` overrides the controller's region; a target whose region is
-//!   the controller's own is the same target as one without a region.
+//! - `region` overrides the controller's region; a scope whose region is
+//!   the controller's own is the same scope as one without a region.
 //! - `role_arn` is assumed through STS with the standard
 //!   [`AssumeRoleProvider`], the controller's own credentials as the source,
-//!   in the target's region. The SDK's identity cache, shared by the target's
+//!   in the scope's region. The SDK's identity cache, shared by the scope's
 //!   clients, keeps the role's credentials and refreshes them before they
-//!   expire: one `AssumeRole` per target per session, not per call.
+//!   expire: one `AssumeRole` per scope per session, not per call.
 //! - The ECS rate limiters follow ECS's quotas, which are per account and
-//!   region: targets of one (account, region) share one pair of limiters,
+//!   region: scopes of one (account, region) share one pair of limiters,
 //!   whatever their clients. The account is the role ARN's, or "home" (the
 //!   controller's own) without a role; a role in the controller's own account
 //!   is counted apart from "home", since the controller does not know its
 //!   account number without calling STS.
 //! - All clients record into the one [`ApiCalls`] of the controller.
 //! - The endpoint override (moto, LocalStack) of the base configuration
-//!   applies to every target, STS included.
+//!   applies to every scope, STS included.
 //!
-//! CloudWatch metrics are not per target: the controller publishes them in
-//! its own account and region (see `cli/run.rs`). Clients of a target stay
+//! CloudWatch metrics are not per scope: the controller publishes them in
+//! its own account and region (see `cli/run.rs`). Clients of a scope stay
 //! until the process ends, even when a reload removes its last policy: a
-//! target costs a few idle connections, and a policy coming back reuses them.
+//! scope costs a few idle connections, and a policy coming back reuses them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,10 +38,10 @@ use aws_config::{Region, SdkConfig};
 use aws_types::sdk_config::SharedCredentialsProvider;
 
 use super::{ApiCalls, AwsPorts, EcsServices, RateLimiter, SqsQueues};
-use crate::policy::AwsTarget;
+use crate::policy::AwsScope;
 use crate::ports::{Ports, PortsSource};
 
-/// The role session name: what the target account's CloudTrail shows.
+/// The role session name: what the assumed role's account shows in CloudTrail.
 pub const SESSION_NAME: &str = "backlog-scaler";
 
 /// What the ECS quotas are counted per: an account (`None`: the
@@ -67,23 +67,23 @@ pub struct EcsLimits {
     pub update: Arc<RateLimiter>,
 }
 
-/// Ports per AWS target, built lazily from the controller's own SDK
-/// configuration and shared by every policy of a target.
-pub struct AwsFleet {
+/// Ports per AWS scope, built lazily from the controller's own SDK
+/// configuration and shared by every policy of a scope.
+pub struct AwsClients {
     /// The controller's own configuration: credentials, region, endpoint,
     /// timeouts and retries. It must come from `aws_config`'s loader (which
     /// sets the time source the STS provider needs).
     base: SdkConfig,
     calls: Arc<ApiCalls>,
     /// Async lock: building a role's provider awaits, and two policies of a
-    /// new target starting together must get one set of clients, not two.
-    ports: tokio::sync::Mutex<HashMap<AwsTarget, Arc<AwsPorts>>>,
+    /// new scope starting together must get one set of clients, not two.
+    ports: tokio::sync::Mutex<HashMap<AwsScope, Arc<AwsPorts>>>,
     limits: Mutex<HashMap<LimitKey, EcsLimits>>,
 }
 
-impl AwsFleet {
-    pub fn new(base: SdkConfig, calls: Arc<ApiCalls>) -> AwsFleet {
-        AwsFleet {
+impl AwsClients {
+    pub fn new(base: SdkConfig, calls: Arc<ApiCalls>) -> AwsClients {
+        AwsClients {
             base,
             calls,
             ports: tokio::sync::Mutex::new(HashMap::new()),
@@ -91,21 +91,21 @@ impl AwsFleet {
         }
     }
 
-    /// `target` with its region resolved: no region means the controller's,
-    /// so `{region: None}` and `{region: <own region>}` are one target.
-    pub fn resolve(&self, target: &AwsTarget) -> AwsTarget {
-        AwsTarget {
-            region: target
+    /// `scope` with its region resolved: no region means the controller's,
+    /// so `{region: None}` and `{region: <own region>}` are one scope.
+    pub fn resolve(&self, scope: &AwsScope) -> AwsScope {
+        AwsScope {
+            region: scope
                 .region
                 .clone()
                 .or_else(|| self.base.region().map(|r| r.to_string())),
-            role_arn: target.role_arn.clone(),
+            role_arn: scope.role_arn.clone(),
         }
     }
 
-    /// The (account, region) whose ECS quotas `target`'s calls count against.
-    pub fn limit_key(&self, target: &AwsTarget) -> LimitKey {
-        let resolved = self.resolve(target);
+    /// The (account, region) whose ECS quotas `scope`'s calls count against.
+    pub fn limit_key(&self, scope: &AwsScope) -> LimitKey {
+        let resolved = self.resolve(scope);
         LimitKey {
             account: resolved.role_account().map(str::to_owned),
             region: resolved.region,
@@ -124,14 +124,14 @@ impl AwsFleet {
             .clone()
     }
 
-    /// The ports of `target`, built on first use and shared after.
-    pub async fn ports_of(&self, target: &AwsTarget) -> Arc<AwsPorts> {
-        let resolved = self.resolve(target);
+    /// The ports of `scope`, built on first use and shared after.
+    pub async fn ports_of(&self, scope: &AwsScope) -> Arc<AwsPorts> {
+        let resolved = self.resolve(scope);
         let mut ports = self.ports.lock().await;
         if let Some(existing) = ports.get(&resolved) {
             return existing.clone();
         }
-        // Boxed: every policy of a new target waits here at start, and a
+        // Boxed: every policy of a new scope waits here at start, and a
         // waiter's future would otherwise carry room for the whole build
         // (SDK config, STS provider), about 8 KiB; 1,000 of them made the
         // process's peak memory.
@@ -139,18 +139,18 @@ impl AwsFleet {
         tracing::info!(
             region = resolved.region.as_deref(),
             role_arn = resolved.role_arn.as_deref(),
-            "AWS clients for a new target"
+            "AWS clients for a new scope"
         );
         ports.insert(resolved, built.clone());
         built
     }
 
-    /// How many distinct targets have clients.
+    /// How many distinct scopes have clients.
     pub async fn target_count(&self) -> usize {
         self.ports.lock().await.len()
     }
 
-    async fn build(&self, resolved: &AwsTarget) -> AwsPorts {
+    async fn build(&self, resolved: &AwsScope) -> AwsPorts {
         let config = self.config_for(resolved).await;
         let limits = self.limits(&self.limit_key(resolved));
         let sqs = SqsQueues::new(aws_sdk_sqs::Client::new(&config), self.calls.clone());
@@ -168,9 +168,9 @@ impl AwsFleet {
         }
     }
 
-    /// The base configuration with the target's region and, for a role, the
+    /// The base configuration with the scope's region and, for a role, the
     /// role's credentials.
-    async fn config_for(&self, resolved: &AwsTarget) -> SdkConfig {
+    async fn config_for(&self, resolved: &AwsScope) -> SdkConfig {
         let mut builder = self.base.to_builder();
         let region = resolved.region.clone().map(Region::new);
         if let Some(region) = &region {
@@ -184,7 +184,7 @@ impl AwsFleet {
                 provider = provider.region(region);
             }
             let provider = provider.build().await;
-            // A cache of this target's own, shared by its SQS and ECS
+            // A cache of this scope's own, shared by its SQS and ECS
             // clients: one AssumeRole serves both until the credentials near
             // their expiry, then one refresh.
             builder = builder
@@ -195,12 +195,12 @@ impl AwsFleet {
     }
 }
 
-impl PortsSource for AwsFleet {
+impl PortsSource for AwsClients {
     fn ports_for<'a>(
         &'a self,
-        target: &'a AwsTarget,
+        scope: &'a AwsScope,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Ports> + Send + 'a>> {
-        Box::pin(async move { self.ports_of(target).await.ports() })
+        Box::pin(async move { self.ports_of(scope).await.ports() })
     }
 }
 
@@ -220,8 +220,8 @@ mod tests {
             .await
     }
 
-    fn target(region: Option<&str>, role_arn: Option<&str>) -> AwsTarget {
-        AwsTarget {
+    fn scope(region: Option<&str>, role_arn: Option<&str>) -> AwsScope {
+        AwsScope {
             region: region.map(str::to_owned),
             role_arn: role_arn.map(str::to_owned),
         }
@@ -233,26 +233,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_policy_waiting_for_its_targets_clients_holds_little_memory() {
-        let fleet = AwsFleet::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
-        let target = target(None, Some(ROLE_A));
-        let waiting = fleet.ports_of(&target);
+        let fleet = AwsClients::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
+        let scope = scope(None, Some(ROLE_A));
+        let waiting = fleet.ports_of(&scope);
         let size = std::mem::size_of_val(&waiting);
         assert!(size < 512, "{size} bytes");
         drop(waiting);
-        let boxed = fleet.ports_for(&target);
+        let boxed = fleet.ports_for(&scope);
         assert!(std::mem::size_of_val(&*boxed) < 512);
     }
 
     #[tokio::test]
     async fn equal_targets_share_one_set_of_clients() {
-        let fleet = AwsFleet::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
-        let home = fleet.ports_of(&target(None, None)).await;
-        let home_again = fleet.ports_of(&target(None, None)).await;
-        let home_named = fleet.ports_of(&target(Some("eu-west-1"), None)).await;
-        let west = fleet.ports_of(&target(Some("us-west-2"), None)).await;
-        let role = fleet.ports_of(&target(None, Some(ROLE_A))).await;
+        let fleet = AwsClients::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
+        let home = fleet.ports_of(&scope(None, None)).await;
+        let home_again = fleet.ports_of(&scope(None, None)).await;
+        let home_named = fleet.ports_of(&scope(Some("eu-west-1"), None)).await;
+        let west = fleet.ports_of(&scope(Some("us-west-2"), None)).await;
+        let role = fleet.ports_of(&scope(None, Some(ROLE_A))).await;
         let role_again = fleet
-            .ports_of(&target(Some("eu-west-1"), Some(ROLE_A)))
+            .ports_of(&scope(Some("eu-west-1"), Some(ROLE_A)))
             .await;
         assert!(Arc::ptr_eq(&home, &home_again));
         assert!(
@@ -268,14 +268,14 @@ mod tests {
 
     #[tokio::test]
     async fn policies_starting_together_get_the_same_clients() {
-        let fleet = Arc::new(AwsFleet::new(
+        let fleet = Arc::new(AwsClients::new(
             base("eu-west-1").await,
             Arc::new(ApiCalls::new()),
         ));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..8 {
             let fleet = fleet.clone();
-            tasks.spawn(async move { fleet.ports_of(&target(None, Some(ROLE_A))).await });
+            tasks.spawn(async move { fleet.ports_of(&scope(None, Some(ROLE_A))).await });
         }
         let all = tasks.join_all().await;
         assert!(all.iter().all(|p| Arc::ptr_eq(p, &all[0])));
@@ -284,8 +284,8 @@ mod tests {
 
     #[tokio::test]
     async fn limiters_are_shared_per_account_and_region() {
-        let fleet = AwsFleet::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
-        let key = |region, role| fleet.limit_key(&target(region, role));
+        let fleet = AwsClients::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
+        let key = |region, role| fleet.limit_key(&scope(region, role));
         assert_eq!(
             key(None, Some(ROLE_A)),
             LimitKey {
@@ -319,17 +319,17 @@ mod tests {
 
     #[tokio::test]
     async fn clients_of_one_account_and_region_hold_one_pair_of_limiters() {
-        let fleet = AwsFleet::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
+        let fleet = AwsClients::new(base("eu-west-1").await, Arc::new(ApiCalls::new()));
         // The clients of two roles of one account hold the limiters of
         // their (account, region): a burst spent through one is spent for
         // both.
-        fleet.ports_of(&target(None, Some(ROLE_A))).await;
-        fleet.ports_of(&target(None, Some(ROLE_A2))).await;
+        fleet.ports_of(&scope(None, Some(ROLE_A))).await;
+        fleet.ports_of(&scope(None, Some(ROLE_A2))).await;
         assert_eq!(fleet.target_count().await, 2);
-        let limits = fleet.limits(&fleet.limit_key(&target(None, Some(ROLE_A2))));
-        // The map, both targets' ECS clients and this handle.
+        let limits = fleet.limits(&fleet.limit_key(&scope(None, Some(ROLE_A2))));
+        // The map, both scopes' ECS clients and this handle.
         assert_eq!(Arc::strong_count(&limits.update), 4);
-        let other = fleet.limits(&fleet.limit_key(&target(None, Some(ROLE_B))));
+        let other = fleet.limits(&fleet.limit_key(&scope(None, Some(ROLE_B))));
         assert_eq!(
             Arc::strong_count(&other.update),
             2,

@@ -10,14 +10,14 @@
 use serde_saphyr::Spanned;
 
 use super::{at, Checker};
-use crate::policy::model::AwsTarget;
+use crate::policy::model::AwsScope;
 use crate::policy::names;
 use crate::policy::outline::quoted;
 use crate::policy::raw::{RawPolicy, RawQueue};
 
 impl Checker<'_> {
     /// The policy's target, `None` when `region` or `role_arn` is invalid.
-    pub(super) fn aws_target(&mut self, raw: &RawPolicy) -> Option<AwsTarget> {
+    pub(super) fn aws_scope(&mut self, raw: &RawPolicy) -> Option<AwsScope> {
         let region = self.region(raw.region.as_ref());
         let role_arn = self.role_arn(raw.role_arn.as_ref());
         let (region, role_arn) = (region?, role_arn?);
@@ -26,7 +26,7 @@ impl Checker<'_> {
             (None, Some(home)) => self.same_region(raw, &WhoseRegion::Controller(home)),
             (None, None) => {}
         }
-        Some(AwsTarget { region, role_arn })
+        Some(AwsScope { region, role_arn })
     }
 
     /// `Some(None)` when left out, `None` when invalid.
