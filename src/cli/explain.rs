@@ -45,7 +45,6 @@ pub struct ExplainArgs {
     /// A deployment is rolling out (no scale-in while it does).
     #[arg(long)]
     pub deployment_in_progress: bool,
-    /// Print the decision as a JSON object.
     /// The engine's state before this evaluation, as JSON: the `state` that
     /// `explain --json` prints after its decision. With it, a decision that
     /// depends on what the engine learned (the previous poll, the returns,
@@ -57,6 +56,7 @@ pub struct ExplainArgs {
     /// without --state).
     #[arg(long, value_name = "SECONDS")]
     pub at: Option<f64>,
+    /// Print the decision as a JSON object.
     #[arg(long)]
     pub json: bool,
 }
