@@ -84,7 +84,7 @@ pub fn configure(loader: ConfigLoader, settings: &AwsSettings) -> ConfigLoader {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use aws_sdk_sqs::config::Credentials;
 
@@ -122,7 +122,23 @@ mod tests {
             .credentials_provider(Credentials::new("id", "secret", None, None, "test"));
         let config = configure(loader, &settings).load().await;
 
-        let timeouts = config.timeout_config().expect("timeouts");
+        assert_bounded_and_retried(config.timeout_config(), config.retry_config(), &settings);
+        // The attempt timeout bounds a stalled body already.
+        let stalled = config
+            .stalled_stream_protection()
+            .expect("stalled-stream protection set");
+        assert!(!stalled.is_enabled());
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
+
+    /// A client's configuration has the settings' timeouts and attempts:
+    /// what every adapter's client must carry (see `aws/mod.rs`'s test).
+    pub(crate) fn assert_bounded_and_retried(
+        timeouts: Option<&TimeoutConfig>,
+        retries: Option<&RetryConfig>,
+        settings: &AwsSettings,
+    ) {
+        let timeouts = timeouts.expect("timeouts");
         assert_eq!(timeouts.connect_timeout(), Some(settings.connect_timeout));
         assert_eq!(timeouts.read_timeout(), Some(settings.attempt_timeout));
         assert_eq!(
@@ -133,13 +149,9 @@ mod tests {
             timeouts.operation_timeout(),
             Some(settings.operation_timeout)
         );
-        let retries = config.retry_config().expect("retries");
-        assert_eq!(retries.max_attempts(), settings.max_attempts);
-        // The attempt timeout bounds a stalled body already.
-        let stalled = config
-            .stalled_stream_protection()
-            .expect("stalled-stream protection set");
-        assert!(!stalled.is_enabled());
-        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(
+            retries.expect("retries").max_attempts(),
+            settings.max_attempts
+        );
     }
 }

@@ -57,6 +57,26 @@ impl DynamoLeaseStore {
         AttributeValue::S(self.name.clone())
     }
 
+    /// A conditional write's outcome: won, or held by whoever holds the
+    /// lease now (its read is best effort), or the call's error.
+    async fn settle<T, E, R>(
+        &self,
+        operation: &'static str,
+        result: Result<T, SdkError<E, R>>,
+    ) -> Result<StoreOutcome, LeaseStoreError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match result {
+            Ok(_) => Ok(StoreOutcome::Won),
+            Err(error) if condition_failed(&error) => Ok(StoreOutcome::HeldBy(
+                self.read().await.ok().flatten().map(|r| r.holder),
+            )),
+            Err(error) => Err(self.error(operation, error)),
+        }
+    }
+
     fn error<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> LeaseStoreError
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -102,13 +122,7 @@ impl DynamoLeaseStore {
             .expression_attribute_values(":me", AttributeValue::S(replica.to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(StoreOutcome::Won),
-            Err(error) if condition_failed(&error) => Ok(StoreOutcome::HeldBy(
-                self.read().await.ok().flatten().map(|r| r.holder),
-            )),
-            Err(error) => Err(self.error("PutItem", error)),
-        }
+        self.settle("PutItem", result).await
     }
 
     async fn renew(
@@ -131,13 +145,7 @@ impl DynamoLeaseStore {
             .expression_attribute_values(":me", AttributeValue::S(replica.to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(StoreOutcome::Won),
-            Err(error) if condition_failed(&error) => Ok(StoreOutcome::HeldBy(
-                self.read().await.ok().flatten().map(|r| r.holder),
-            )),
-            Err(error) => Err(self.error("UpdateItem", error)),
-        }
+        self.settle("UpdateItem", result).await
     }
 }
 

@@ -112,8 +112,6 @@ impl AwsPorts {
 mod tests {
     use aws_config::BehaviorVersion;
     use aws_sdk_sqs::config::Credentials;
-    use aws_smithy_types::retry::RetryConfig;
-    use aws_smithy_types::timeout::TimeoutConfig;
 
     use super::*;
 
@@ -138,19 +136,8 @@ mod tests {
         let lease = DynamoLeaseStore::from_config(&config, "table", "lease");
         let sent = SentMessages::new(&config);
 
-        let expected = |timeouts: Option<&TimeoutConfig>, retries: Option<&RetryConfig>| {
-            let timeouts = timeouts.expect("timeouts");
-            assert_eq!(timeouts.connect_timeout(), Some(settings.connect_timeout));
-            assert_eq!(timeouts.read_timeout(), Some(settings.attempt_timeout));
-            assert_eq!(
-                timeouts.operation_attempt_timeout(),
-                Some(settings.attempt_timeout)
-            );
-            assert_eq!(
-                timeouts.operation_timeout(),
-                Some(settings.operation_timeout)
-            );
-            assert_eq!(retries.expect("retries").max_attempts(), 4);
+        let expected = |timeouts, retries| {
+            config::tests::assert_bounded_and_retried(timeouts, retries, &settings)
         };
         let sqs = ports.sqs.client().config();
         expected(sqs.timeout_config(), sqs.retry_config());

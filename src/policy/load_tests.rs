@@ -56,9 +56,8 @@ fn a_minimal_policy_gets_every_default_of_the_reference() {
     assert_eq!(policy, &expected);
 }
 
-#[test]
-fn every_key_is_read() {
-    let text = "\
+/// A policy that sets every key (shared with `setting.rs`'s tests).
+pub(super) const EVERY_KEY: &str = "\
 name: full
 cluster: arn:aws:ecs:eu-west-1:123456789012:cluster/prod
 service: arn:aws:ecs:eu-west-1:123456789012:service/prod/worker
@@ -82,6 +81,10 @@ in_flight_per_task: 2
 region: eu-west-1
 role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
 ";
+
+#[test]
+fn every_key_is_read() {
+    let text = EVERY_KEY;
     let report = check(text);
     assert_eq!(problems(&report), Vec::<String>::new());
     let policy = &report.policies[0];

@@ -266,31 +266,15 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::policy::load_tests::EVERY_KEY;
     use crate::policy::schema::policy_schema;
 
-    const FULL: &str = "\
-name: full
-cluster: arn:aws:ecs:eu-west-1:123456789012:cluster/prod
-service: arn:aws:ecs:eu-west-1:123456789012:service/prod/worker
-queues:
-  - q1
-  - {queue: 'https://sqs.eu-west-1.amazonaws.com/1/q2', weight: 0.5}
-target_wait: 30s
-message_cost: 300ms
-min_tasks: 0
-max_tasks: 8
-poll_interval: 1m 30s
-count_in_flight: false
-count_delayed: true
-tolerance: 0
-scale_out: {max_step: 150%, cooldown: 45s, lookahead: 1m}
-scale_in: {stabilization_window: 10m, max_step: '2', cooldown: 1m}
-activation_backlog: 5.5
-scale_to_zero_after: 20m
-dry_run: true
-in_flight_per_task: 2
-region: eu-west-1
-role_arn: arn:aws:iam::123456789012:role/ops/backlog-scaler
+    /// Every key, then wait-sized policies (stated and measured startup).
+    fn full() -> String {
+        format!("{EVERY_KEY}{WAIT_SIZED}")
+    }
+
+    const WAIT_SIZED: &str = "\
 ---
 name: sized
 cluster: c
@@ -320,7 +304,7 @@ max_tasks: 4
 
     #[test]
     fn a_policy_written_back_validates_to_itself() {
-        let mut policies = loaded(FULL);
+        let mut policies = loaded(&full());
         policies.push(Policy::with_defaults("plain", "c", "s", "q"));
         for policy in policies {
             let mut again = validated(document(&policy), None).unwrap();
@@ -331,7 +315,7 @@ max_tasks: 4
 
     #[test]
     fn a_setting_changes_one_key_and_keeps_the_source() {
-        let policy = &loaded(FULL)[0];
+        let policy = &loaded(&full())[0];
         let changed = policy
             .with_setting("scale_in.cooldown", "2m".into())
             .unwrap();
@@ -344,8 +328,8 @@ max_tasks: 4
 
     #[test]
     fn moving_a_policy_keeps_its_content() {
-        let policy = &loaded(FULL)[0];
-        let moved = &loaded(&format!("\n\n{FULL}"))[0];
+        let policy = &loaded(&full())[0];
+        let moved = &loaded(&format!("\n\n{}", full()))[0];
         assert_ne!(policy, moved);
         assert!(policy.same_content(moved));
         let changed = policy.with_setting("dry_run", false.into()).unwrap();
