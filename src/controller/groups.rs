@@ -1,5 +1,5 @@
 //! Evaluation groups: the policies with the same `poll_interval` and AWS
-//! target, run by one task each ([`run_group`]).
+//! scope, run by one task each ([`run_group`]).
 //!
 //! A group owns its members' memory (engine state), failure streak and next
 //! due tick, as plain values. It sleeps until the earliest due tick; then it

@@ -1,10 +1,10 @@
 //! The live controller: every policy evaluated every `poll_interval`, in
 //! evaluation cycles shared with the policies of the same interval and AWS
-//! target, under bounded concurrency.
+//! scope, under bounded concurrency.
 //!
 //! - `supervisor.rs`: [`Controller::run`], a task per evaluation group,
 //!   reloads as a diff per group, shutdown, the shard's policies only.
-//! - `groups.rs`: one group's task (policies of one interval and target):
+//! - `groups.rs`: one group's task (policies of one interval and AWS scope):
 //!   its members' memory, failure streak and next due tick; each tick's
 //!   cycle of evaluations, skipping a policy whose last one still runs.
 //! - `shared_reads.rs`: a cycle's shared reads ([`SharedReads`]): one read

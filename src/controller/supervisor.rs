@@ -112,7 +112,7 @@ impl Controller {
     }
 
     /// A controller whose policies get their ports from `source`, by
-    /// target, and whose metric samples go to `metrics_publisher`.
+    /// AWS scope, and whose metric samples go to `metrics_publisher`.
     pub fn with_source(
         config: ControllerConfig,
         source: Arc<dyn PortsSource>,

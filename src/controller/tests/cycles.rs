@@ -1,4 +1,4 @@
-//! Evaluation cycles: policies of one interval and target tick together and
+//! Evaluation cycles: policies of one interval and AWS scope tick together and
 //! share their reads (one per distinct queue, services ten at a time per
 //! cluster), a hung queue delays only its own policies, each cycle is
 //! reported once, and a shard runs only its own policies.
