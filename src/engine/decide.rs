@@ -176,6 +176,23 @@ fn wait_needed(
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
+    // Twice the wait: messages past it are seen too.
+    state
+        .arrivals
+        .record(now, plan.arrived, stated.wait.saturating_mul(2));
+    if plan.standing_queue {
+        let waited = state.arrivals.waited(now, counts.waiting);
+        let tasks =
+            wait_sizing::by_deadlines(stated, (startup.0, policy.poll_interval), running, waited);
+        if tasks > plan.tasks {
+            plan.tasks = tasks;
+            plan.oldest_waited = state
+                .arrivals
+                .waited(now, counts.waiting)
+                .map(|w| w.waited)
+                .max();
+        }
+    }
     state
         .bursts
         .observe(now, interval, plan.arrived, sums.all_work > 0.0);

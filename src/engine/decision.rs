@@ -370,6 +370,13 @@ impl fmt::Display for Because {
                 } else {
                     write!(f, "drained within {}", fmt_duration(plan.drain_within))?;
                 }
+                if let Some(oldest) = plan.oldest_waited {
+                    write!(
+                        f,
+                        "; the oldest waiting about {}, more to serve the queue by its deadlines",
+                        fmt_duration(oldest)
+                    )?;
+                }
                 if let Some(warm) = plan.warm {
                     write!(
                         f,

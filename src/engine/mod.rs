@@ -11,10 +11,13 @@
 //! - `decide.rs`: the rules.
 //! - `wait_sizing.rs`: sizing from `target_wait`, `message_cost` and
 //!   `task_startup`, and what it learns of the traffic's shape.
+//! - `arrivals.rs`: how long the waiting messages have waited, from the
+//!   arrivals estimated.
 //! - `bursts.rs`: on/off traffic's bursts and idle spells, and the warm
 //!   fleet kept between them.
 //! - `startup.rs`: the service's startup, measured from its scale-outs.
 
+mod arrivals;
 mod bursts;
 mod decide;
 mod decision;
@@ -23,6 +26,7 @@ mod startup;
 mod state;
 mod wait_sizing;
 
+pub use arrivals::{ArrivalLog, Waited};
 pub use bursts::BurstMemory;
 pub use decide::decide;
 pub use decision::{number, optional_number, Action, Because, Decision, Outcome, Reason};

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::arrivals::ArrivalLog;
 use super::bursts::BurstMemory;
 use super::observation::Timestamp;
 use super::startup::StartupMeter;
@@ -34,6 +35,10 @@ pub struct PolicyState {
     pub(crate) traffic: TrafficMemory,
     /// Bursts and idle spells, for wait sizing (see `bursts.rs`).
     pub(crate) bursts: BurstMemory,
+    /// Arrivals over the last wait, for the ages of waiting messages (see
+    /// `arrivals.rs`).
+    #[serde(default)]
+    pub(crate) arrivals: ArrivalLog,
 }
 
 impl PolicyState {

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::arrivals::Waited;
 use super::observation::Timestamp;
 use super::state::push_bounded;
 use crate::policy::{BacklogTarget, Policy, TaskStartup};
@@ -176,6 +177,11 @@ pub struct WaitPlan {
     pub drain_within: Duration,
     /// Whether the wait leaves room for a standing queue.
     pub standing_queue: bool,
+    /// With a standing queue, when the messages already waiting need more
+    /// tasks to be served by their deadlines than the queue rule gives: how
+    /// long the oldest has waited (see [`by_deadlines`]).
+    #[serde(rename = "oldest_waited_s", with = "super::decision::optional_secs")]
+    pub oldest_waited: Option<Duration>,
     #[serde(rename = "startup_s", with = "super::decision::secs")]
     pub startup: Duration,
     pub startup_source: StartupSource,
@@ -303,10 +309,44 @@ pub(super) fn plan(
         queue_at_startup,
         drain_within,
         standing_queue,
+        oldest_waited: None,
         startup,
         startup_source,
         wait,
         tasks,
         warm: None,
     }
+}
+
+/// The tasks that serve the messages already waiting by their deadlines,
+/// the oldest first (FIFO), from how long they have waited: the standing
+/// queue's rule plans each poll's queue within the wait from now, which
+/// would let a queue that drains slowly keep its oldest messages past the
+/// wait. Tasks launched now serve only after `startup`; a cut is at once.
+/// Messages at or past their deadline are due within the next poll: they
+/// are late already, but the fleet is not cut under them.
+pub(super) fn by_deadlines(
+    stated: Stated,
+    (startup, poll): (Duration, Duration),
+    running: u32,
+    waited: impl Iterator<Item = Waited>,
+) -> f64 {
+    let rate = stated.per_task_rate;
+    let running = f64::from(running);
+    let startup = startup.as_secs_f64();
+    let poll = poll.as_secs_f64().max(1.0);
+    waited
+        .map(|Waited { waited, messages }| {
+            let left = (stated.wait.as_secs_f64() - waited.as_secs_f64()).max(poll);
+            let with_fewer = messages / (rate * left);
+            if with_fewer <= running {
+                with_fewer
+            } else if left <= startup {
+                // Tasks launched now start too late for these.
+                running
+            } else {
+                running + (messages - running * rate * left) / (rate * (left - startup))
+            }
+        })
+        .fold(0.0, f64::max)
 }

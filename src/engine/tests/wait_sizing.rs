@@ -539,3 +539,67 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_oldest_messages_set_the_fleet_when_their_deadlines_come_first() {
+    use crate::engine::wait_sizing::{by_deadlines, Stated};
+    use crate::engine::{ArrivalLog, Waited};
+    // 1200 arrive in the first 15 s, then nothing: 195 s later 300 of them
+    // still wait, the oldest for 180 s or more.
+    let mut log = ArrivalLog::default();
+    let span = Duration::from_secs(600);
+    log.record(at(0), 0.0, span);
+    log.record(at(15), 1200.0, span);
+    for t in (30..=195).step_by(15) {
+        log.record(at(t), 0.0, span);
+    }
+    let waited: Vec<Waited> = log.waited(at(195), 300.0).collect();
+    // All 300 arrived before every mark from 15 s on; the oldest mark binds.
+    assert_eq!(waited.len(), 13);
+    assert_eq!(
+        waited[0],
+        Waited {
+            waited: Duration::from_secs(180),
+            messages: 300.0
+        }
+    );
+    // 5 minutes of wait, 2 s a message: 120 s left for 300 messages.
+    let stated = Stated {
+        per_task_rate: 0.5,
+        cost: Duration::from_secs(2),
+        wait: Duration::from_secs(300),
+    };
+    let timing = (Duration::from_secs(60), Duration::from_secs(15));
+    let tasks = |running: u32, waited: &[Waited]| {
+        by_deadlines(stated, timing, running, waited.iter().copied())
+    };
+    // Fewer than run now suffice: 300 / (0.5 x 120) = 5, cut at once.
+    assert_eq!(tasks(10, &waited), 5.0);
+    // More than run: 2 running serve 120 in 120 s; the other 180 need 6
+    // more, which start after 60 s.
+    assert_eq!(tasks(2, &waited), 8.0);
+    // Past the deadline: due within the next poll, and no launch helps.
+    let late = [Waited {
+        waited: Duration::from_secs(400),
+        messages: 300.0,
+    }];
+    assert_eq!(tasks(10, &late), 10.0);
+    assert_eq!(tasks(100, &late), 40.0);
+}
+
+proptest! {
+    #[test]
+    fn the_arrival_log_stays_bounded(
+        polls in prop::collection::vec((1u64..120, 0.0f64..1e6), 0..400),
+        wait in 1u64..3600,
+    ) {
+        let mut log = crate::engine::ArrivalLog::default();
+        let mut now = 0;
+        for (dt, arrived) in polls {
+            now += dt;
+            log.record(at(now), arrived, Duration::from_secs(wait));
+        }
+        let marks = log.waited(at(now), f64::MAX).count();
+        prop_assert!(marks <= crate::engine::ArrivalLog::MARKS + 1, "{marks}");
+    }
+}

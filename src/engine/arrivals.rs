@@ -1,0 +1,70 @@
+//! How long the waiting messages have waited, from the arrivals the engine
+//! has estimated: SQS counts give no ages.
+//!
+//! The queue is first in, first out, so the `V` messages waiting are the
+//! last `V` to arrive. A log of cumulative arrivals over the last wait
+//! then says, for each moment in it, how many of the waiting messages
+//! arrived before it: those have waited at least that long, and their
+//! deadlines come first. Bounded: marks spaced so that at most
+//! [`ArrivalLog::MARKS`] cover the span.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::observation::Timestamp;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ArrivalLog {
+    /// Messages estimated to have arrived since the first poll.
+    total: f64,
+    /// (when, `total` then), oldest first.
+    marks: VecDeque<(Timestamp, f64)>,
+}
+
+/// Waiting messages that arrived before a moment: they have waited at
+/// least `waited`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Waited {
+    pub waited: Duration,
+    pub messages: f64,
+}
+
+impl ArrivalLog {
+    /// Marks kept over a span.
+    pub const MARKS: usize = 64;
+
+    /// Note `arrived` messages since the previous poll, at `now`, keeping
+    /// what the last `span` needs.
+    pub fn record(&mut self, now: Timestamp, arrived: f64, span: Duration) {
+        self.total += arrived.max(0.0);
+        let spacing = span / Self::MARKS as u32;
+        let due = self
+            .marks
+            .back()
+            .is_none_or(|&(at, _)| now.since(at) >= spacing);
+        if due {
+            self.marks.push_back((now, self.total));
+        }
+        // Drop marks older than the span, keeping the one that starts it.
+        while self.marks.len() > 1 && now.since(self.marks[1].0) >= span {
+            self.marks.pop_front();
+        }
+        while self.marks.len() > Self::MARKS + 1 {
+            self.marks.pop_front();
+        }
+    }
+
+    /// Of `waiting` messages now, how many arrived before each mark, oldest
+    /// first (only marks some of them precede).
+    pub fn waited(&self, now: Timestamp, waiting: f64) -> impl Iterator<Item = Waited> + '_ {
+        self.marks.iter().filter_map(move |&(at, then)| {
+            let messages = waiting - (self.total - then);
+            (messages > 0.0).then(|| Waited {
+                waited: now.since(at),
+                messages,
+            })
+        })
+    }
+}
