@@ -1,21 +1,24 @@
-//! The HTTP endpoints (axum): `/healthz`, `/readyz` and `/metrics`. Read-only
-//! by design: nothing served here changes what the controller does.
+//! The HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics` and
+//! `/state/{policy}` (a policy's last decision with the engine state it was
+//! made from, for `explain --state`). Read-only by design: nothing served
+//! here changes what the controller does.
 
 use std::net::SocketAddr;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::telemetry::Telemetry;
+use crate::telemetry::{NoStateDump, Telemetry};
 
 pub fn router(telemetry: Telemetry) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/state/{policy}", get(state))
         .with_state(telemetry)
 }
 
@@ -46,6 +49,32 @@ async fn metrics(State(telemetry): State<Telemetry>) -> Response {
         telemetry.metrics.encode(),
     )
         .into_response()
+}
+
+/// `policy`'s last decision with the engine state before and after it, as
+/// `explain --state` reads it; 404 with a JSON `error` for a policy not
+/// loaded or not yet observed.
+async fn state(State(telemetry): State<Telemetry>, Path(policy): Path<String>) -> Response {
+    match telemetry.states.dump(&policy) {
+        Ok(dump) => Json(dump).into_response(),
+        Err(NoStateDump::UnknownPolicy) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "policy": policy,
+                "error": format!("no policy named `{policy}` is loaded"),
+            })),
+        )
+            .into_response(),
+        Err(NoStateDump::NotEvaluatedYet(last_failure)) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "policy": policy,
+                "error": format!("`{policy}` has not been evaluated yet"),
+                "last_failure": last_failure,
+            })),
+        )
+            .into_response(),
+    }
 }
 
 /// Errors starting the HTTP server.
@@ -128,6 +157,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::new(FAILURES_BEFORE_NOT_READY)),
             heartbeat: Arc::new(Heartbeat::with_clock(LOOP_STALE_AFTER, clock)),
+            states: Default::default(),
         };
         let (address, serve) = bind(
             "127.0.0.1:0".parse().unwrap(),
