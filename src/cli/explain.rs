@@ -148,7 +148,10 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
                     .visible
                     .or(observed.map(|o| o.visible))
                     .ok_or_else(|| required("--visible"))?,
-                in_flight: args.in_flight.or(observed.map(|o| o.in_flight)).unwrap_or(0),
+                in_flight: args
+                    .in_flight
+                    .or(observed.map(|o| o.in_flight))
+                    .unwrap_or(0),
                 delayed: args.delayed.or(observed.map(|o| o.delayed)).unwrap_or(0),
             };
             (summed_queues(&policy)?, vec![queue], true)
