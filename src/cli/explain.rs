@@ -103,6 +103,9 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             "give {flag} N (or, as --state, a document from the daemon's /state/POLICY, which holds it)"
         )
     };
+    if observed.is_none() && args.visible.is_none() {
+        return Err(required("--visible"));
+    }
     let desired = args
         .desired
         .or(observed.map(|o| o.desired))
