@@ -162,7 +162,7 @@ pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
     };
     let observation = Observation { queues, service };
     let state = match &file {
-        Some(StateFile::Bare(state)) => state,
+        Some(StateFile::Bare(state)) => state.as_ref(),
         Some(StateFile::Dump(dump)) => &dump.state_before,
         None => &PolicyState::default(),
     };
@@ -227,7 +227,7 @@ struct Daemon<'a> {
 
 /// What `--state` holds: a bare engine state, or the daemon's document.
 enum StateFile {
-    Bare(PolicyState),
+    Bare(Box<PolicyState>),
     Dump(Box<StateDump>),
 }
 
@@ -267,7 +267,7 @@ fn read_state(path: &std::path::Path) -> anyhow::Result<StateFile> {
             path.display()
         ),
         None => serde_json::from_str(&text)
-            .map(StateFile::Bare)
+            .map(|state| StateFile::Bare(Box::new(state)))
             .map_err(|error| located(error, "not an engine state")),
     }
 }

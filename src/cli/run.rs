@@ -1,9 +1,9 @@
 //! `backlog-scaler run`: the controller daemon.
 //!
 //! Loads the policies (refusing to start on invalid ones), starts serving
-//! `/healthz`, `/readyz`, `/metrics` and `/state/{policy}`, connects to AWS, and runs every
-//! policy until SIGTERM or SIGINT, reloading on SIGHUP or when the policy
-//! files change.
+//! `/healthz`, `/readyz`, `/metrics` and `/state/{policy}`, connects to
+//! AWS, and runs every policy until SIGTERM or SIGINT, reloading on SIGHUP
+//! or when the policy files change.
 //!
 //! It writes nothing to disk (logs go to stderr, state lives in memory), so
 //! it runs on a read-only root file system.
