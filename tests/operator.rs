@@ -8,7 +8,9 @@
 //!   when the policy sets no `region`;
 //! - durations have maxima;
 //! - a `task_startup: measured` policy's startup is measured by the running
-//!   controller and shown on `/metrics`, and `plan` says it assumes one.
+//!   controller and shown on `/metrics`, and `plan` says it assumes one;
+//! - `explain --state` on what the daemon serves at `/state/POLICY`
+//!   reproduces its last decision.
 
 #[path = "support/aws.rs"]
 mod aws;
@@ -550,4 +552,151 @@ async fn a_measured_startup_is_planned_as_assumed_and_measured_by_the_controller
         daemon.log().contains(" measured startup)")
     })
     .await;
+}
+
+/// `explain --state` on what the running daemon serves at `/state/POLICY`
+/// reproduces its last decision: the same desired count and reason, from
+/// the engine state before it (here one that has seen a previous poll), the
+/// counts observed and the time, all taken from the document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reproduces_the_running_daemons_decision_from_its_state_endpoint() {
+    let world = World::seed(45, 1, MEASURED_POLICY).await;
+    let mut command = aws::binary(&world.moto);
+    command
+        .args(["run", "--listen", "127.0.0.1:0", "--policies"])
+        .arg(&world.policy)
+        .args(["--log-level", "info,backlog_scaler=debug"]);
+    let daemon = LoggedChild::spawn(command);
+    let address = endpoints_address(&daemon).await;
+
+    let unknown = http::get(address, "/state/ghost").expect("GET /state/ghost");
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    assert!(
+        unknown.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no policy named `ghost`"),
+        "{}",
+        unknown.body
+    );
+
+    // A decision from a state that has seen the poll before it, when the
+    // queue has grown since: its arrivals are the growth over the time
+    // between the two, which only the state before can tell. The queue
+    // grows until a document shows such a decision.
+    let mut body = String::new();
+    eventually(Duration::from_secs(30), "a decision on growth", || {
+        let response = http::get(address, "/state/orders").expect("GET /state/orders");
+        assert!([200, 404].contains(&response.status), "{}", response.body);
+        let grown = response.status == 200 && {
+            let dump = response.json();
+            let observed = &dump["observed"];
+            let work = ["visible", "in_flight", "delayed"]
+                .iter()
+                .map(|count| observed[count].as_f64().unwrap())
+                .sum::<f64>();
+            let before = dump["state_before"]["previous_work"][1].as_f64();
+            before.is_some_and(|before| work > before)
+        };
+        body = response.body;
+        let aws = &world.aws;
+        async move {
+            if !grown {
+                aws.send("orders", 20).await;
+            }
+            grown
+        }
+    })
+    .await;
+    let dump: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(dump["format"], "backlog-scaler/state/1", "{body}");
+    assert_eq!(dump["policy"], "orders");
+    assert!(dump["at_s"].as_f64().unwrap() > 0.0, "{body}");
+    assert!(dump["state_after"].is_object(), "{body}");
+    let reason = dump["decision"]["reason"].as_str().unwrap().to_owned();
+    // The daemon logged that decision.
+    eventually(Duration::from_secs(10), "the decision logged", || async {
+        daemon.log().contains(&format!("({reason})"))
+    })
+    .await;
+
+    let file = world.dir.path().join("orders-state.json");
+    write(&file, &body);
+    let mut explain = bin();
+    explain
+        .args(["explain", "--policies"])
+        .arg(&world.policy)
+        .arg("--state")
+        .arg(&file)
+        .arg("--json");
+    let output = tokio::task::spawn_blocking(move || explain.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let explained: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        explained["reason"], dump["decision"]["reason"],
+        "{stdout}\n{body}"
+    );
+    assert_eq!(
+        explained["desired"], dump["decision"]["desired"],
+        "{stdout}\n{body}"
+    );
+    assert_eq!(
+        explained["action"], dump["decision"]["action"],
+        "{stdout}\n{body}"
+    );
+    assert_eq!(explained["daemon"]["same_decision"], true, "{stdout}");
+    assert_eq!(explained["at_s"], dump["at_s"], "{stdout}");
+
+    // The text says so too.
+    let mut text = bin();
+    text.args(["explain", "--policies"])
+        .arg(&world.policy)
+        .arg("--state")
+        .arg(&file);
+    let output = tokio::task::spawn_blocking(move || text.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&format!("reason: {reason}\n")), "{stdout}");
+    assert!(
+        stdout.contains("daemon: the same decision, at "),
+        "{stdout}"
+    );
+
+    // A document with a wrong value is a located error, exit 1.
+    let mut broken: serde_json::Value = dump.clone();
+    broken["observed"]["desired"] = serde_json::json!("five");
+    let broken_file = world.dir.path().join("broken-state.json");
+    write(
+        &broken_file,
+        &serde_json::to_string_pretty(&broken).unwrap(),
+    );
+    let mut explain = bin();
+    explain
+        .args(["explain", "--policies"])
+        .arg(&world.policy)
+        .arg("--state")
+        .arg(&broken_file);
+    let output = tokio::task::spawn_blocking(move || explain.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let located = stderr.split("broken-state.json:").nth(1).unwrap_or("");
+    let mut place = located.split(':');
+    assert!(
+        place.next().is_some_and(|line| line.parse::<u32>().is_ok())
+            && place
+                .next()
+                .is_some_and(|column| column.parse::<u32>().is_ok()),
+        "file:line:column: {stderr}"
+    );
+    assert!(stderr.contains("not a /state/POLICY document"), "{stderr}");
 }

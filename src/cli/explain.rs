@@ -2,6 +2,12 @@
 //! engine the daemon runs, from a fresh state (as after a restart) at time
 //! zero, for the counts given on the command line, printed with its reason.
 //!
+//! With `--state`, from the engine state in a file: the `state` that
+//! `explain --json` printed, or the document the running daemon serves at
+//! `/state/POLICY` (its last decision), which also gives the policy, the
+//! counts and the time, so that the daemon's decision is reproduced and
+//! compared with it.
+//!
 //! For a policy with several queues the counts given are the weighted sum of
 //! all its queues, so the policy is explained as a copy with one queue of
 //! weight 1 holding that sum (made through the validator, as every policy
@@ -14,6 +20,7 @@ use backlog_scaler::engine::{
     decide, Decision, Observation, PolicyState, QueueDepth, ServiceCounts, Timestamp,
 };
 use backlog_scaler::policy::Policy;
+use backlog_scaler::telemetry::{StateDump, STATE_DUMP_FORMAT};
 
 use super::policy_source::{PolicySource, POLICIES_HELP};
 
@@ -21,39 +28,46 @@ use super::policy_source::{PolicySource, POLICIES_HELP};
 pub struct ExplainArgs {
     #[arg(long, value_name = "PATH", help = POLICIES_HELP)]
     pub policies: Option<PathBuf>,
-    /// The name of the policy to explain.
+    /// The name of the policy to explain (with a `/state/POLICY` document
+    /// as --state: the policy it names).
     #[arg(long, value_name = "NAME")]
-    pub policy: String,
-    /// Visible messages (ApproximateNumberOfMessages).
+    pub policy: Option<String>,
+    /// Visible messages (ApproximateNumberOfMessages). Required, unless
+    /// --state is a `/state/POLICY` document.
     #[arg(long, value_name = "N")]
-    pub visible: u64,
-    /// In-flight messages (ApproximateNumberOfMessagesNotVisible).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub in_flight: u64,
-    /// Delayed messages (ApproximateNumberOfMessagesDelayed).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub delayed: u64,
-    /// The service's desired count.
+    pub visible: Option<u64>,
+    /// In-flight messages (ApproximateNumberOfMessagesNotVisible) [default: 0].
     #[arg(long, value_name = "N")]
-    pub desired: u32,
+    pub in_flight: Option<u64>,
+    /// Delayed messages (ApproximateNumberOfMessagesDelayed) [default: 0].
+    #[arg(long, value_name = "N")]
+    pub delayed: Option<u64>,
+    /// The service's desired count. Required, unless --state is a
+    /// `/state/POLICY` document.
+    #[arg(long, value_name = "N")]
+    pub desired: Option<u32>,
     /// Running tasks [default: the desired count].
     #[arg(long, value_name = "N")]
     pub running: Option<u32>,
-    /// Pending tasks.
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub pending: u32,
+    /// Pending tasks [default: 0].
+    #[arg(long, value_name = "N")]
+    pub pending: Option<u32>,
     /// A deployment is rolling out (no scale-in while it does).
     #[arg(long)]
     pub deployment_in_progress: bool,
     /// The engine's state before this evaluation, as JSON: the `state` that
-    /// `explain --json` prints after its decision. With it, a decision that
-    /// depends on what the engine learned (the previous poll, the returns,
-    /// bursts and startups it remembers) is reproduced exactly.
+    /// `explain --json` prints after its decision, or the document the
+    /// running daemon serves at `/state/POLICY` (its last decision: the
+    /// policy, the counts observed, the time and the state before are then
+    /// taken from it, unless given here, and the decision is compared with
+    /// the daemon's). With it, a decision that depends on what the engine
+    /// learned (the previous poll, the returns, bursts and startups it
+    /// remembers) is reproduced exactly.
     #[arg(long, value_name = "FILE.json")]
     pub state: Option<PathBuf>,
     /// When this evaluation happens, in seconds on the state's clock
-    /// (default: one poll interval after the state's last poll, or 0
-    /// without --state).
+    /// (default: the document's time, or one poll interval after the
+    /// state's last poll, or 0 without --state).
     #[arg(long, value_name = "SECONDS")]
     pub at: Option<f64>,
     /// Print the decision as a JSON object.
@@ -62,57 +76,200 @@ pub struct ExplainArgs {
 }
 
 pub fn execute(args: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let policy = PolicySource::resolve(args.policies.clone())?.find(&args.policy)?;
-    let summed = summed_queues(&policy)?;
-    let observation = Observation::single(
-        QueueDepth {
-            visible: args.visible,
-            in_flight: args.in_flight,
-            delayed: args.delayed,
-        },
-        ServiceCounts {
-            desired: args.desired,
-            running: args.running.unwrap_or(args.desired),
-            pending: args.pending,
-            deployment_in_progress: args.deployment_in_progress,
-        },
-    );
-    let state = match &args.state {
-        Some(path) => read_state(path)?,
-        None => PolicyState::default(),
+    let file = match &args.state {
+        Some(path) => Some(read_state(path)?),
+        None => None,
     };
-    let now = match args.at {
-        Some(at) if at.is_finite() && at >= 0.0 => Timestamp::from_secs_f64(at),
-        Some(at) => anyhow::bail!("--at {at}: give the time as seconds, 0 or more"),
-        None => state.last_poll().map_or(Timestamp::ZERO, |last| {
+    let dump = match &file {
+        Some(StateFile::Dump(dump)) => Some(dump),
+        _ => None,
+    };
+    let name = match (&args.policy, dump) {
+        (Some(name), Some(dump)) if *name != dump.policy => anyhow::bail!(
+            "--policy {name}: {} holds the state of policy `{}`",
+            state_path(&args),
+            dump.policy
+        ),
+        (Some(name), _) => name.clone(),
+        (None, Some(dump)) => dump.policy.clone(),
+        (None, None) => anyhow::bail!(
+            "give --policy NAME (or, as --state, a document from the daemon's /state/POLICY)"
+        ),
+    };
+    let policy = PolicySource::resolve(args.policies.clone())?.find(&name)?;
+    let observed = dump.map(|dump| &dump.observed);
+    let required = |flag: &str| {
+        anyhow::anyhow!(
+            "give {flag} N (or, as --state, a document from the daemon's /state/POLICY, which holds it)"
+        )
+    };
+    if observed.is_none() && args.visible.is_none() {
+        return Err(required("--visible"));
+    }
+    let desired = args
+        .desired
+        .or(observed.map(|o| o.desired))
+        .ok_or_else(|| required("--desired"))?;
+    let service = ServiceCounts {
+        desired,
+        running: args
+            .running
+            .or(observed.map(|o| o.running))
+            .unwrap_or(desired),
+        pending: args.pending.or(observed.map(|o| o.pending)).unwrap_or(0),
+        deployment_in_progress: args.deployment_in_progress
+            || observed.is_some_and(|o| o.deployment_in_progress),
+    };
+    let queue_counts_given =
+        args.visible.is_some() || args.in_flight.is_some() || args.delayed.is_some();
+    // The daemon's own counts, queue by queue, read by the policy as it is:
+    // exact whatever the weights. Counts given are a weighted sum.
+    let (engine_policy, queues, summed) = match observed {
+        Some(observed) if !queue_counts_given => {
+            let names: Vec<&str> = observed.queues.iter().map(|q| q.queue.as_str()).collect();
+            let now: Vec<&str> = policy.queues.iter().map(|q| q.queue.as_str()).collect();
+            if names != now {
+                anyhow::bail!(
+                    "{}: policy `{name}` read the queues {names:?} when the daemon decided, and reads {now:?} now: give the counts (--visible ...) to explain it as it is",
+                    state_path(&args)
+                );
+            }
+            let queues = observed
+                .queues
+                .iter()
+                .map(|q| QueueDepth {
+                    visible: q.visible,
+                    in_flight: q.in_flight,
+                    delayed: q.delayed,
+                })
+                .collect();
+            (policy.clone(), queues, false)
+        }
+        _ => {
+            let queue = QueueDepth {
+                visible: args
+                    .visible
+                    .or(observed.map(|o| o.visible))
+                    .ok_or_else(|| required("--visible"))?,
+                in_flight: args
+                    .in_flight
+                    .or(observed.map(|o| o.in_flight))
+                    .unwrap_or(0),
+                delayed: args.delayed.or(observed.map(|o| o.delayed)).unwrap_or(0),
+            };
+            (summed_queues(&policy)?, vec![queue], true)
+        }
+    };
+    let observation = Observation { queues, service };
+    let state = match &file {
+        Some(StateFile::Bare(state)) => state.as_ref(),
+        Some(StateFile::Dump(dump)) => &dump.state_before,
+        None => &PolicyState::default(),
+    };
+    let now = match (args.at, dump) {
+        (Some(at), _) if at.is_finite() && at >= 0.0 => Timestamp::from_secs_f64(at),
+        (Some(at), _) => anyhow::bail!("--at {at}: give the time as seconds, 0 or more"),
+        (None, Some(dump)) => dump.at,
+        (None, None) => state.last_poll().map_or(Timestamp::ZERO, |last| {
             Timestamp(last.0.saturating_add(policy.poll_interval))
         }),
     };
-    let (decision, next) = decide(&summed, Ok(&observation), &state, now);
+    let (decision, next) = decide(&engine_policy, Ok(&observation), state, now);
+    let daemon = dump.map(|dump| Daemon {
+        same: dump.decision.reason == decision.reason.to_string()
+            && Some(dump.decision.desired) == decision.desired()
+            && dump.decision.action == decision.action().as_str(),
+        dump,
+    });
     if args.json {
         let mut json = as_json(&policy, &decision);
         json["at_s"] = serde_json::json!(now.as_secs_f64());
         json["state"] = serde_json::to_value(&next)?;
+        if let Some(daemon) = &daemon {
+            json["daemon"] = serde_json::json!({
+                "at_s": daemon.dump.at_s,
+                "action": daemon.dump.decision.action,
+                "desired": daemon.dump.decision.desired,
+                "reason": daemon.dump.decision.reason,
+                "same_decision": daemon.same,
+            });
+        }
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        print_text(&policy, &decision);
+        print_text(&policy, &decision, summed);
+        if let Some(daemon) = &daemon {
+            let dump = daemon.dump;
+            if daemon.same {
+                println!(
+                    "daemon: the same decision, at {} s ({})",
+                    dump.at_s, dump.evaluated_at
+                );
+            } else {
+                println!(
+                    "daemon: decided otherwise at {} s ({}): {} at desired {}: {}",
+                    dump.at_s,
+                    dump.evaluated_at,
+                    dump.decision.action,
+                    dump.decision.desired,
+                    dump.decision.reason
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The engine state in `path`: a clear error naming the file and what is
-/// wrong with it, never a panic.
-fn read_state(path: &std::path::Path) -> anyhow::Result<PolicyState> {
+/// The daemon's decision from a `/state/POLICY` document, beside ours.
+struct Daemon<'a> {
+    dump: &'a StateDump,
+    same: bool,
+}
+
+/// What `--state` holds: a bare engine state, or the daemon's document.
+enum StateFile {
+    Bare(Box<PolicyState>),
+    Dump(Box<StateDump>),
+}
+
+fn state_path(args: &ExplainArgs) -> String {
+    args.state
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default()
+}
+
+/// The engine state (or the daemon's document) in `path`: a clear error
+/// naming the file, the line and the column, never a panic.
+fn read_state(path: &std::path::Path) -> anyhow::Result<StateFile> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| anyhow::anyhow!("{}: cannot read the state: {error}", path.display()))?;
-    serde_json::from_str(&text).map_err(|error| {
+    let located = |error: serde_json::Error, what: &str| {
         anyhow::anyhow!(
-            "{}:{}:{}: not an engine state: {error} (write the `state` that `explain --json` prints)",
+            "{}:{}:{}: {what}: {error} (write the `state` that `explain --json` prints, or what the daemon serves at /state/POLICY)",
             path.display(),
             error.line(),
             error.column()
         )
-    })
+    };
+    // A document names its format; anything else is taken as a bare state
+    // (a syntax error then is reported as one).
+    let value: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let format = value
+        .as_ref()
+        .and_then(|v| v.get("format"))
+        .and_then(|f| f.as_str());
+    match format {
+        Some(STATE_DUMP_FORMAT) => serde_json::from_str(&text)
+            .map(|dump| StateFile::Dump(Box::new(dump)))
+            .map_err(|error| located(error, "not a /state/POLICY document")),
+        Some(other) => anyhow::bail!(
+            "{}: a document of format `{other}`, which this version cannot read (it reads `{STATE_DUMP_FORMAT}`)",
+            path.display()
+        ),
+        None => serde_json::from_str(&text)
+            .map(|state| StateFile::Bare(Box::new(state)))
+            .map_err(|error| located(error, "not an engine state")),
+    }
 }
 
 /// A copy of `policy` reading one queue of weight 1, which holds the counts
@@ -126,7 +283,7 @@ fn summed_queues(policy: &Policy) -> anyhow::Result<Policy> {
     Ok(policy.with_setting("queues", serde_json::json!([first]))?)
 }
 
-fn print_text(policy: &Policy, decision: &Decision) {
+fn print_text(policy: &Policy, decision: &Decision, summed: bool) {
     let current = decision.current().unwrap_or_default();
     let desired = decision.desired().unwrap_or(current);
     println!("policy: {}", policy.name);
@@ -139,7 +296,7 @@ fn print_text(policy: &Policy, decision: &Decision) {
     if let Some(target) = target_text(policy) {
         println!("aws: {target}");
     }
-    if policy.queues.len() > 1 {
+    if summed && policy.queues.len() > 1 {
         println!(
             "note: the counts given are taken as the weighted sum of the policy's {} queues",
             policy.queues.len()

@@ -1,9 +1,9 @@
 //! `backlog-scaler run`: the controller daemon.
 //!
 //! Loads the policies (refusing to start on invalid ones), starts serving
-//! `/healthz`, `/readyz` and `/metrics`, connects to AWS, and runs every
-//! policy until SIGTERM or SIGINT, reloading on SIGHUP or when the policy
-//! files change.
+//! `/healthz`, `/readyz`, `/metrics` and `/state/{policy}`, connects to
+//! AWS, and runs every policy until SIGTERM or SIGINT, reloading on SIGHUP
+//! or when the policy files change.
 //!
 //! It writes nothing to disk (logs go to stderr, state lives in memory), so
 //! it runs on a read-only root file system.
@@ -59,8 +59,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrency: u32,
-    /// Serve /healthz, /readyz and /metrics on this address; port 0 picks a
-    /// free port (the address is logged). In a container, use 0.0.0.0:9090.
+    /// Serve /healthz, /readyz, /metrics and /state/POLICY (a policy's last
+    /// decision, for `explain --state`) on this address; port 0 picks a free
+    /// port (the address is logged). In a container, use 0.0.0.0:9090.
     #[arg(
         long,
         value_name = "ADDR",

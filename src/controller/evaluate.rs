@@ -4,6 +4,7 @@
 //! schedules nothing, so its group (and tests, and `plan`) decide what to
 //! make of it.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -71,6 +72,18 @@ impl Default for Deadlines {
     }
 }
 
+/// The engine's state on either side of one evaluation's decision: what
+/// `explain --state` reproduces the decision from, and what came of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineStates {
+    /// As the engine was given it (a desired count changed outside the
+    /// controller already counted).
+    pub before: PolicyState,
+    /// As the policy keeps it: the engine's new state, or the state before
+    /// when the write failed.
+    pub after: PolicyState,
+}
+
 /// Everything that happened in one evaluation.
 #[derive(Debug, Clone)]
 pub struct Evaluation {
@@ -87,6 +100,9 @@ pub struct Evaluation {
     pub external_change: Option<ExternalChange>,
     pub decision: Decision,
     pub write: WriteOutcome,
+    /// The engine's state before and after the decision (shared, so a
+    /// clone of the evaluation copies no state).
+    pub engine: Arc<EngineStates>,
 }
 
 impl Evaluation {
@@ -205,11 +221,17 @@ pub async fn evaluate(
         _ => WriteOutcome::Unchanged,
     };
 
-    if !matches!(write, WriteOutcome::Failed { .. }) {
+    let before = if matches!(write, WriteOutcome::Failed { .. }) {
         // A failed write changed nothing in the world, so the engine's state
         // stays as observed (an outside change included).
-        next.engine = engine_state;
-    }
+        next.engine.clone()
+    } else {
+        std::mem::replace(&mut next.engine, engine_state)
+    };
+    let engine = Arc::new(EngineStates {
+        before,
+        after: next.engine.clone(),
+    });
 
     let evaluation = Evaluation {
         policy: policy.name.clone(),
@@ -221,6 +243,7 @@ pub async fn evaluate(
         external_change,
         decision,
         write,
+        engine,
     };
     (evaluation, next)
 }

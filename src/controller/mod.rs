@@ -47,7 +47,8 @@ mod tests;
 
 pub use clock::Clock;
 pub use evaluate::{
-    evaluate, observe, Deadlines, Evaluation, ExternalChange, PolicyRecord, WriteOutcome,
+    evaluate, observe, Deadlines, EngineStates, Evaluation, ExternalChange, PolicyRecord,
+    WriteOutcome,
 };
 pub use failure_streak::{FailureStreak, Transition};
 pub use groups::CycleReport;

@@ -1,21 +1,24 @@
-//! The HTTP endpoints (axum): `/healthz`, `/readyz` and `/metrics`. Read-only
-//! by design: nothing served here changes what the controller does.
+//! The HTTP endpoints (axum): `/healthz`, `/readyz`, `/metrics` and
+//! `/state/{policy}` (a policy's last decision with the engine state it was
+//! made from, for `explain --state`). Read-only by design: nothing served
+//! here changes what the controller does.
 
 use std::net::SocketAddr;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::telemetry::Telemetry;
+use crate::telemetry::{NoStateDump, Telemetry};
 
 pub fn router(telemetry: Telemetry) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/state/{policy}", get(state))
         .with_state(telemetry)
 }
 
@@ -46,6 +49,35 @@ async fn metrics(State(telemetry): State<Telemetry>) -> Response {
         telemetry.metrics.encode(),
     )
         .into_response()
+}
+
+/// `policy`'s last decision with the engine state before and after it, as
+/// `explain --state` reads it; 404 with a JSON `error` for a policy not
+/// loaded or not yet observed.
+async fn state(State(telemetry): State<Telemetry>, Path(policy): Path<String>) -> Response {
+    match telemetry.states.dump(&policy) {
+        Ok(dump) => Json(dump).into_response(),
+        Err(NoStateDump::UnknownPolicy) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "policy": policy,
+                "error": format!("no policy named `{policy}` is loaded"),
+            })),
+        )
+            .into_response(),
+        Err(NoStateDump::NotEvaluatedYet(last_failure)) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({
+                "policy": policy,
+                "error": match last_failure {
+                    None => format!("`{policy}` has not been evaluated yet"),
+                    Some(_) => format!("`{policy}` has not been observed yet: its evaluations failed"),
+                },
+                "last_failure": last_failure,
+            })),
+        )
+            .into_response(),
+    }
 }
 
 /// Errors starting the HTTP server.
@@ -128,6 +160,7 @@ mod tests {
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::new(FAILURES_BEFORE_NOT_READY)),
             heartbeat: Arc::new(Heartbeat::with_clock(LOOP_STALE_AFTER, clock)),
+            states: Default::default(),
         };
         let (address, serve) = bind(
             "127.0.0.1:0".parse().unwrap(),
@@ -153,5 +186,207 @@ mod tests {
         // The loop beats again: healthy again.
         telemetry.heartbeat.beat();
         assert_eq!(get(address, "/healthz").await, (200, "ok\n".into()));
+    }
+
+    /// The world for `/state`'s test: one queue whose depth the test sets
+    /// (`None` fails the read), one service running what it is set to.
+    struct Fixed {
+        depth: std::sync::Mutex<Option<crate::engine::QueueDepth>>,
+        desired: std::sync::Mutex<u32>,
+    }
+
+    impl crate::ports::QueueDepthReader for Fixed {
+        fn queue_depth<'a>(
+            &'a self,
+            _queue: &'a str,
+        ) -> crate::ports::PortFuture<'a, crate::engine::QueueDepth> {
+            let depth = *self.depth.lock().unwrap();
+            Box::pin(async move {
+                depth.ok_or_else(|| {
+                    crate::ports::PortError::new(
+                        crate::ports::ErrorKind::Unreachable,
+                        "GetQueueAttributes",
+                        "connection refused",
+                    )
+                })
+            })
+        }
+    }
+
+    impl crate::ports::ServiceStateReader for Fixed {
+        fn service_state<'a>(
+            &'a self,
+            _cluster: &'a str,
+            _service: &'a str,
+        ) -> crate::ports::PortFuture<'a, crate::engine::ServiceCounts> {
+            let desired = *self.desired.lock().unwrap();
+            Box::pin(async move {
+                Ok(crate::engine::ServiceCounts {
+                    desired,
+                    running: desired,
+                    pending: 0,
+                    deployment_in_progress: false,
+                })
+            })
+        }
+    }
+
+    impl crate::ports::DesiredCountWriter for Fixed {
+        fn set_desired<'a>(
+            &'a self,
+            _cluster: &'a str,
+            _service: &'a str,
+            desired: u32,
+        ) -> crate::ports::PortFuture<'a, ()> {
+            *self.desired.lock().unwrap() = desired;
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// `/state/{policy}`: 404 for a policy not loaded, or not evaluated
+    /// yet; then the last decision with the state before it (the state the
+    /// previous one left), the counts and the time that reproduce it, and
+    /// the state after it; kept through a failed observation, which it
+    /// notes; gone with its policy.
+    #[tokio::test]
+    async fn state_serves_each_policys_last_decision_with_the_state_it_came_from() {
+        use crate::controller::{evaluate, Deadlines, Observer, PolicyRecord};
+        use crate::engine::{decide, Observation, QueueDepth, Timestamp};
+        use crate::policy::Policy;
+        use crate::telemetry::{StateDump, STATE_DUMP_FORMAT};
+
+        let yaml = "name: slo\ncluster: c\nservice: s\nqueues: [q]\ntarget_wait: 60s\n\
+                    message_cost: 2s\ntask_startup: 60s\nmin_tasks: 1\nmax_tasks: 300\n";
+        let policy: Policy = crate::policy::load_str(std::path::Path::new("slo.yaml"), yaml)
+            .unwrap()
+            .policies
+            .remove(0);
+        let telemetry = Telemetry::default();
+        let observer = telemetry.observer();
+        observer.policies_applied(std::slice::from_ref(&policy));
+        let (address, serve) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            telemetry.clone(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(serve);
+
+        let (status, body) = get(address, "/state/ghost").await;
+        assert_eq!(status, 404, "{body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"], "no policy named `ghost` is loaded");
+        let (status, body) = get(address, "/state/slo").await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("has not been evaluated yet"), "{body}");
+
+        let world = Arc::new(Fixed {
+            depth: std::sync::Mutex::new(Some(QueueDepth {
+                visible: 50,
+                in_flight: 10,
+                delayed: 0,
+            })),
+            desired: std::sync::Mutex::new(10),
+        });
+        let ports = crate::ports::Ports {
+            queues: world.clone(),
+            services: world.clone(),
+            scaler: world.clone(),
+            metrics: None,
+        };
+        let mut record = PolicyRecord::default();
+        let evaluate_at = |record: &PolicyRecord, secs: u64| {
+            let (policy, ports, observer) = (&policy, &ports, &observer);
+            let record = record.clone();
+            async move {
+                let now = Timestamp::from_secs(secs);
+                let (evaluation, next) =
+                    evaluate(policy, false, ports, &record, now, Deadlines::default()).await;
+                observer.evaluated(&evaluation);
+                next
+            }
+        };
+        record = evaluate_at(&record, 100).await;
+        let first_after = record.engine.clone();
+        let scaled_to = *world.desired.lock().unwrap();
+        assert!(scaled_to > 10, "scaled out to {scaled_to}");
+        // 15 s later the queue grew, which only the state can tell.
+        *world.depth.lock().unwrap() = Some(QueueDepth {
+            visible: 2000,
+            in_flight: 10,
+            delayed: 0,
+        });
+        record = evaluate_at(&record, 115).await;
+
+        let (status, body) = get(address, "/state/slo").await;
+        assert_eq!(status, 200, "{body}");
+        let dump: StateDump = serde_json::from_str(&body).unwrap();
+        assert_eq!(dump.format, STATE_DUMP_FORMAT);
+        assert_eq!(dump.policy, "slo");
+        assert_eq!((dump.at, dump.at_s), (Timestamp::from_secs(115), 115.0));
+        assert_eq!(dump.state_before, first_after, "the state the last left");
+        assert_eq!(dump.state_after, record.engine, "the state kept");
+        assert_eq!(dump.observed.queues.len(), 1);
+        assert_eq!(dump.observed.queues[0].queue, "q");
+        assert_eq!(
+            (
+                dump.observed.visible,
+                dump.observed.in_flight,
+                dump.observed.delayed
+            ),
+            (2000, 10, 0)
+        );
+        assert_eq!(
+            (
+                dump.observed.desired,
+                dump.observed.running,
+                dump.observed.pending
+            ),
+            (scaled_to, scaled_to, 0)
+        );
+        assert_eq!(dump.decision.current, scaled_to);
+        assert!(dump.decision.reason.contains("arrivals about"), "{body}");
+        assert_eq!(dump.last_failure, None);
+        // What `explain --state` does with it: the same decision and state.
+        let observation = Observation::single(
+            QueueDepth {
+                visible: dump.observed.visible,
+                in_flight: dump.observed.in_flight,
+                delayed: dump.observed.delayed,
+            },
+            crate::engine::ServiceCounts {
+                desired: dump.observed.desired,
+                running: dump.observed.running,
+                pending: dump.observed.pending,
+                deployment_in_progress: dump.observed.deployment_in_progress,
+            },
+        );
+        let (decision, after) = decide(&policy, Ok(&observation), &dump.state_before, dump.at);
+        assert_eq!(decision.reason.to_string(), dump.decision.reason);
+        assert_eq!(decision.desired(), Some(dump.decision.desired));
+        assert_eq!(dump.decision.action, decision.action().as_str());
+        assert_eq!(after, dump.state_after);
+        let (fresh, _) = decide(&policy, Ok(&observation), &Default::default(), dump.at);
+        assert_ne!(fresh.reason, decision.reason, "the state matters");
+
+        // A failed observation keeps the last decision, and says so.
+        *world.depth.lock().unwrap() = None;
+        evaluate_at(&record, 130).await;
+        let (status, body) = get(address, "/state/slo").await;
+        assert_eq!(status, 200, "{body}");
+        let kept: StateDump = serde_json::from_str(&body).unwrap();
+        assert_eq!(kept.at_s, 115.0);
+        let failure = kept.last_failure.expect("noted");
+        assert_eq!(failure.at_s, 130.0);
+        assert!(failure.error.contains("connection refused"), "{failure:?}");
+
+        // Removed by a reload: gone, and a late evaluation brings nothing back.
+        observer.policies_applied(&[]);
+        *world.depth.lock().unwrap() = Some(QueueDepth::default());
+        evaluate_at(&record, 145).await;
+        let (status, body) = get(address, "/state/slo").await;
+        assert_eq!(status, 404, "{body}");
+        assert!(body.contains("no policy named `slo` is loaded"), "{body}");
     }
 }

@@ -64,6 +64,7 @@ impl Observer for TelemetryObserver {
         if self.is_gone(policy) {
             return;
         }
+        self.telemetry.states.record(evaluation);
         let metrics = &self.telemetry.metrics;
         metrics.observe_evaluation_seconds(policy, evaluation.duration.as_secs_f64());
         metrics.record_decision(policy, evaluation.decision.action());
@@ -124,6 +125,7 @@ impl Observer for TelemetryObserver {
         self.telemetry
             .readiness
             .set_policies(now.iter().map(String::as_str));
+        self.telemetry.states.set_policies(policies);
         *running = Some(now);
     }
 
@@ -198,6 +200,7 @@ mod tests {
             external_change: None,
             decision: decision(Some(1), Some(5)),
             write: WriteOutcome::Applied { from: 1, to: 5 },
+            engine: Default::default(),
         }
     }
 
@@ -216,6 +219,7 @@ mod tests {
             external_change: None,
             decision: decision(None, None),
             write: WriteOutcome::Unchanged,
+            engine: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! What the controller tells operators about itself: Prometheus metrics,
-//! readiness and the loop's heartbeat, fed by [`TelemetryObserver`] (the
+//! readiness, the loop's heartbeat and each policy's last decision with its
+//! engine state ([`StateDumps`]), fed by [`TelemetryObserver`] (the
 //! controller's [`crate::controller::Observer`]) and by the AWS adapters'
 //! call listener. The HTTP endpoints that serve them are in [`crate::http`].
 
@@ -7,6 +8,7 @@ mod feed;
 mod heartbeat;
 mod metrics;
 mod readiness;
+mod state_dump;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,10 @@ pub use feed::TelemetryObserver;
 pub use heartbeat::{Heartbeat, HeartbeatClock};
 pub use metrics::{ApiOutcome, Metrics, PolicyGauges};
 pub use readiness::{PolicyReadiness, Readiness, ReadinessReport};
+pub use state_dump::{
+    DumpedDecision, LastFailure, NoStateDump, ObservedCounts, QueueCounts, StateDump, StateDumps,
+    STATE_DUMP_FORMAT,
+};
 
 /// A policy whose last this-many evaluations all failed makes `/readyz`
 /// fail: one failure may be a blip, three in a row (at least three poll
@@ -32,6 +38,7 @@ pub struct Telemetry {
     pub metrics: Arc<Metrics>,
     pub readiness: Arc<Readiness>,
     pub heartbeat: Arc<Heartbeat>,
+    pub states: Arc<StateDumps>,
 }
 
 impl Default for Telemetry {
@@ -46,6 +53,7 @@ impl Telemetry {
             metrics: Arc::new(Metrics::new()),
             readiness: Arc::new(Readiness::new(failures_before_not_ready)),
             heartbeat: Arc::new(Heartbeat::new(loop_stale_after)),
+            states: Arc::new(StateDumps::new()),
         }
     }
 }
