@@ -136,6 +136,20 @@ mod tests {
     };
 
     /// One GET over a real connection: the status and the body.
+    /// The endpoints of `telemetry` on a free loopback port, served until
+    /// the test ends.
+    async fn serve_on_loopback(telemetry: &Telemetry) -> SocketAddr {
+        let (address, serve) = bind(
+            "127.0.0.1:0".parse().unwrap(),
+            telemetry.clone(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(serve);
+        address
+    }
+
     async fn get(address: SocketAddr, path: &str) -> (u16, String) {
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
         let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
@@ -162,14 +176,7 @@ mod tests {
             heartbeat: Arc::new(Heartbeat::with_clock(LOOP_STALE_AFTER, clock)),
             states: Default::default(),
         };
-        let (address, serve) = bind(
-            "127.0.0.1:0".parse().unwrap(),
-            telemetry.clone(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-        tokio::spawn(serve);
+        let address = serve_on_loopback(&telemetry).await;
 
         assert_eq!(get(address, "/healthz").await, (200, "ok\n".into()));
         ms.store(30_000, Ordering::Relaxed);
@@ -264,14 +271,7 @@ mod tests {
         let telemetry = Telemetry::default();
         let observer = telemetry.observer();
         observer.policies_applied(std::slice::from_ref(&policy));
-        let (address, serve) = bind(
-            "127.0.0.1:0".parse().unwrap(),
-            telemetry.clone(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-        tokio::spawn(serve);
+        let address = serve_on_loopback(&telemetry).await;
 
         let (status, body) = get(address, "/state/ghost").await;
         assert_eq!(status, 404, "{body}");

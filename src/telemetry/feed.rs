@@ -321,23 +321,15 @@ mod tests {
         observer.startup_measured("orders", None);
         assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
 
-        observer.startup_measured(
-            "orders",
-            Some(MeasuredStartup {
-                startup: Duration::from_secs(40),
-                scale_outs: 1,
-            }),
-        );
+        let forty_seconds = MeasuredStartup {
+            startup: Duration::from_secs(40),
+            scale_outs: 1,
+        };
+        observer.startup_measured("orders", Some(forty_seconds));
         observer.policies_applied(&[policy("billing")]);
         assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
         // A late report of the removed policy brings nothing back.
-        observer.startup_measured(
-            "orders",
-            Some(MeasuredStartup {
-                startup: Duration::from_secs(40),
-                scale_outs: 1,
-            }),
-        );
+        observer.startup_measured("orders", Some(forty_seconds));
         assert!(!telemetry.metrics.encode().contains("task_startup_seconds{"));
     }
 
