@@ -16,8 +16,9 @@
 //! - [`controller`]: the daemon's loop: a task per evaluation group (the
 //!   policies of one poll interval and AWS scope), whose every tick is a
 //!   cycle of evaluations sharing their reads; reloads, sharding.
-//! - [`telemetry`]: Prometheus metrics, readiness and the loop's heartbeat,
-//!   fed by the controller; [`http`] serves them.
+//! - [`telemetry`]: Prometheus metrics, readiness, the loop's heartbeat and
+//!   each policy's last decision with its engine state (for `explain`), fed
+//!   by the controller; [`http`] serves them.
 //! - [`sim`]: the simulator that replays a traffic trace through the engine.
 //! - [`trace_export`]: a queue's arrivals from CloudWatch (read through
 //!   [`aws`]) as a trace.
