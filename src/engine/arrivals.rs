@@ -57,10 +57,17 @@ impl ArrivalLog {
     }
 
     /// Of `waiting` messages now, how many arrived before each mark, oldest
-    /// first (only marks some of them precede).
-    pub fn waited(&self, now: Timestamp, waiting: f64) -> impl Iterator<Item = Waited> + '_ {
+    /// first (only marks some of them precede). `error` is how many
+    /// messages the arrivals since a mark may be overestimated by: counted
+    /// as older, so that ages err long, not short.
+    pub fn waited(
+        &self,
+        now: Timestamp,
+        waiting: f64,
+        error: f64,
+    ) -> impl Iterator<Item = Waited> + '_ {
         self.marks.iter().filter_map(move |&(at, then)| {
-            let messages = waiting - (self.total - then);
+            let messages = (waiting + error - (self.total - then)).min(waiting);
             (messages > 0.0).then(|| Waited {
                 waited: now.since(at),
                 messages,

@@ -181,14 +181,17 @@ fn wait_needed(
         .arrivals
         .record(now, plan.arrived, stated.wait.saturating_mul(2));
     if plan.standing_queue {
-        let waited = state.arrivals.waited(now, counts.waiting);
+        // Completions read from counts are off by up to the messages in
+        // service (each may finish either side of a poll).
+        let error = counts.in_flight;
+        let waited = state.arrivals.waited(now, counts.waiting, error);
         let tasks =
             wait_sizing::by_deadlines(stated, (startup.0, policy.poll_interval), running, waited);
         if tasks > plan.tasks {
             plan.tasks = tasks;
             plan.oldest_waited = state
                 .arrivals
-                .waited(now, counts.waiting)
+                .waited(now, counts.waiting, error)
                 .map(|w| w.waited)
                 .max();
         }
