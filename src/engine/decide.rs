@@ -184,16 +184,14 @@ fn wait_needed(
         // Completions read from counts are off by up to the messages in
         // service (each may finish either side of a poll).
         let error = counts.in_flight;
-        let waited = state.arrivals.waited(now, counts.waiting, error);
+        // Oldest first: the first group has waited longest.
+        let mut waited = state.arrivals.waited(now, counts.waiting, error).peekable();
+        let oldest = waited.peek().map(|w| w.waited);
         let tasks =
             wait_sizing::by_deadlines(stated, (startup.0, policy.poll_interval), running, waited);
         if tasks > plan.tasks {
             plan.tasks = tasks;
-            plan.oldest_waited = state
-                .arrivals
-                .waited(now, counts.waiting, error)
-                .map(|w| w.waited)
-                .max();
+            plan.oldest_waited = oldest;
         }
     }
     state
