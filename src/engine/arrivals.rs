@@ -17,7 +17,9 @@ use super::observation::Timestamp;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArrivalLog {
-    /// Messages estimated to have arrived since the first poll.
+    /// Messages estimated to have arrived since the first poll. Fed signed
+    /// estimates, so it may dip: a dip reads as fewer arrivals since a
+    /// mark, so more of the waiting messages older, which errs long.
     total: f64,
     /// (when, `total` then), oldest first.
     marks: VecDeque<(Timestamp, f64)>,
@@ -36,9 +38,14 @@ impl ArrivalLog {
     pub const MARKS: usize = 64;
 
     /// Note `arrived` messages since the previous poll, at `now`, keeping
-    /// what the last `span` needs.
+    /// what the last `span` needs. `arrived` is an estimate and may be
+    /// negative: clamping each poll's at zero would add its errors up into
+    /// arrivals that never happened, and make the oldest messages look
+    /// younger the longer a queue drains.
     pub fn record(&mut self, now: Timestamp, arrived: f64, span: Duration) {
-        self.total += arrived.max(0.0);
+        if arrived.is_finite() {
+            self.total += arrived;
+        }
         let spacing = span / Self::MARKS as u32;
         let due = self
             .marks

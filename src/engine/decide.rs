@@ -196,7 +196,7 @@ fn wait_needed(
     }
     state
         .bursts
-        .observe(now, interval, plan.arrived, sums.all_work > 0.0);
+        .observe(now, interval, plan.arrived.max(0.0), sums.all_work > 0.0);
     let bridging = state.bursts.idle_since().is_none_or(|since| {
         state
             .bursts

@@ -164,7 +164,11 @@ pub enum StartupSource {
 pub struct WaitPlan {
     /// Messages arriving per second.
     pub arrival_rate: f64,
-    /// Messages estimated to have arrived since the previous poll.
+    /// Messages estimated to have arrived since the previous poll: running
+    /// throughput plus the change of the work, not clamped at zero, so
+    /// that the estimate's errors (completions either side of a poll)
+    /// cancel over polls instead of adding up as phantom arrivals. May be
+    /// negative; the burst memory takes it at zero or more.
     #[serde(skip)]
     pub arrived: f64,
     /// Tasks that keep up with it.
@@ -261,9 +265,10 @@ pub(super) fn plan(
             // For sizing, only growth counts: while a queue drains, the
             // tasks may be busy for only part of the interval, and reading
             // the drain as fewer arrivals gives capacity back before the
-            // queue is gone. What arrived, for the burst memory, is the
-            // best estimate either way.
-            let arrived = from_work.min(running_rate + change).max(0.0) * interval;
+            // queue is gone. What arrived, for the arrival log and the burst
+            // memory, is the best estimate either way, signed (see
+            // `WaitPlan::arrived`).
+            let arrived = from_work.min(running_rate + change) * interval;
             (from_work.min(running_rate + change.max(0.0)), arrived)
         }
         _ => (from_work, 0.0),

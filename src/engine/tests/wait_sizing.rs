@@ -609,3 +609,32 @@ proptest! {
         prop_assert!(marks <= crate::engine::ArrivalLog::MARKS + 1, "{marks}");
     }
 }
+
+#[test]
+fn a_draining_queue_does_not_make_its_oldest_messages_look_younger() {
+    // Wait 5 min: a standing queue. 1200 messages arrive at once, then 10
+    // busy tasks drain them, 75 a poll on average, 70 or 80 as services
+    // end either side of a poll. Each poll's arrivals estimate is then +5
+    // or -5; clamped at zero, the +5s would add up to 30 arrivals that
+    // never happened and make the oldest 30 waiting messages look 3
+    // minutes younger than they are.
+    let mut p = stated();
+    p.target = BacklogTarget::Wait {
+        wait: Duration::from_secs(300),
+        message_cost: Duration::from_secs(2),
+    };
+    let mut history = vec![(0, 0, 0, 10, 10), (15, 1190, 10, 10, 10)];
+    let mut work = 1200;
+    for poll in 0..12 {
+        work -= if poll % 2 == 0 { 70 } else { 80 };
+        history.push((15, work - 10, 10, 10, 10));
+    }
+    let (state, now) = replay(&p, &history);
+    let waiting = (work - 10) as f64;
+    let oldest = state.arrivals.waited(at(now), waiting, 0.0).next().unwrap();
+    assert_eq!(oldest.waited, Duration::from_secs(180));
+    assert_eq!(
+        oldest.messages, waiting,
+        "all {waiting} arrived 3 minutes ago"
+    );
+}
