@@ -176,10 +176,18 @@ fn wait_needed(
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
-    // Twice the wait: messages past it are seen too.
-    state
+    // Twice the wait, so that messages past it are seen too, or a
+    // reaction time if longer, for the surges.
+    let reaction = startup.0.saturating_add(policy.poll_interval);
+    state.arrivals.record(
+        now,
+        plan.arrived,
+        stated.wait.saturating_mul(2).max(reaction),
+    );
+    let surge = state
         .arrivals
-        .record(now, plan.arrived, stated.wait.saturating_mul(2));
+        .surge_need(now, stated.per_task_rate, stated.wait, late_by);
+    state.surges.observe(now, surge, reaction);
     if plan.standing_queue {
         // Completions read from counts are off by up to the messages in
         // service (each may finish either side of a poll).
@@ -210,6 +218,12 @@ fn wait_needed(
                 typical_spell: state.bursts.typical_spell(),
             });
             plan.tasks = plan.tasks.max(tasks);
+        }
+        if let Some(tasks) = state.surges.needed() {
+            if tasks > plan.tasks {
+                plan.surges = Some(tasks);
+                plan.tasks = tasks;
+            }
         }
     }
     Needed::from_plan(plan)

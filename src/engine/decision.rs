@@ -393,6 +393,16 @@ impl fmt::Display for Because {
                         fmt_duration(plan.startup)
                     )?;
                 }
+                if let Some(surges) = plan.surges {
+                    write!(
+                        f,
+                        "; keeping {} for surges: 90% of the recent rises needed that many to serve \
+                         what arrived within {} while new tasks take {} to start",
+                        plural(surges.ceil() as u32, "task", "tasks"),
+                        fmt_duration(plan.wait),
+                        fmt_duration(plan.startup)
+                    )?;
+                }
                 write!(f, ": {}", plural(*tasks, "task", "tasks"))
             }
             Because::KeepingCapacity {

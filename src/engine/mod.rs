@@ -15,6 +15,8 @@
 //!   arrivals estimated.
 //! - `bursts.rs`: on/off traffic's bursts and idle spells, and the warm
 //!   fleet kept between them.
+//! - `surges.rs`: what the recent rises needed, the fleet kept for them
+//!   when tasks launched on seeing one start too late.
 //! - `startup.rs`: the service's startup, measured from its scale-outs.
 
 mod arrivals;
@@ -24,6 +26,7 @@ mod decision;
 mod observation;
 mod startup;
 mod state;
+mod surges;
 mod wait_sizing;
 
 pub use arrivals::{ArrivalLog, Waited};
@@ -33,6 +36,7 @@ pub use decision::{number, optional_number, Action, Because, Decision, Outcome, 
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
 pub use startup::StartupMeter;
 pub use state::PolicyState;
+pub use surges::SurgeMemory;
 pub use wait_sizing::{StartupSource, TrafficMemory, WaitPlan, WarmFleet};
 
 #[cfg(test)]

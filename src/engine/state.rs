@@ -8,6 +8,7 @@ use super::arrivals::ArrivalLog;
 use super::bursts::BurstMemory;
 use super::observation::Timestamp;
 use super::startup::StartupMeter;
+use super::surges::SurgeMemory;
 use super::wait_sizing::TrafficMemory;
 use crate::policy::Policy;
 
@@ -39,6 +40,9 @@ pub struct PolicyState {
     /// `arrivals.rs`).
     #[serde(default)]
     pub(crate) arrivals: ArrivalLog,
+    /// What the recent surges needed, for wait sizing (see `surges.rs`).
+    #[serde(default)]
+    pub(crate) surges: SurgeMemory,
 }
 
 impl PolicyState {

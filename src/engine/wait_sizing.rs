@@ -196,6 +196,12 @@ pub struct WaitPlan {
     pub tasks: f64,
     /// The warm fleet kept for bursts, when it applies.
     pub warm: Option<WarmFleet>,
+    /// The fleet kept for surges (see `surges.rs`), when it applies.
+    #[serde(
+        rename = "surge_tasks",
+        serialize_with = "super::decision::optional_number"
+    )]
+    pub surges: Option<f64>,
 }
 
 /// The fleet kept between bursts (see `bursts.rs`).
@@ -320,6 +326,7 @@ pub(super) fn plan(
         wait,
         tasks,
         warm: None,
+        surges: None,
     }
 }
 

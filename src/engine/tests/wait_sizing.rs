@@ -638,3 +638,126 @@ fn a_draining_queue_does_not_make_its_oldest_messages_look_younger() {
         "all {waiting} arrived 3 minutes ago"
     );
 }
+
+#[test]
+fn a_surge_needs_the_fleet_that_serves_what_comes_due_before_a_reaction() {
+    use crate::engine::ArrivalLog;
+    // 300 messages in the 15 s before now, none in the 15 s before that;
+    // 2 s a message (0.5 a second per task), wait 30 s.
+    let mut log = ArrivalLog::default();
+    let span = Duration::from_secs(600);
+    log.record(at(0), 0.0, span);
+    log.record(at(15), 0.0, span);
+    log.record(at(30), 300.0, span);
+    let need = |late_by: u64| {
+        log.surge_need(
+            at(30),
+            0.5,
+            Duration::from_secs(30),
+            Duration::from_secs(late_by),
+        )
+    };
+    // Nothing comes due before a reaction: nothing needed.
+    assert_eq!(need(0), 0.0);
+    // Late by 15 s: all 300 arrived in the last 15 s, due within 45 s of
+    // its start: 300 / (0.5 x 45).
+    assert_eq!(need(15), 300.0 / 22.5);
+    // Late by 5 s: the first 5 s of the run, 100 at its mean rate, within
+    // 35 s.
+    assert_eq!(need(5), 100.0 / 17.5);
+    // Late by 30 s: the 30 s run counts too, but spread over 60 s it needs
+    // less than the 15 s one.
+    assert_eq!(need(30), 300.0 / 22.5);
+    // A mark at `now` is no run at all.
+    log.record(at(45), 0.0, span);
+    assert_eq!(
+        log.surge_need(
+            at(45),
+            0.5,
+            Duration::from_secs(30),
+            Duration::from_secs(15)
+        ),
+        0.0
+    );
+}
+
+#[test]
+fn the_surge_fleet_is_the_90th_percentile_of_the_stretches_seen() {
+    use crate::engine::SurgeMemory;
+    let reaction = Duration::from_secs(60);
+    let mut memory = SurgeMemory::default();
+    // Stretches of one reaction time; the most of each counts.
+    for (t, need) in [(0, 2.0), (15, 1.0), (60, 4.0), (120, 8.0), (135, 3.0)] {
+        memory.observe(at(t), need, reaction);
+    }
+    assert_eq!(memory.needed(), None, "two stretches are not evidence");
+    memory.observe(at(180), 16.0, reaction);
+    // Stretches 2, 4, 8 and the one under way, 16: the 90th percentile.
+    assert_eq!(memory.needed(), Some(16.0));
+    for i in 0..20 {
+        memory.observe(at(240 + 60 * i), 1.0, reaction);
+    }
+    // 20 of 23 stretches needed 1: the rare 16 no longer sets the fleet.
+    assert_eq!(memory.needed(), Some(4.0));
+}
+
+proptest! {
+    #[test]
+    fn the_surge_memory_stays_bounded_and_within_what_it_saw(
+        polls in prop::collection::vec((1u64..600, 0.0f64..1e4), 0..600),
+        reaction in 1u64..600,
+    ) {
+        let mut memory = crate::engine::SurgeMemory::default();
+        let mut now = 0;
+        let mut most: f64 = 0.0;
+        for &(dt, need) in &polls {
+            now += dt;
+            memory.observe(at(now), need, Duration::from_secs(reaction));
+            most = most.max(need);
+        }
+        if let Some(needed) = memory.needed() {
+            prop_assert!(needed <= most, "{needed} > {most}");
+        }
+        let size = serde_json::to_vec(&memory).unwrap().len();
+        prop_assert!(size <= 64 * 30, "{size} bytes");
+    }
+}
+
+#[test]
+fn a_fleet_is_kept_for_surges_only_when_new_tasks_start_too_late() {
+    // Steady traffic, 30 messages a poll for 4 busy tasks (2 s a message),
+    // with a rise every 2 minutes: 600 more in one poll.
+    let run = |policy: &Policy| {
+        let mut state = PolicyState::default();
+        let mut last = None;
+        for poll in 1..=41u64 {
+            let visible = if poll % 8 == 0 { 600 } else { 15 };
+            let obs = service(visible, 4, 4, 4);
+            let (d, next) = decide(policy, Ok(&obs), &state, at(15 * poll));
+            state = next;
+            last = Some(d);
+        }
+        last.unwrap()
+    };
+    // Wait 60 s, startup 60 s, polls every 15 s: tasks launched on a rise
+    // start 15 s later than its first messages are due.
+    let reacting = run(&stated());
+    let plan = plan_of(&reacting);
+    let surges = plan.surges.expect("a fleet kept for surges");
+    assert!(plan.tasks >= surges, "{}", reacting.reason);
+    assert!(
+        reacting
+            .reason
+            .to_string()
+            .contains("for surges: 90% of the recent rises"),
+        "{}",
+        reacting.reason
+    );
+    // Wait 2 minutes: a rise is met by tasks launched when it is seen.
+    let mut standing = stated();
+    standing.target = BacklogTarget::Wait {
+        wait: Duration::from_secs(120),
+        message_cost: Duration::from_secs(2),
+    };
+    assert_eq!(plan_of(&run(&standing)).surges, None);
+}
