@@ -17,7 +17,13 @@
 //!
 //! Each makes the same number of calls with 16 in flight (the controller's
 //! default `--max-concurrency`) on a two-worker runtime, and reports CPU
-//! microseconds per call (user + system, from `/proc/self/stat`).
+//! microseconds per call (user + system, `CLOCK_PROCESS_CPUTIME_ID`). Then
+//! hyper, the port and the bare client again against a server that answers
+//! after 100 ms (all at once, or spread over 50 to 150 ms as the emulator's
+//! answers are) and after 250 ms, as the emulator does under the load
+//! benchmark; and the spread answers once more on a one-worker and on a
+//! current-thread runtime. Slow answers cost more per call, and answers
+//! that arrive one at a time cost more than answers in waves.
 //!
 //! Run with `cargo bench --bench call_cost`; the figures go to
 //! BENCHMARKS.md.
@@ -40,15 +46,63 @@ const SERVER_ENV: &str = "CALL_COST_SERVER";
 const ANSWER: &str = r#"{"Attributes":{"ApproximateNumberOfMessages":"7","ApproximateNumberOfMessagesNotVisible":"1","ApproximateNumberOfMessagesDelayed":"0"}}"#;
 const QUEUE_URL: &str = "http://127.0.0.1/000000000000/bench";
 
-/// The load benchmark's emulator answers a call in about this long when
-/// 16 are in flight.
-const SLOW_ANSWER: Duration = Duration::from_millis(250);
-const SLOW_CALLS: usize = 640;
+/// How the server answers: after `delay`, or after 50% to 150% of it.
+#[derive(Debug, Clone, Copy)]
+struct Answers {
+    delay: Duration,
+    jitter: bool,
+}
+
+impl Answers {
+    const INSTANT: Answers = Answers {
+        delay: Duration::ZERO,
+        jitter: false,
+    };
+}
+
+impl std::fmt::Display for Answers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.jitter {
+            write!(f, "after {:?} +/- 50%", self.delay)
+        } else {
+            write!(f, "after {:?}", self.delay)
+        }
+    }
+}
+
+/// Answer delays like the emulator's: about 100 ms a call in the load
+/// benchmark at 300 policies every 2 s (BENCHMARKS.md, "CPU per AWS
+/// call"), about 250 ms at 1,000 policies. A fixed delay answers the 16
+/// calls in flight together, in waves; the emulator answers one call at a
+/// time, so `jitter` spreads each answer uniformly over 50% to 150% of the
+/// delay.
+const SLOW_ANSWERS: [Answers; 3] = [
+    Answers {
+        delay: Duration::from_millis(100),
+        jitter: false,
+    },
+    Answers {
+        delay: Duration::from_millis(100),
+        jitter: true,
+    },
+    Answers {
+        delay: Duration::from_millis(250),
+        jitter: false,
+    },
+];
+const SLOW_CALLS: usize = 480;
 
 fn main() {
-    if let Some(delay) = std::env::var_os(SERVER_ENV) {
-        let delay = Duration::from_millis(delay.to_str().unwrap().parse().unwrap());
-        serve(delay);
+    if let Some(answers) = std::env::var_os(SERVER_ENV) {
+        let answers = answers.to_str().unwrap();
+        let (millis, jitter) = match answers.strip_suffix('~') {
+            Some(millis) => (millis, true),
+            None => (answers, false),
+        };
+        serve(Answers {
+            delay: Duration::from_millis(millis.parse().unwrap()),
+            jitter,
+        });
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +111,7 @@ fn main() {
         .build()
         .expect("runtime");
 
-    let (server, port) = start_server(Duration::ZERO);
+    let (server, port) = start_server(Answers::INSTANT);
     println!("{CALLS} GetQueueAttributes calls, {IN_FLIGHT} in flight, an instant answer, best of {ROUNDS} rounds:");
     let raw = runtime.block_on(best_of(ROUNDS, || raw_tcp(port, CALLS)));
     report("raw keep-alive TCP (floor)", CALLS, raw);
@@ -80,15 +134,51 @@ fn main() {
     report("  the bare SDK client, nothing optional", CALLS, sdk);
     stop(server);
 
-    let (server, port) = start_server(SLOW_ANSWER);
-    println!(
-        "{SLOW_CALLS} calls, {IN_FLIGHT} in flight, each answered after {SLOW_ANSWER:?} \
-         (as the emulator under the load benchmark), one round:"
-    );
-    let hyper = runtime.block_on(best_of(1, || hyper_client(port, SLOW_CALLS)));
-    report("hyper client", SLOW_CALLS, hyper);
-    let sdk = runtime.block_on(best_of(1, || sdk_port(port, SLOW_CALLS, |l| l)));
-    report("AWS SDK, the controller's SQS port", SLOW_CALLS, sdk);
+    for answers in SLOW_ANSWERS {
+        let (server, port) = start_server(answers);
+        println!(
+            "{SLOW_CALLS} calls, {IN_FLIGHT} in flight, each answered {answers} \
+             (as the emulator under the load benchmark), best of {ROUNDS} rounds:"
+        );
+        let hyper = runtime.block_on(best_of(ROUNDS, || hyper_client(port, SLOW_CALLS)));
+        report("hyper client", SLOW_CALLS, hyper);
+        let sdk = runtime.block_on(best_of(ROUNDS, || sdk_port(port, SLOW_CALLS, |l| l)));
+        report("AWS SDK, the controller's SQS port", SLOW_CALLS, sdk);
+        let sdk = runtime.block_on(best_of(ROUNDS, || sdk_client_bare(port, SLOW_CALLS)));
+        report("  the bare SDK client, nothing optional", SLOW_CALLS, sdk);
+        stop(server);
+    }
+
+    // Answers one at a time wake the runtime for each; how much of that is
+    // the runtime's two workers waking each other?
+    let jittered = SLOW_ANSWERS[1];
+    let (server, port) = start_server(jittered);
+    for (name, runtime) in [
+        (
+            "one-worker runtime",
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        ),
+        (
+            "current-thread runtime",
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+        ),
+    ] {
+        println!(
+            "{SLOW_CALLS} calls, {IN_FLIGHT} in flight, each answered {jittered}, \
+             on a {name}, best of {ROUNDS} rounds:"
+        );
+        let sdk = runtime.block_on(best_of(ROUNDS, || sdk_port(port, SLOW_CALLS, |l| l)));
+        report("AWS SDK, the controller's SQS port", SLOW_CALLS, sdk);
+        let sdk = runtime.block_on(best_of(ROUNDS, || sdk_client_bare(port, SLOW_CALLS)));
+        report("  the bare SDK client, nothing optional", SLOW_CALLS, sdk);
+    }
     stop(server);
 }
 
@@ -124,14 +214,17 @@ where
     best
 }
 
-/// User + system CPU of this process (not of the server, a child).
+/// User + system CPU of this process (not of the server, a child), to the
+/// nanosecond: a round of a few hundred slow calls uses only about 100 ms.
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
-    // Fields after the command name, which is in parentheses.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // The kernel's USER_HZ is 100 on every Linux the bench runs on.
-    Duration::from_millis(ticks * 10)
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes only to the timespec it is given.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }
 
 /// Runs `call` `calls` times, IN_FLIGHT at once.
@@ -292,9 +385,10 @@ async fn sdk_client_bare(port: u16, calls: usize) {
 }
 
 /// Starts this binary again as the server and reads its port.
-fn start_server(delay: Duration) -> (Child, u16) {
+fn start_server(answers: Answers) -> (Child, u16) {
+    let jitter = if answers.jitter { "~" } else { "" };
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .env(SERVER_ENV, delay.as_millis().to_string())
+        .env(SERVER_ENV, format!("{}{jitter}", answers.delay.as_millis()))
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the server");
@@ -305,9 +399,9 @@ fn start_server(delay: Duration) -> (Child, u16) {
     (child, line.trim().parse().expect("server port"))
 }
 
-/// The server: every POST gets the same queue attributes after `delay`,
-/// kept alive.
-fn serve(delay: Duration) {
+/// The server: every POST gets the same queue attributes as `answers`
+/// says, kept alive.
+fn serve(answers: Answers) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -322,6 +416,11 @@ fn serve(delay: Duration) {
         let app = axum::Router::new().route(
             "/",
             axum::routing::post(move || async move {
+                let delay = if answers.jitter {
+                    answers.delay.mul_f64(rand::random_range(0.5..1.5))
+                } else {
+                    answers.delay
+                };
                 tokio::time::sleep(delay).await;
                 ([("content-type", "application/x-amz-json-1.0")], ANSWER)
             }),
