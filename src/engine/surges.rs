@@ -3,11 +3,13 @@
 //! target_wait`), a rise in the arrivals is served by the tasks already
 //! running or late. So the engine keeps the fleet that the recent surges
 //! needed: over each stretch of one reaction time (a startup plus a poll),
-//! the most any run of arrivals in it needed to be served within the wait
-//! by the tasks there when it began (its messages over what one task serves
-//! in its span plus the wait: the warm fleet's measure of a burst, taken
-//! over continuous traffic too). Bounded: the last [`SurgeMemory::KEPT`]
-//! stretches.
+//! the most any run of arrivals in it needed to serve, within the wait, the
+//! messages of its first `late_by = startup + poll - wait` (those due
+//! before tasks launched on seeing it start): those messages over what one
+//! task serves in `late_by` plus the wait, the warm fleet's measure of a
+//! burst, taken over continuous traffic too (see
+//! [`super::ArrivalLog::surge_need`]). Bounded: the last
+//! [`SurgeMemory::KEPT`] stretches.
 
 use std::collections::VecDeque;
 use std::time::Duration;
