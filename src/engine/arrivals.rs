@@ -85,8 +85,8 @@ impl ArrivalLog {
     /// The most tasks any run of the arrivals since a mark needs to serve,
     /// within `wait`, its first `late_by`: those come due before tasks
     /// launched on seeing the run can start. Runs up to `late_by` long, or
-    /// the last poll's if that is longer (its arrivals taken at their
-    /// mean rate).
+    /// the one since the latest mark if that is longer (its arrivals taken
+    /// at their mean rate).
     pub fn surge_need(
         &self,
         now: Timestamp,
@@ -95,10 +95,10 @@ impl ArrivalLog {
         late_by: Duration,
     ) -> f64 {
         let late_by = late_by.as_secs_f64();
-        let Some(&(last_poll, _)) = self.marks.iter().rev().find(|&&(at, _)| at < now) else {
+        let Some(&(latest, _)) = self.marks.iter().rev().find(|&&(at, _)| at < now) else {
             return 0.0;
         };
-        let horizon = now.since(last_poll).as_secs_f64().max(late_by);
+        let horizon = now.since(latest).as_secs_f64().max(late_by);
         self.marks
             .iter()
             .filter(|&&(at, _)| at < now && now.since(at).as_secs_f64() <= horizon)

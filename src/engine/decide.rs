@@ -184,10 +184,14 @@ fn wait_needed(
         plan.arrived,
         stated.wait.saturating_mul(2).max(reaction),
     );
-    let surge = state
-        .arrivals
-        .surge_need(now, stated.per_task_rate, stated.wait, late_by);
-    state.surges.observe(now, surge, reaction);
+    if !late_by.is_zero() {
+        // Only then do new tasks start after a rise's first messages are
+        // due; otherwise every surge would need nothing.
+        let surge = state
+            .arrivals
+            .surge_need(now, stated.per_task_rate, stated.wait, late_by);
+        state.surges.observe(now, surge, reaction);
+    }
     if plan.standing_queue {
         // Completions read from counts are off by up to the messages in
         // service (each may finish either side of a poll).
