@@ -394,12 +394,16 @@ async fn run_scales_each_service_in_its_own_region_and_account() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let file = write_policies(dir.path());
 
+    // The daemon's log goes to a file, shown if the counts never arrive.
+    let log_path = dir.path().join("run.log");
+    let log = std::fs::File::create(&log_path).expect("the log file");
     let mut child = binary(moto)
         .args(["run", "--policies"])
         .arg(&file)
+        .env("RUST_LOG", "backlog_scaler=debug")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("run starts");
     // Poll the emulator until every service has its new count.
@@ -420,8 +424,10 @@ async fn run_scales_each_service_in_its_own_region_and_account() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(
-        seen, expected,
-        "west/worker, remote/worker-a, remote/worker-b"
+        seen,
+        expected,
+        "west/worker, remote/worker-a, remote/worker-b; the daemon's log:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
     );
     // The same-named service at home was sized from its own backlog (3
     // messages: 1 task), not from another region's or account's.

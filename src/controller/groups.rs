@@ -103,23 +103,40 @@ pub(crate) struct GroupContext {
 /// evaluated by one evaluation at a time: when a reload moves its policy to
 /// another group (its `poll_interval` changed) or renames it, the new member
 /// is skipped until the old one's evaluation has ended.
+///
+/// A service is its AWS scope, cluster and name: the same cluster and
+/// service name in another region or account is another service, and must
+/// not be skipped while this one is evaluated (two groups ticking at the
+/// same moment would otherwise starve one of them). The scope is the
+/// policy's as written: two live policies never name one service (the
+/// validator accepts a shared name only where the regions or accounts are
+/// known to differ).
 #[derive(Default)]
-pub(crate) struct ServicesInFlight(Mutex<HashSet<(String, String)>>);
+pub(crate) struct ServicesInFlight(Mutex<HashSet<ServiceKey>>);
+
+/// A service as [`ServicesInFlight`] tells them apart.
+type ServiceKey = (AwsScope, String, String);
 
 impl ServicesInFlight {
-    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<ServiceKey>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(policy: &Policy) -> ServiceKey {
+        (
+            policy.aws.clone(),
+            policy.cluster.clone(),
+            policy.service.clone(),
+        )
     }
 
     /// Take `policy`'s service; false if an evaluation already has it.
     fn claim(&self, policy: &Policy) -> bool {
-        self.set()
-            .insert((policy.cluster.clone(), policy.service.clone()))
+        self.set().insert(Self::key(policy))
     }
 
     fn release(&self, policy: &Policy) {
-        self.set()
-            .remove(&(policy.cluster.clone(), policy.service.clone()));
+        self.set().remove(&Self::key(policy));
     }
 }
 

@@ -182,3 +182,38 @@ async fn shutdown_while_idle_is_immediate() {
     assert_eq!(took, Duration::ZERO);
     assert_eq!(recorder.of("idle").len(), 1);
 }
+
+/// One cluster and service name in two regions are two services: when their
+/// groups tick at the same moment, both are evaluated at every tick (neither
+/// is skipped as if the other's evaluation were its own).
+#[tokio::test(start_paused = true)]
+async fn a_same_named_service_in_another_region_is_not_skipped() {
+    let world = FakeWorld::new();
+    world.add("orders", 100, "worker", 1);
+    world.with(|w| {
+        w.queue_delays
+            .insert("orders".into(), Duration::from_millis(300))
+    });
+    let in_region = |name: &str, region: &str| {
+        let mut policy = Policy::with_defaults(name, "jobs", "worker", "orders");
+        policy.target = BacklogTarget::BacklogPerTask(100.0);
+        policy.poll_interval = Duration::from_secs(1);
+        policy.aws.region = Some(region.into());
+        policy
+    };
+    // Phase spread 0: both groups tick on the same grid.
+    let running = start(
+        config(),
+        &world,
+        vec![
+            in_region("home", "us-east-1"),
+            in_region("west", "us-west-2"),
+        ],
+    );
+    advance(9.5).await;
+    let (recorder, _) = running.stop().await;
+
+    let counts = recorder.counts();
+    assert_eq!(counts.get("home"), Some(&10), "{counts:?}");
+    assert_eq!(counts.get("west"), Some(&10), "{counts:?}");
+}
