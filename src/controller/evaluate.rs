@@ -18,8 +18,10 @@ use crate::ports::{error_chain, ErrorKind, MetricSample, PortError, Ports};
 /// dry-run) would have set.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyRecord {
-    /// The engine's state.
-    pub engine: PolicyState,
+    /// The engine's state, shared with the last evaluation's
+    /// [`EngineStates::after`] (which `GET /state` keeps) rather than
+    /// copied.
+    pub engine: Arc<PolicyState>,
     /// The service's real desired count as of the last evaluation (what we
     /// set, or what we found): a different value next time means someone
     /// else changed it.
@@ -78,10 +80,10 @@ impl Default for Deadlines {
 pub struct EngineStates {
     /// As the engine was given it (a desired count changed outside the
     /// controller already counted).
-    pub before: PolicyState,
+    pub before: Arc<PolicyState>,
     /// As the policy keeps it: the engine's new state, or the state before
     /// when the write failed.
-    pub after: PolicyState,
+    pub after: Arc<PolicyState>,
 }
 
 /// Everything that happened in one evaluation.
@@ -170,7 +172,7 @@ pub async fn evaluate(
                 // Someone else scaled the service: carry on from their value,
                 // and let it stand for a stabilization window.
                 next.shadow_desired = None;
-                next.engine.count_outside_change(policy, found, now);
+                Arc::make_mut(&mut next.engine).count_outside_change(policy, found, now);
             }
             next.last_seen_desired = Some(found);
             let mut input = observed.clone();
@@ -226,7 +228,7 @@ pub async fn evaluate(
         // stays as observed (an outside change included).
         next.engine.clone()
     } else {
-        std::mem::replace(&mut next.engine, engine_state)
+        std::mem::replace(&mut next.engine, Arc::new(engine_state))
     };
     let engine = Arc::new(EngineStates {
         before,

@@ -1,6 +1,7 @@
 //! A hook for everything that wants to know what the controller did beyond
 //! its logs: health and readiness endpoints, Prometheus metrics, tests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::evaluate::Evaluation;
@@ -16,7 +17,7 @@ pub trait Observer: Send + Sync {
 
     /// The controller now runs exactly these policies (at start and after
     /// every successful reload).
-    fn policies_applied(&self, _policies: &[Policy]) {}
+    fn policies_applied(&self, _policies: &[Arc<Policy>]) {}
 
     /// A reload failed; the previous policies keep running.
     fn reload_failed(&self, _errors: &PolicyErrors) {}

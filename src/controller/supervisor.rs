@@ -337,11 +337,7 @@ impl Controller {
             "running {}",
             plural(count as u64, "policy", "policies")
         );
-        let mut current: Vec<Policy> = running
-            .policies
-            .values()
-            .map(|policy| Policy::clone(policy))
-            .collect();
+        let mut current: Vec<Arc<Policy>> = running.policies.values().cloned().collect();
         current.sort_by(|a, b| a.name.cmp(&b.name));
         self.observer.policies_applied(&current);
         retired

@@ -270,7 +270,7 @@ mod tests {
             .remove(0);
         let telemetry = Telemetry::default();
         let observer = telemetry.observer();
-        observer.policies_applied(std::slice::from_ref(&policy));
+        observer.policies_applied(&[Arc::new(policy.clone())]);
         let address = serve_on_loopback(&telemetry).await;
 
         let (status, body) = get(address, "/state/ghost").await;
@@ -325,8 +325,8 @@ mod tests {
         assert_eq!(dump.format, STATE_DUMP_FORMAT);
         assert_eq!(dump.policy, "slo");
         assert_eq!((dump.at, dump.at_s), (Timestamp::from_secs(115), 115.0));
-        assert_eq!(dump.state_before, first_after, "the state the last left");
-        assert_eq!(dump.state_after, record.engine, "the state kept");
+        assert_eq!(dump.state_before, *first_after, "the state the last left");
+        assert_eq!(dump.state_after, *record.engine, "the state kept");
         assert_eq!(dump.observed.queues.len(), 1);
         assert_eq!(dump.observed.queues[0].queue, "q");
         assert_eq!(

@@ -111,7 +111,7 @@ impl Observer for TelemetryObserver {
         );
     }
 
-    fn policies_applied(&self, policies: &[Policy]) {
+    fn policies_applied(&self, policies: &[Arc<Policy>]) {
         let now: BTreeSet<String> = policies.iter().map(|p| p.name.clone()).collect();
         let mut running = self.running();
         // The controller applies its first set at start; every later one is
@@ -156,8 +156,8 @@ mod tests {
     };
     use crate::ports::{ErrorKind, PortError};
 
-    fn policy(name: &str) -> Policy {
-        Policy::with_defaults(name, "jobs", name, name)
+    fn policy(name: &str) -> Arc<Policy> {
+        Arc::new(Policy::with_defaults(name, "jobs", name, name))
     }
 
     /// A decision from `current` to `desired`; unobserved without them.

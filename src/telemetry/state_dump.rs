@@ -7,7 +7,7 @@
 //! asked for, not at every evaluation.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -111,11 +111,14 @@ pub enum NoStateDump {
 /// The last decision of every loaded policy.
 #[derive(Default)]
 pub struct StateDumps {
-    policies: Mutex<HashMap<String, Entry>>,
+    /// Boxed entries: a map's table holds room for more entries than it
+    /// has, and an inline entry is most of a kilobyte.
+    policies: Mutex<HashMap<String, Box<Entry>>>,
 }
 
 struct Entry {
-    policy: Policy,
+    /// The controller's own copy, shared.
+    policy: Arc<Policy>,
     /// The last evaluation that observed.
     last: Option<Evaluation>,
     last_failure: Option<LastFailure>,
@@ -126,20 +129,22 @@ impl StateDumps {
         StateDumps::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<Entry>>> {
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The policies loaded now: a removed one is forgotten, a changed one
     /// starts afresh (its last decision was made under other settings).
-    pub fn set_policies(&self, policies: &[Policy]) {
+    pub fn set_policies(&self, policies: &[Arc<Policy>]) {
         let mut entries = self.lock();
         entries.retain(|name, _| policies.iter().any(|p| &p.name == name));
         for policy in policies {
-            let fresh = || Entry {
-                policy: policy.clone(),
-                last: None,
-                last_failure: None,
+            let fresh = || {
+                Box::new(Entry {
+                    policy: policy.clone(),
+                    last: None,
+                    last_failure: None,
+                })
             };
             match entries.get_mut(&policy.name) {
                 Some(entry) if entry.policy.same_content(policy) => {}
@@ -234,8 +239,8 @@ impl StateDumps {
                 WriteOutcome::DryRun { .. } => "dry_run".to_owned(),
                 WriteOutcome::Failed { error, .. } => format!("failed: {}", error_chain(error)),
             },
-            state_before: evaluation.engine.before.clone(),
-            state_after: evaluation.engine.after.clone(),
+            state_before: PolicyState::clone(&evaluation.engine.before),
+            state_after: PolicyState::clone(&evaluation.engine.after),
             last_failure: entry.last_failure.clone(),
         })
     }

@@ -358,3 +358,37 @@ async fn a_failed_publish_is_logged_once_and_its_samples_dropped() {
         logs.text()
     );
 }
+
+/// The state an evaluation leaves is the policy's record and the
+/// evaluation's `after` at once (one allocation, which `GET /state` keeps),
+/// and its `before` is the record it was given: no copies per policy.
+#[tokio::test]
+async fn an_evaluation_shares_its_states_with_the_record() {
+    use crate::controller::{evaluate, Deadlines, PolicyRecord};
+    use crate::engine::Timestamp;
+    let world = FakeWorld::new();
+    world.add("orders", 900, "orders", 1);
+    let ports = world.ports(false);
+    let policy = policy("orders", 10);
+    let (_, record) = evaluate(
+        &policy,
+        false,
+        &ports,
+        &PolicyRecord::default(),
+        Timestamp::ZERO,
+        Deadlines::default(),
+    )
+    .await;
+    let (evaluation, next) = evaluate(
+        &policy,
+        false,
+        &ports,
+        &record,
+        Timestamp::from_secs(10),
+        Deadlines::default(),
+    )
+    .await;
+    assert!(Arc::ptr_eq(&evaluation.engine.before, &record.engine));
+    assert!(Arc::ptr_eq(&evaluation.engine.after, &next.engine));
+    assert_ne!(evaluation.engine.before, evaluation.engine.after);
+}

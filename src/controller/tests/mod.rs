@@ -58,7 +58,7 @@ impl Observer for Recorder {
             .push((Instant::now(), evaluation.clone()));
     }
 
-    fn policies_applied(&self, policies: &[Policy]) {
+    fn policies_applied(&self, policies: &[Arc<Policy>]) {
         let names = policies.iter().map(|p| p.name.clone()).collect();
         self.applied.lock().unwrap().push(names);
     }

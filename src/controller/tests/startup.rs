@@ -19,7 +19,7 @@ impl Observer for Both {
         self.1.evaluated(evaluation);
     }
 
-    fn policies_applied(&self, policies: &[Policy]) {
+    fn policies_applied(&self, policies: &[Arc<Policy>]) {
         self.0.policies_applied(policies);
         self.1.policies_applied(policies);
     }
