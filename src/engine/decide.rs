@@ -108,10 +108,18 @@ pub fn decide(
     if recommendation > current {
         desired = scale_out(policy, current, recommendation, &state, now, &mut reason);
     } else if recommendation < current {
-        let keeping = sizing.is_some().then(|| KeepingFor {
+        let keeping = sizing.map(|stated| KeepingFor {
             window,
             returns_seen: state.traffic.returns_seen(),
             typical_return: state.traffic.typical_return(),
+            // Only where tasks launched at a burst's start meet its wait:
+            // otherwise the peak kept is what covers a burst larger than
+            // the recent ones (capping it there missed waits).
+            burst_fleet: state
+                .bursts
+                .warm_tasks(stated.per_task_rate, stated.wait)
+                .filter(|_| late_by.is_zero())
+                .map(tasks_for),
         });
         desired = scale_in(
             policy,
@@ -360,6 +368,14 @@ struct KeepingFor {
     window: Duration,
     returns_seen: usize,
     typical_return: Option<Duration>,
+    /// Once bursts are known, and when tasks launched at a burst's start
+    /// start within its wait: the tasks that serve a burst like 90% of the
+    /// recent ones within the wait when they are there from its start (see
+    /// `bursts.rs`). Capacity kept through a lull is there at the next
+    /// burst's start, so keeping more than that is idle cost (a burst's
+    /// peak recommendation is sized for tasks that start a startup late),
+    /// and what a larger burst needs beyond it can still be launched.
+    burst_fleet: Option<u32>,
 }
 
 /// Growth of the total work per second since the previous observation;
@@ -560,14 +576,28 @@ fn scale_in(
         reason.push(Because::DeploymentInProgress);
         return current;
     }
-    let highest = state
-        .recommendations
-        .iter()
-        .filter(|&&(made, _)| now.since(made) < window)
-        .map(|&(_, tasks)| tasks)
-        .max()
-        .unwrap_or(recommendation)
-        .max(recommendation);
+    let highest_within = |window: Duration| {
+        state
+            .recommendations
+            .iter()
+            .filter(|&&(made, _)| now.since(made) < window)
+            .map(|&(_, tasks)| tasks)
+            .max()
+            .unwrap_or(recommendation)
+            .max(recommendation)
+    };
+    let mut highest = highest_within(window);
+    let mut burst_fleet = None;
+    if let Some(cap) = keeping.as_ref().and_then(|keeping| keeping.burst_fleet) {
+        // The policy's own window still holds all it saw; what is kept
+        // beyond it is at most the burst fleet.
+        let stated_window = highest_within(policy.scale_in.stabilization_window);
+        let capped = highest.min(cap.max(recommendation)).max(stated_window);
+        if capped < highest {
+            highest = capped;
+            burst_fleet = Some(cap);
+        }
+    }
     if highest > recommendation {
         reason.push(match keeping {
             Some(keeping) => Because::KeepingCapacity {
@@ -575,6 +605,7 @@ fn scale_in(
                 keep_for: keeping.window,
                 returns_seen: keeping.returns_seen,
                 typical_return: keeping.typical_return,
+                burst_fleet,
             },
             None => Because::Stabilization { highest, window },
         });

@@ -163,6 +163,10 @@ pub enum Because {
         returns_seen: usize,
         #[serde(rename = "typical_return_s", with = "optional_secs")]
         typical_return: Option<Duration>,
+        /// What was kept was capped at the fleet a burst needs from its
+        /// start (more had been recommended within the keep time).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        burst_fleet: Option<u32>,
     },
 }
 
@@ -410,6 +414,7 @@ impl fmt::Display for Because {
                 keep_for,
                 returns_seen,
                 typical_return,
+                burst_fleet,
             } => {
                 write!(
                     f,
@@ -424,10 +429,17 @@ impl fmt::Display for Because {
                             ": the need came back about {} after capacity was given back ({} seen)",
                             fmt_duration(*after),
                             returns_seen
-                        )
+                        )?;
                     }
-                    _ => f.write_str(": one startup, the cost of bringing a task back"),
+                    _ => f.write_str(": one startup, the cost of bringing a task back")?,
                 }
+                if burst_fleet.is_some() {
+                    f.write_str(
+                        "; no more than a burst like 90% of the recent ones needs \
+                         from its start to be served within the wait",
+                    )?;
+                }
+                Ok(())
             }
         }
     }

@@ -460,6 +460,54 @@ fn long_wait() -> Policy {
     p
 }
 
+/// Capacity kept through a lull is there at the next burst's start: where
+/// tasks launched then still meet the wait, no more is kept than a burst
+/// like the recent ones needs from its start; where they do not, the peak
+/// is kept.
+#[test]
+fn capacity_kept_through_a_lull_is_what_a_burst_needs_from_its_start() {
+    // A burst's peak recommendation, 40 tasks, 30 s ago; now quiet.
+    let after_a_peak = || {
+        let mut state = PolicyState {
+            bursts: three_bursts(),
+            seeded: true,
+            ..PolicyState::default()
+        };
+        state.remember(at(2000), 40);
+        state
+    };
+    let quiet = service(0, 0, 40, 40);
+
+    // Wait 300 s, startup 60 s: bursts of 600 messages over 60 s need
+    // 600 / (0.5 * (60 + 300)) = 3.3 tasks there from the start.
+    let (d, _) = decide(&long_wait(), Ok(&quiet), &after_a_peak(), at(2030));
+    assert_eq!(d.action(), Action::ScaleIn, "{}", d.reason);
+    assert_eq!(d.desired(), Some(4), "{}", d.reason);
+    assert!(
+        d.reason.to_string().contains(
+            "keeping 4 tasks for 1m: one startup, the cost of bringing a task back; \
+                       no more than a burst like 90% of the recent ones needs from its start"
+        ),
+        "{}",
+        d.reason
+    );
+
+    // Wait 60 s, startup 60 s: new tasks start too late, the peak stands.
+    let (d, _) = decide(&stated(), Ok(&quiet), &after_a_peak(), at(2030));
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
+    assert!(
+        d.reason.to_string().contains("keeping 40 tasks for 1m"),
+        "{}",
+        d.reason
+    );
+
+    // A window the policy states still holds all it saw.
+    let mut windowed = long_wait();
+    windowed.scale_in.stabilization_window = Duration::from_secs(60);
+    let (d, _) = decide(&windowed, Ok(&quiet), &after_a_peak(), at(2030));
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
+}
+
 #[test]
 fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     // 1000 waiting, 20 tasks busy, steady: 10 arrive a second. Reacting
