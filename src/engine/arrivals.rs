@@ -82,6 +82,25 @@ impl ArrivalLog {
         })
     }
 
+    /// The arrivals over the last `window` beyond those of the window
+    /// before it (zero when fewer), once the log reaches back two windows.
+    pub fn rise(&self, now: Timestamp, window: Duration) -> Option<f64> {
+        let total_at = |ago: Duration| {
+            let since = now.since(self.marks.front()?.0);
+            if since < ago {
+                return None;
+            }
+            self.marks
+                .iter()
+                .rev()
+                .find(|&&(at, _)| now.since(at) >= ago)
+                .map(|&(_, total)| total)
+        };
+        let one = total_at(window)?;
+        let two = total_at(window.saturating_mul(2))?;
+        Some(((self.total - one) - (one - two)).max(0.0))
+    }
+
     /// The most tasks any run of the arrivals since a mark needs to serve,
     /// within `wait`, its first `late_by`: those come due before tasks
     /// launched on seeing the run can start. Runs up to `late_by` long, or

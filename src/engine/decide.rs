@@ -181,6 +181,7 @@ fn wait_needed(
         in_flight: sums.in_flight_work,
         running,
         previous: previous_work,
+        rise: state.rises.needed(),
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
@@ -190,8 +191,14 @@ fn wait_needed(
     state.arrivals.record(
         now,
         plan.arrived,
-        stated.wait.saturating_mul(2).max(reaction),
+        stated
+            .wait
+            .saturating_mul(2)
+            .max(reaction.saturating_mul(2)),
     );
+    if let Some(rise) = state.arrivals.rise(now, reaction) {
+        state.rises.observe(now, rise, reaction);
+    }
     if !late_by.is_zero() {
         // Only then do new tasks start after a rise's first messages are
         // due; otherwise every surge would need nothing.

@@ -364,7 +364,16 @@ impl fmt::Display for Because {
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),
                 )?;
-                if plan.standing_queue {
+                if plan.standing_queue && plan.reserve_from_rises {
+                    write!(
+                        f,
+                        "with the next poll's served within {} (the {} wait less {} kept to meet a rise \
+                         like 90% of the recent ones)",
+                        fmt_duration(plan.drain_within),
+                        fmt_duration(plan.wait),
+                        fmt_duration(plan.reserve),
+                    )?;
+                } else if plan.standing_queue {
                     write!(
                         f,
                         "with the next poll's served within {} (the {} wait less a startup, kept to react)",

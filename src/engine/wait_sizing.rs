@@ -148,6 +148,10 @@ pub(super) struct Counts {
     pub running: u32,
     /// The previous poll's total work (waiting + in flight), if any.
     pub previous: Option<(Timestamp, f64)>,
+    /// The arrivals a reaction time (a startup and a poll) brought beyond
+    /// the one before, as 90% of the recent ones did; `None` before
+    /// evidence (see `decide.rs`, `ArrivalLog::rise`).
+    pub rise: Option<f64>,
 }
 
 /// Where the startup the engine planned with came from.
@@ -181,6 +185,13 @@ pub struct WaitPlan {
     pub drain_within: Duration,
     /// Whether the wait leaves room for a standing queue.
     pub standing_queue: bool,
+    /// With a standing queue, the time held back from the wait for a rise:
+    /// a startup, or less when the rises seen need less.
+    #[serde(rename = "reserve_s", with = "super::decision::secs")]
+    pub reserve: Duration,
+    /// The reserve comes from the rises seen.
+    #[serde(rename = "reserve_from_rises")]
+    pub reserve_from_rises: bool,
     /// With a standing queue, when the messages already waiting need more
     /// tasks to be served by their deadlines than the queue rule gives: how
     /// long the oldest has waited (see [`by_deadlines`]).
@@ -290,8 +301,25 @@ pub(super) fn plan(
         (counts.waiting + (arrival_rate - serving * per_task_rate) * startup_secs).max(0.0)
     };
     let standing_queue = wait > startup.saturating_add(poll);
+    // The reserve: time held back from the wait so that a rise seen at the
+    // next poll is met in time. A whole startup, unless the rises seen say
+    // less: the time the running tasks take to serve what a reaction time
+    // brought beyond the one before, as 90% of the recent ones did (at
+    // least a poll). From the running tasks, not the plan's own count, so
+    // that more backlog never gives a longer queue and fewer tasks.
+    let rise_reserve = counts.rise.map(|rise| {
+        let serving = running.max(1.0) * per_task_rate;
+        // Whole seconds, rounded up: a reason reads "45s", not "44.7s".
+        // (`max` then `min`: a poll may be longer than a startup.)
+        let secs = (rise / serving)
+            .max(poll.as_secs_f64())
+            .min(startup_secs)
+            .ceil();
+        Duration::from_secs(secs as u64)
+    });
+    let reserve = rise_reserve.map_or(startup, |r| r.min(startup));
     let (tasks, queue_at_startup, drain_within) = if standing_queue {
-        let drain_within = wait - startup;
+        let drain_within = wait - reserve;
         let next_poll = arrival_rate * poll.as_secs_f64();
         let per_task = per_task_rate * drain_within.as_secs_f64();
         let tasks = (queue_then(running) + next_poll) / per_task;
@@ -320,6 +348,8 @@ pub(super) fn plan(
         queue_at_startup,
         drain_within,
         standing_queue,
+        reserve,
+        reserve_from_rises: reserve < startup,
         oldest_waited: None,
         startup,
         startup_source,

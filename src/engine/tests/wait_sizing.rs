@@ -537,6 +537,101 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     assert_eq!(reacting.recommendation(), Some(54), "{}", reacting.reason);
 }
 
+/// The standing queue's reserve: a startup held back from the wait, or
+/// less once the rises seen say less (the time the running tasks take to
+/// serve what a reaction time brought beyond the one before).
+#[test]
+fn the_reserve_is_what_the_rises_seen_need_at_most_a_startup() {
+    let policy = long_wait();
+    let obs = service(1000, 20, 20, 20);
+    let (_, warmed) = decide(&policy, Ok(&obs), &PolicyState::default(), at(0));
+    let with_rises = |rise: f64| {
+        let mut state = warmed.clone();
+        // Four reaction times (75 s) whose rises were `rise` messages.
+        for i in 0..4u64 {
+            state
+                .rises
+                .observe(at(i * 75), rise, Duration::from_secs(75));
+        }
+        decide(&policy, Ok(&obs), &state, at(15)).0
+    };
+    // 150 messages beyond the reaction time before: 20 tasks at 0.5/s
+    // serve them in 15 s, a poll: the queue is served within 4m 45s.
+    let d = with_rises(150.0);
+    let plan = plan_of(&d);
+    assert_eq!(plan.reserve, Duration::from_secs(15));
+    assert_eq!(plan.drain_within, Duration::from_secs(285));
+    assert!(
+        d.reason.to_string().contains(
+            "served within 4m 45s (the 5m wait less 15s kept to meet a rise like 90% of the recent ones)"
+        ),
+        "{}",
+        d.reason
+    );
+    // 450: 45 s.
+    assert_eq!(plan_of(&with_rises(450.0)).reserve, Duration::from_secs(45));
+    // Rises larger than the tasks serve in a startup: a startup.
+    let d = with_rises(5000.0);
+    assert_eq!(plan_of(&d).reserve, Duration::from_secs(60));
+    assert_eq!(plan_of(&d).drain_within, Duration::from_secs(240));
+    assert!(
+        d.reason
+            .to_string()
+            .contains("the 5m wait less a startup, kept to react"),
+        "{}",
+        d.reason
+    );
+    // A smaller reserve, a longer queue: fewer tasks. With 3000 waiting,
+    // (3000 + 150) over 0.5/s x 285 s is 22.1 tasks, over 240 s 26.3.
+    let more = service(3000, 20, 20, 20);
+    let (_, warmed) = decide(&policy, Ok(&more), &PolicyState::default(), at(0));
+    let tasks = |rise: f64| {
+        let mut state = warmed.clone();
+        for i in 0..4u64 {
+            state
+                .rises
+                .observe(at(i * 75), rise, Duration::from_secs(75));
+        }
+        plan_of(&decide(&policy, Ok(&more), &state, at(15)).0).tasks
+    };
+    assert!(
+        (tasks(150.0) - 3150.0 / 142.5).abs() < 1e-9,
+        "{}",
+        tasks(150.0)
+    );
+    assert!(
+        (tasks(5000.0) - 3150.0 / 120.0).abs() < 1e-9,
+        "{}",
+        tasks(5000.0)
+    );
+}
+
+#[test]
+fn a_rise_is_what_a_window_brought_beyond_the_one_before() {
+    use crate::engine::ArrivalLog;
+    let span = Duration::from_secs(600);
+    let mut log = ArrivalLog::default();
+    // 10 a second for 5 minutes, then 16 a second for 2 minutes, polls
+    // every 15 s.
+    let mut now = 0;
+    for _ in 0..20 {
+        now += 15;
+        log.record(at(now), 150.0, span);
+    }
+    let window = Duration::from_secs(60);
+    assert_eq!(log.rise(at(now), window), Some(0.0));
+    for _ in 0..8 {
+        now += 15;
+        log.record(at(now), 240.0, span);
+    }
+    // The last minute brought 960, the one before 960: no rise; a window
+    // of two minutes against the two before: 1920 - 1200.
+    assert_eq!(log.rise(at(now), window), Some(0.0));
+    assert_eq!(log.rise(at(now), Duration::from_secs(120)), Some(720.0));
+    // Not before the log reaches back two windows.
+    assert_eq!(log.rise(at(now), Duration::from_secs(300)), None);
+}
+
 #[test]
 fn a_standing_queue_grows_the_fleet_when_it_would_outlast_the_wait() {
     // 6000 waiting with 20 busy tasks: more than 20 tasks serve in 4 minutes,
