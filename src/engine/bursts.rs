@@ -6,7 +6,9 @@
 //! time at all. So between bursts the engine keeps a warm fleet: the tasks
 //! that serve a burst like the recent ones within the wait on their own
 //! (its messages over what one task serves in the burst's arrival time plus
-//! the wait), through idle spells as long as those seen before. Bounded: the last [`BurstMemory::KEPT`] bursts and spells.
+//! the wait, or before the next burst began if that came sooner: a burst
+//! not served by then runs into the next, and the queue never empties),
+//! through idle spells as long as those seen before. Bounded: the last [`BurstMemory::KEPT`] bursts and spells.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -22,6 +24,12 @@ struct Burst {
     messages: f64,
     /// Time during which messages were arriving.
     arriving: Duration,
+    /// When its first messages were seen.
+    #[serde(default)]
+    began: Timestamp,
+    /// From its start to the next burst's, once that began.
+    #[serde(default)]
+    period: Option<Duration>,
 }
 
 /// The recent bursts and idle spells of one policy's traffic.
@@ -52,7 +60,15 @@ impl BurstMemory {
         if let Some(since) = self.idle_since.take() {
             push_bounded(&mut self.spells, now.since(since), Self::KEPT);
         }
-        let burst = self.current.get_or_insert_with(Burst::default);
+        if self.current.is_none() {
+            if let Some(last) = self.bursts.back_mut() {
+                last.period = Some(now.since(last.began));
+            }
+        }
+        let burst = self.current.get_or_insert_with(|| Burst {
+            began: now,
+            ..Burst::default()
+        });
         burst.messages += arrived;
         if arrived > 0.0 {
             burst.arriving = burst.arriving.saturating_add(interval);
@@ -60,15 +76,39 @@ impl BurstMemory {
     }
 
     /// Tasks that serve a burst like 90% of the recent ones within `wait`
-    /// on their own; `None` before [`Self::EVIDENCE`] bursts.
+    /// on their own, and before the next burst began; `None` before
+    /// [`Self::EVIDENCE`] bursts.
     pub fn warm_tasks(&self, per_task_rate: f64, wait: Duration) -> Option<f64> {
         if self.bursts.len() < Self::EVIDENCE || self.spells.len() < Self::EVIDENCE {
             return None;
         }
         let needs = self.bursts.iter().map(|burst| {
-            burst.messages / (per_task_rate * burst.arriving.saturating_add(wait).as_secs_f64())
+            let within = burst.arriving.saturating_add(wait);
+            let within = burst.period.map_or(within, |period| within.min(period));
+            burst.messages / (per_task_rate * within.as_secs_f64().max(f64::MIN_POSITIVE))
         });
         Some(quantile(needs.collect(), 0.9))
+    }
+
+    /// What a burst like 90% of the recent ones still brings, while the
+    /// burst under way (or about to begin, when there is none) is no longer
+    /// and no larger than they were; `None` before [`Self::EVIDENCE`]
+    /// bursts or once this one is unlike them.
+    pub fn still_to_come(&self) -> Option<f64> {
+        if self.bursts.len() < Self::EVIDENCE {
+            return None;
+        }
+        let messages = quantile(self.bursts.iter().map(|b| b.messages).collect(), 0.9);
+        let arriving = quantile(
+            self.bursts
+                .iter()
+                .map(|b| b.arriving.as_secs_f64())
+                .collect(),
+            0.9,
+        );
+        let so_far = self.current.unwrap_or_default();
+        (so_far.messages <= messages && so_far.arriving.as_secs_f64() <= arriving)
+            .then_some(messages - so_far.messages)
     }
 
     /// How long an idle spell is bridged with the warm fleet: as long as

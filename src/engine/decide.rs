@@ -80,6 +80,7 @@ pub fn decide(
     }
     let growth = growth_per_second(state.previous_work, now, sums.all_work);
     let previous_work = state.previous_work.replace((now, sums.all_work));
+    let running_before = state.previous_running.replace(observation.service.running);
 
     let needed = match sizing {
         Some(stated) => wait_needed(
@@ -87,7 +88,12 @@ pub fn decide(
             stated,
             startup,
             late_by,
-            (&sums, observation.service.running, previous_work),
+            (
+                &sums,
+                observation.service.running,
+                previous_work,
+                running_before,
+            ),
             &mut state,
             now,
         ),
@@ -172,22 +178,29 @@ fn wait_needed(
     stated: wait_sizing::Stated,
     startup: (Duration, wait_sizing::StartupSource),
     late_by: Duration,
-    (sums, running, previous_work): (&BacklogSums, u32, Option<(Timestamp, f64)>),
+    (sums, running, previous_work, running_before): (
+        &BacklogSums,
+        u32,
+        Option<(Timestamp, f64)>,
+        Option<u32>,
+    ),
     state: &mut PolicyState,
     now: Timestamp,
 ) -> Needed {
+    let reaction = startup.0.saturating_add(policy.poll_interval);
     let counts = Counts {
         waiting: sums.all_work - sums.in_flight_work,
         in_flight: sums.in_flight_work,
         running,
         previous: previous_work,
+        running_before,
         rise: state.rises.needed(),
+        burst_rest: state.bursts.still_to_come(),
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
     // Twice the wait, so that messages past it are seen too, or a
     // reaction time if longer, for the surges.
-    let reaction = startup.0.saturating_add(policy.poll_interval);
     state.arrivals.record(
         now,
         plan.arrived,

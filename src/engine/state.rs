@@ -28,6 +28,10 @@ pub struct PolicyState {
     /// The previous successful observation's total work (visible, in
     /// flight and delayed when counted, weighted), for `scale_out.lookahead`.
     pub(crate) previous_work: Option<(Timestamp, f64)>,
+    /// The running tasks that observation counted, for what they served
+    /// since (see `wait_sizing.rs`, `WaitPlan::arrived`).
+    #[serde(default)]
+    pub(crate) previous_running: Option<u32>,
     /// False until the first successful observation seeds the state.
     pub(crate) seeded: bool,
     /// The service's measured startup (see `startup.rs`).

@@ -15,7 +15,9 @@
 //!   busy, an upper bound otherwise).
 //! - **Queue when new tasks start**: tasks launched now serve only after
 //!   `task_startup`, so the queue then is what waits now plus what arrives
-//!   meanwhile minus what the running tasks serve.
+//!   meanwhile minus what the running tasks serve; with a standing queue,
+//!   what arrives is at most what a burst like the recent ones still
+//!   brings (see `BurstMemory::still_to_come`).
 //! - **Tasks**, in one of two regimes:
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
@@ -148,10 +150,15 @@ pub(super) struct Counts {
     pub running: u32,
     /// The previous poll's total work (waiting + in flight), if any.
     pub previous: Option<(Timestamp, f64)>,
+    /// The running tasks the previous poll counted, if any.
+    pub running_before: Option<u32>,
     /// The arrivals a reaction time (a startup and a poll) brought beyond
     /// the one before, as 90% of the recent ones did; `None` before
     /// evidence (see `decide.rs`, `ArrivalLog::rise`).
     pub rise: Option<f64>,
+    /// What a burst like 90% of the recent ones still brings, while the
+    /// one under way is like them (see `BurstMemory::still_to_come`).
+    pub burst_rest: Option<f64>,
 }
 
 /// Where the startup the engine planned with came from.
@@ -175,6 +182,7 @@ pub struct WaitPlan {
     /// negative; the burst memory takes it at zero or more.
     #[serde(skip)]
     pub arrived: f64,
+
     /// Tasks that keep up with it.
     pub busy: f64,
     /// Messages expected to wait when tasks launched now start.
@@ -274,6 +282,7 @@ pub(super) fn plan(
     let work = counts.waiting + counts.in_flight;
     let quantum = cost.max(Duration::from_secs(1)).as_secs_f64();
     let running_rate = f64::from(counts.running) * per_task_rate;
+    let standing_queue = wait > startup.saturating_add(poll);
     let from_work = work / quantum;
     let (arrival_rate, arrived) = match counts.previous {
         Some((then, before)) if now > then => {
@@ -285,7 +294,22 @@ pub(super) fn plan(
             // queue is gone. What arrived, for the arrival log and the burst
             // memory, is the best estimate either way, signed (see
             // `WaitPlan::arrived`).
-            let arrived = from_work.min(running_rate + change) * interval;
+            // Served since: with a standing queue, by the tasks running
+            // throughout, the fewer of the two counts (a cut is at once;
+            // tasks that started since may have served little): erring low
+            // on arrivals errs long on the ages of the messages waiting,
+            // which the deadline floor serves by. Otherwise by the tasks
+            // running now: erring high on arrivals errs large on the bursts
+            // and surges that the capacity kept is sized from.
+            let throughout = if standing_queue {
+                counts
+                    .running
+                    .min(counts.running_before.unwrap_or(counts.running))
+            } else {
+                counts.running
+            };
+            let served_rate = f64::from(throughout) * per_task_rate;
+            let arrived = from_work.min(served_rate + change) * interval;
             (from_work.min(running_rate + change.max(0.0)), arrived)
         }
         _ => (from_work, 0.0),
@@ -297,10 +321,19 @@ pub(super) fn plan(
     // meanwhile. Pending tasks are not among them: they are part of the
     // count this plan recommends, and counting their service as given would
     // let the plan cancel the very tasks it relies on.
-    let queue_then = |serving: f64| {
-        (counts.waiting + (arrival_rate - serving * per_task_rate) * startup_secs).max(0.0)
+    // What arrives while a startup passes: the rate throughout, except
+    // with a standing queue during a burst like the recent ones, which
+    // brings no more than they did: messages arriving later are seen in
+    // time to launch for them (the wait exceeds a startup and a poll),
+    // while tasks launched for arrivals that never come start after the
+    // burst is served.
+    let arriving = match counts.burst_rest {
+        Some(rest) if standing_queue => (arrival_rate * startup_secs).min(rest.max(0.0)),
+        _ => arrival_rate * startup_secs,
     };
-    let standing_queue = wait > startup.saturating_add(poll);
+    let queue_then = |serving: f64| {
+        (counts.waiting + arriving - serving * per_task_rate * startup_secs).max(0.0)
+    };
     // The reserve: time held back from the wait so that a rise seen at the
     // next poll is met in time. A whole startup, unless the rises seen say
     // less: the time the running tasks take to serve what a reaction time
@@ -329,7 +362,7 @@ pub(super) fn plan(
             // Fewer tasks than run now: the cut is at once, so only those
             // left serve while a startup passes. Solving the same condition
             // with them gives this (equal to the above at `running`).
-            let tasks = (counts.waiting + arrival_rate * (startup_secs + poll.as_secs_f64()))
+            let tasks = (counts.waiting + arriving + arrival_rate * poll.as_secs_f64())
                 / (per_task_rate * wait.as_secs_f64());
             (tasks, queue_then(tasks), drain_within)
         }

@@ -654,9 +654,10 @@ proptest! {
 
     /// With a standing queue, the plan serves the queue expected when tasks
     /// launched now could start, plus the next poll's arrivals, within the
-    /// wait less a startup, whichever way the fleet moves.
+    /// wait less its reserve (at most a startup), whichever way the fleet
+    /// moves.
     #[test]
-    fn a_standing_queue_is_served_within_the_wait_less_a_startup(
+    fn a_standing_queue_is_served_within_the_wait_less_its_reserve(
         p in any_sized_policy(),
         history in any_history(),
         visible in 0u64..100_000,
@@ -671,7 +672,8 @@ proptest! {
             let slots = p.in_flight_per_task.unwrap_or(1.0);
             let BacklogTarget::Wait { message_cost, .. } = p.target else { unreachable!() };
             let per_task = slots / message_cost.as_secs_f64();
-            prop_assert_eq!(plan.drain_within, plan.wait - plan.startup);
+            prop_assert!(plan.reserve <= plan.startup);
+            prop_assert_eq!(plan.drain_within, plan.wait - plan.reserve);
             let next_poll = plan.arrival_rate * p.poll_interval.as_secs_f64();
             let served = plan.tasks.max(0.0) * per_task * plan.drain_within.as_secs_f64();
             let queue = plan.queue_at_startup + next_poll;
@@ -903,4 +905,122 @@ fn a_fleet_is_kept_for_surges_only_when_new_tasks_start_too_late() {
         message_cost: Duration::from_secs(2),
     };
     assert_eq!(plan_of(&run(&standing)).surges, None);
+}
+
+/// A burst that the warm fleet would serve only after the next one began
+/// runs into it, and the queue never empties: the fleet serves it before
+/// the next burst begins as well as within the wait.
+#[test]
+fn the_warm_fleet_serves_a_burst_before_the_next_begins() {
+    let memory = three_bursts();
+    // Bursts begin 300 s apart. Within a 60 s wait, 120 s from a burst's
+    // start: 600 / (0.5 x 120) = 10 tasks, as before.
+    assert_eq!(memory.warm_tasks(0.5, Duration::from_secs(60)), Some(10.0));
+    // Within a 600 s wait the burst alone would allow 660 s (1.8 tasks),
+    // but the next one begins 300 s after it: 600 / (0.5 x 300) = 4 tasks.
+    assert_eq!(memory.warm_tasks(0.5, Duration::from_secs(600)), Some(4.0));
+}
+
+/// During a burst like the recent ones, what it still brings is what they
+/// brought less what it has; once it is longer or larger, nothing is
+/// assumed of it.
+#[test]
+fn a_burst_like_the_recent_ones_still_brings_what_they_did() {
+    let mut memory = three_bursts();
+    // Between bursts: a whole one to come.
+    assert_eq!(memory.still_to_come(), Some(600.0));
+    let mut now = 1215;
+    for (i, rest) in [(1, 450.0), (2, 300.0), (3, 150.0), (4, 0.0)] {
+        now += 15;
+        memory.observe(at(now), Duration::from_secs(15), 150.0, true);
+        assert_eq!(memory.still_to_come(), Some(rest), "after {i} polls");
+    }
+    // A fifth poll of arrivals: larger and longer than the bursts seen.
+    memory.observe(at(now + 15), Duration::from_secs(15), 150.0, true);
+    assert_eq!(memory.still_to_come(), None);
+    // Too few bursts to go by: none.
+    let mut two = BurstMemory::default();
+    for start in [0, 300] {
+        two.observe(at(start), Duration::from_secs(15), 100.0, true);
+        two.observe(at(start + 60), Duration::from_secs(15), 0.0, false);
+    }
+    assert_eq!(two.still_to_come(), None);
+}
+
+/// With a standing queue, what arrives while new tasks start is at most
+/// what a burst like the recent ones still brings; where the engine
+/// reacts, the rate is planned for throughout.
+#[test]
+fn a_standing_queue_plans_no_more_arrivals_than_a_burst_still_brings() {
+    use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
+    let stated = |wait: u64| Stated {
+        per_task_rate: 0.5,
+        cost: Duration::from_secs(2),
+        wait: Duration::from_secs(wait),
+    };
+    // 2 running, 1000 waiting, 285 more than 15 s ago: arrivals at
+    // 1 + 19 = 20 a second, 1200 over the 60 s startup, of which the
+    // running tasks serve 60.
+    let counts = |burst_rest| Counts {
+        waiting: 1000.0,
+        in_flight: 2.0,
+        running: 2,
+        previous: Some((at(0), 717.0)),
+        running_before: Some(2),
+        rise: None,
+        burst_rest,
+    };
+    let startup = (Duration::from_secs(60), StartupSource::Stated);
+    let poll = Duration::from_secs(15);
+    let queue =
+        |wait, rest| plan(stated(wait), startup, &counts(rest), poll, at(15)).queue_at_startup;
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // Wait 300 s: a standing queue. The rate throughout: 1000 + 1200 - 60.
+    assert!(close(queue(300, None), 2140.0), "{}", queue(300, None));
+    // A burst that brings 100 more: 1000 + 100 - 60.
+    assert!(
+        close(queue(300, Some(100.0)), 1040.0),
+        "{}",
+        queue(300, Some(100.0))
+    );
+    // Nothing more: 1000 - 60.
+    assert!(close(queue(300, Some(0.0)), 940.0));
+    // More than the rate brings: the rate.
+    assert!(close(queue(300, Some(5000.0)), 2140.0));
+    // Wait 60 s, the same startup: the engine reacts, the rate throughout.
+    assert!(close(queue(60, Some(100.0)), 2140.0));
+}
+
+/// Tasks that started since the previous poll may have served little of
+/// the interval: with a standing queue the arrivals (and so the ages of
+/// the waiting messages) are estimated from the tasks running throughout,
+/// erring long on ages; where the engine reacts, from those running now,
+/// erring large on the bursts its kept capacity is sized from.
+#[test]
+fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_queue() {
+    use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
+    let stated = |wait: u64| Stated {
+        per_task_rate: 0.5,
+        cost: Duration::from_secs(2),
+        wait: Duration::from_secs(wait),
+    };
+    // 40 tasks run now, 10 did at the previous poll; the work fell from
+    // 800 to 700 in 15 s.
+    let counts = Counts {
+        waiting: 660.0,
+        in_flight: 40.0,
+        running: 40,
+        previous: Some((at(0), 800.0)),
+        running_before: Some(10),
+        rise: None,
+        burst_rest: None,
+    };
+    let startup = (Duration::from_secs(60), StartupSource::Stated);
+    let poll = Duration::from_secs(15);
+    let arrived = |wait| plan(stated(wait), startup, &counts, poll, at(15)).arrived;
+    // Standing queue: 10 tasks served 75 of the 100 the work fell by: -25
+    // (signed: the next poll's estimate offsets it).
+    assert!((arrived(300) - -25.0).abs() < 1e-9, "{}", arrived(300));
+    // Reacting: 40 tasks would have served 300: 200 arrived.
+    assert!((arrived(60) - 200.0).abs() < 1e-9, "{}", arrived(60));
 }
