@@ -283,6 +283,14 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
         standby.has("hold at 8")
     })
     .await;
+    // The emulator has the count as soon as UpdateService lands; the
+    // replica logs the write once the answer is back: wait for the line.
+    eventually(
+        Duration::from_secs(10),
+        "the holder to log 5 -> 8",
+        || async { holder.has("set desired 5 -> 8") },
+    )
+    .await;
     assert_eq!(holder.writes(), 2, "{}", holder.log());
     assert!(holder.has("set desired 1 -> 5"));
     assert!(holder.has("set desired 5 -> 8"));
@@ -320,6 +328,12 @@ async fn one_replica_writes_and_the_other_takes_over_when_it_dies() {
         took_over > LEASE - RENEW,
         "took the lease after {took_over:?}, before the dead holder's lease could expire"
     );
+    eventually(
+        Duration::from_secs(10),
+        "the new holder to log 8 -> 10",
+        || async { standby.has("set desired 8 -> 10") },
+    )
+    .await;
     assert_eq!(standby.writes(), 1, "{}", standby.log());
     assert!(standby.has("set desired 8 -> 10"), "{}", standby.log());
     assert_eq!(holder.writes(), writes_by_dead_holder);
