@@ -90,27 +90,6 @@ impl BurstMemory {
         Some(quantile(needs.collect(), 0.9))
     }
 
-    /// What a burst like 90% of the recent ones still brings, while the
-    /// burst under way (or about to begin, when there is none) is no longer
-    /// and no larger than they were; `None` before [`Self::EVIDENCE`]
-    /// bursts or once this one is unlike them.
-    pub fn still_to_come(&self) -> Option<f64> {
-        if self.bursts.len() < Self::EVIDENCE {
-            return None;
-        }
-        let messages = quantile(self.bursts.iter().map(|b| b.messages).collect(), 0.9);
-        let arriving = quantile(
-            self.bursts
-                .iter()
-                .map(|b| b.arriving.as_secs_f64())
-                .collect(),
-            0.9,
-        );
-        let so_far = self.current.unwrap_or_default();
-        (so_far.messages <= messages && so_far.arriving.as_secs_f64() <= arriving)
-            .then_some(messages - so_far.messages)
-    }
-
     /// How long an idle spell is bridged with the warm fleet: as long as
     /// 90% of those seen, never longer than the longest.
     pub fn bridge(&self) -> Option<Duration> {
@@ -134,7 +113,7 @@ impl BurstMemory {
 }
 
 /// The nearest-rank quantile `q` of `values` (not empty).
-fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
+pub(super) fn quantile(mut values: Vec<f64>, q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
     values[rank - 1]

@@ -195,7 +195,7 @@ fn wait_needed(
         previous: previous_work,
         running_before,
         rise: state.rises.needed(),
-        burst_rest: state.bursts.still_to_come(),
+        run_rest: state.runs.still_to_come(),
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
@@ -237,6 +237,7 @@ fn wait_needed(
     state
         .bursts
         .observe(now, interval, plan.arrived.max(0.0), sums.all_work > 0.0);
+    state.runs.observe(interval, plan.arrived, counts.in_flight);
     let bridging = state.bursts.idle_since().is_none_or(|since| {
         state
             .bursts

@@ -15,6 +15,8 @@
 //!   arrivals estimated.
 //! - `bursts.rs`: on/off traffic's bursts and idle spells, and the warm
 //!   fleet kept between them.
+//! - `runs.rs`: runs of arrivals, and what one like the recent ones still
+//!   brings, for a standing queue's plan.
 //! - `surges.rs`: what the recent rises needed, the fleet kept for them
 //!   when tasks launched on seeing one start too late.
 //! - `startup.rs`: the service's startup, measured from its scale-outs.
@@ -24,6 +26,7 @@ mod bursts;
 mod decide;
 mod decision;
 mod observation;
+mod runs;
 mod startup;
 mod state;
 mod surges;
@@ -34,6 +37,7 @@ pub use bursts::BurstMemory;
 pub use decide::decide;
 pub use decision::{number, optional_number, Action, Because, Decision, Outcome, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
+pub use runs::ArrivalRuns;
 pub use startup::StartupMeter;
 pub use state::PolicyState;
 pub use surges::SurgeMemory;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::arrivals::ArrivalLog;
 use super::bursts::BurstMemory;
 use super::observation::Timestamp;
+use super::runs::ArrivalRuns;
 use super::startup::StartupMeter;
 use super::surges::SurgeMemory;
 use super::wait_sizing::TrafficMemory;
@@ -51,6 +52,10 @@ pub struct PolicyState {
     /// queue's reserve (see `wait_sizing.rs`).
     #[serde(default)]
     pub(crate) rises: SurgeMemory,
+    /// Runs of arrivals, for what a standing queue plans to arrive (see
+    /// `runs.rs`).
+    #[serde(default)]
+    pub(crate) runs: ArrivalRuns,
 }
 
 impl PolicyState {

@@ -17,7 +17,7 @@
 //!   `task_startup`, so the queue then is what waits now plus what arrives
 //!   meanwhile minus what the running tasks serve; with a standing queue,
 //!   what arrives is at most what a burst like the recent ones still
-//!   brings (see `BurstMemory::still_to_come`).
+//!   brings (see `ArrivalRuns::still_to_come`).
 //! - **Tasks**, in one of two regimes:
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
@@ -156,9 +156,10 @@ pub(super) struct Counts {
     /// the one before, as 90% of the recent ones did; `None` before
     /// evidence (see `decide.rs`, `ArrivalLog::rise`).
     pub rise: Option<f64>,
-    /// What a burst like 90% of the recent ones still brings, while the
-    /// one under way is like them (see `BurstMemory::still_to_come`).
-    pub burst_rest: Option<f64>,
+    /// What a run of arrivals like 90% of the recent ones still brings,
+    /// while the one under way is like them (see
+    /// `ArrivalRuns::still_to_come`).
+    pub run_rest: Option<f64>,
 }
 
 /// Where the startup the engine planned with came from.
@@ -322,12 +323,12 @@ pub(super) fn plan(
     // count this plan recommends, and counting their service as given would
     // let the plan cancel the very tasks it relies on.
     // What arrives while a startup passes: the rate throughout, except
-    // with a standing queue during a burst like the recent ones, which
-    // brings no more than they did: messages arriving later are seen in
-    // time to launch for them (the wait exceeds a startup and a poll),
+    // with a standing queue during a run of arrivals like the recent ones,
+    // which brings no more than they did: messages arriving later are seen
+    // in time to launch for them (the wait exceeds a startup and a poll),
     // while tasks launched for arrivals that never come start after the
-    // burst is served.
-    let arriving = match counts.burst_rest {
+    // run is served.
+    let arriving = match counts.run_rest {
         Some(rest) if standing_queue => (arrival_rate * startup_secs).min(rest.max(0.0)),
         _ => arrival_rate * startup_secs,
     };

@@ -921,37 +921,58 @@ fn the_warm_fleet_serves_a_burst_before_the_next_begins() {
     assert_eq!(memory.warm_tasks(0.5, Duration::from_secs(600)), Some(4.0));
 }
 
-/// During a burst like the recent ones, what it still brings is what they
-/// brought less what it has; once it is longer or larger, nothing is
-/// assumed of it.
+/// Runs of arrivals: polls in a row that brought more than the estimate's
+/// error, ended by two quiet polls in a row (one may be noise). During a
+/// run like the recent ones, what it still brings is what they brought
+/// less what it has; once it is longer or larger, nothing is assumed of it.
 #[test]
-fn a_burst_like_the_recent_ones_still_brings_what_they_did() {
-    let mut memory = three_bursts();
-    // Between bursts: a whole one to come.
-    assert_eq!(memory.still_to_come(), Some(600.0));
-    let mut now = 1215;
-    for (i, rest) in [(1, 450.0), (2, 300.0), (3, 150.0), (4, 0.0)] {
-        now += 15;
-        memory.observe(at(now), Duration::from_secs(15), 150.0, true);
-        assert_eq!(memory.still_to_come(), Some(rest), "after {i} polls");
+fn a_run_like_the_recent_ones_still_brings_what_they_did() {
+    use crate::engine::ArrivalRuns;
+    let poll = Duration::from_secs(15);
+    let mut runs = ArrivalRuns::default();
+    // Three runs of 4 polls x 150 messages (error 20), each followed by
+    // quiet polls whose estimates wobble within the error.
+    for _ in 0..3 {
+        for _ in 0..4 {
+            runs.observe(poll, 150.0, 20.0);
+        }
+        for arrived in [12.0, -8.0, 20.0, 0.0] {
+            runs.observe(poll, arrived, 20.0);
+        }
     }
-    // A fifth poll of arrivals: larger and longer than the bursts seen.
-    memory.observe(at(now + 15), Duration::from_secs(15), 150.0, true);
-    assert_eq!(memory.still_to_come(), None);
-    // Too few bursts to go by: none.
-    let mut two = BurstMemory::default();
-    for start in [0, 300] {
-        two.observe(at(start), Duration::from_secs(15), 100.0, true);
-        two.observe(at(start + 60), Duration::from_secs(15), 0.0, false);
+    // Between runs: a whole one to come.
+    assert_eq!(runs.still_to_come(), Some(600.0));
+    for (i, rest) in [(1, 450.0), (2, 300.0), (3, 150.0)] {
+        runs.observe(poll, 150.0, 20.0);
+        assert_eq!(runs.still_to_come(), Some(rest), "after {i} polls");
+    }
+    // One quiet poll does not end it.
+    runs.observe(poll, 5.0, 20.0);
+    runs.observe(poll, 150.0, 20.0);
+    assert_eq!(runs.still_to_come(), Some(0.0));
+    // A fifth poll of arrivals: larger and longer than the runs seen.
+    runs.observe(poll, 150.0, 20.0);
+    assert_eq!(runs.still_to_come(), None);
+    // Two quiet polls end it; a new one begins with a whole run to come
+    // (the 5-poll run is one of four now, so 90% of them is 750).
+    runs.observe(poll, 0.0, 20.0);
+    runs.observe(poll, 0.0, 20.0);
+    assert_eq!(runs.still_to_come(), Some(750.0));
+    // Too few runs to go by: none.
+    let mut two = ArrivalRuns::default();
+    for _ in 0..2 {
+        two.observe(poll, 100.0, 0.0);
+        two.observe(poll, 0.0, 0.0);
+        two.observe(poll, 0.0, 0.0);
     }
     assert_eq!(two.still_to_come(), None);
 }
 
 /// With a standing queue, what arrives while new tasks start is at most
-/// what a burst like the recent ones still brings; where the engine
-/// reacts, the rate is planned for throughout.
+/// what a run of arrivals like the recent ones still brings; where the
+/// engine reacts, the rate is planned for throughout.
 #[test]
-fn a_standing_queue_plans_no_more_arrivals_than_a_burst_still_brings() {
+fn a_standing_queue_plans_no_more_arrivals_than_a_run_still_brings() {
     use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
     let stated = |wait: u64| Stated {
         per_task_rate: 0.5,
@@ -961,14 +982,14 @@ fn a_standing_queue_plans_no_more_arrivals_than_a_burst_still_brings() {
     // 2 running, 1000 waiting, 285 more than 15 s ago: arrivals at
     // 1 + 19 = 20 a second, 1200 over the 60 s startup, of which the
     // running tasks serve 60.
-    let counts = |burst_rest| Counts {
+    let counts = |run_rest| Counts {
         waiting: 1000.0,
         in_flight: 2.0,
         running: 2,
         previous: Some((at(0), 717.0)),
         running_before: Some(2),
         rise: None,
-        burst_rest,
+        run_rest,
     };
     let startup = (Duration::from_secs(60), StartupSource::Stated);
     let poll = Duration::from_secs(15);
@@ -977,7 +998,7 @@ fn a_standing_queue_plans_no_more_arrivals_than_a_burst_still_brings() {
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     // Wait 300 s: a standing queue. The rate throughout: 1000 + 1200 - 60.
     assert!(close(queue(300, None), 2140.0), "{}", queue(300, None));
-    // A burst that brings 100 more: 1000 + 100 - 60.
+    // A run that brings 100 more: 1000 + 100 - 60.
     assert!(
         close(queue(300, Some(100.0)), 1040.0),
         "{}",
@@ -1013,7 +1034,7 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
         previous: Some((at(0), 800.0)),
         running_before: Some(10),
         rise: None,
-        burst_rest: None,
+        run_rest: None,
     };
     let startup = (Duration::from_secs(60), StartupSource::Stated);
     let poll = Duration::from_secs(15);
