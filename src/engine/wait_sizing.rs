@@ -362,9 +362,10 @@ pub(super) fn plan(
         } else {
             // Fewer tasks than run now: the cut is at once, so only those
             // left serve while a startup passes. Solving the same condition
-            // with them gives this (equal to the above at `running`).
+            // with them, `V + arriving - n·μ·U + λ·poll = n·μ·(W - reserve)`,
+            // gives this (equal to the above at `running`).
             let tasks = (counts.waiting + arriving + arrival_rate * poll.as_secs_f64())
-                / (per_task_rate * wait.as_secs_f64());
+                / (per_task_rate * (drain_within + startup).as_secs_f64());
             (tasks, queue_then(tasks), drain_within)
         }
     } else {

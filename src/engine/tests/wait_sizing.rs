@@ -1045,3 +1045,46 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
     // Reacting: 40 tasks would have served 300: 200 arrived.
     assert!((arrived(60) - 200.0).abs() < 1e-9, "{}", arrived(60));
 }
+
+/// With a standing queue the plan has two branches, growing from the
+/// running tasks or cutting to fewer (a cut is at once, so fewer serve
+/// while a startup passes); they meet at the running count, whatever the
+/// reserve, so that a little more backlog never turns a cut into more
+/// tasks than run.
+#[test]
+fn a_standing_queue_grows_and_cuts_by_one_condition_whatever_the_reserve() {
+    use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
+    let stated = Stated {
+        per_task_rate: 0.5,
+        cost: Duration::from_secs(2),
+        wait: Duration::from_secs(300),
+    };
+    let startup = (Duration::from_secs(60), StartupSource::Stated);
+    let poll = Duration::from_secs(15);
+    // 20 running at 0.5/s keep up with 10 a second (no growth).
+    let tasks = |waiting: f64, rise: Option<f64>| {
+        let counts = Counts {
+            waiting,
+            in_flight: 20.0,
+            running: 20,
+            previous: Some((at(0), waiting + 20.0)),
+            running_before: Some(20),
+            rise,
+            run_rest: None,
+        };
+        plan(stated, startup, &counts, poll, at(15)).tasks
+    };
+    // Reserve a startup (60 s), or 20 s from rises of 200 messages.
+    for (rise, reserve) in [(None, 60.0), (Some(200.0), 20.0)] {
+        // The queue at which 20 tasks are just enough: V + 10 x 60 - 600
+        // + 10 x 15 = 20 x 0.5 x (300 - reserve).
+        let balanced = 10.0 * (300.0 - reserve) - 150.0;
+        let below = tasks(balanced - 1.0, rise);
+        let above = tasks(balanced + 1.0, rise);
+        assert!(
+            below < 20.0 && above > 20.0,
+            "{below} {above} ({reserve} s)"
+        );
+        assert!(above - below < 0.02, "{below} {above} ({reserve} s)");
+    }
+}
