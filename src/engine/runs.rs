@@ -1,13 +1,14 @@
 //! Runs of arrivals, as wait sizing learns them for a standing queue: polls
 //! in a row that brought messages, told apart by [`ArrivalRuns::QUIET`]
-//! polls in a row that brought none (no more than the estimate's error: the
-//! messages in service, each of which may finish either side of a poll). Unlike the bursts of
-//! `bursts.rs`, which end only when the queue is empty at a poll, a run
-//! ends when messages stop arriving, so batches that a fleet only just
-//! serves before the next are still told apart. From them, what a run like
-//! 90% of the recent ones still brings ([`ArrivalRuns::still_to_come`]),
-//! which bounds the arrivals a standing queue plans for while new tasks
-//! start. Bounded: the last [`ArrivalRuns::KEPT`] runs.
+//! polls in a row that brought none (no more than the estimate's error:
+//! the messages in service, each of which may finish either side of a
+//! poll). Unlike the bursts of `bursts.rs`, which end only when the queue
+//! is empty at a poll, a run ends when messages stop arriving, so batches
+//! that a fleet only just serves before the next are still told apart.
+//! From them, what a run like 90% of the recent ones still brings
+//! ([`ArrivalRuns::still_to_come`]), which bounds the arrivals a standing
+//! queue plans for while new tasks start. Bounded: the last
+//! [`ArrivalRuns::KEPT`] runs.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -16,8 +16,8 @@
 //! - **Queue when new tasks start**: tasks launched now serve only after
 //!   `task_startup`, so the queue then is what waits now plus what arrives
 //!   meanwhile minus what the running tasks serve; with a standing queue,
-//!   what arrives is at most what a burst like the recent ones still
-//!   brings (see `ArrivalRuns::still_to_come`).
+//!   what arrives is at most what a run of arrivals like the recent ones
+//!   still brings (see `ArrivalRuns::still_to_come`).
 //! - **Tasks**, in one of two regimes:
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
@@ -26,9 +26,10 @@
 //!   - *a standing queue*, when the wait is longer: messages may wait, so
 //!     the fleet need not keep up with every rise at once. The queue when
 //!     tasks launched now could start, plus the next poll's arrivals, is
-//!     served within the wait less a startup; that startup is the reserve
-//!     that lets a rise seen at the next poll be met in time. The fleet runs
-//!     busy with a queue instead of idling beside an empty one.
+//!     served within the wait less a reserve that lets a rise seen at the
+//!     next poll be met in time: a startup, or less when the rises seen
+//!     need less. The fleet runs busy with a queue instead of idling beside
+//!     an empty one.
 //!
 //! Capacity is then kept through quiet spells as long as the traffic has
 //! shown it comes back ([`TrafficMemory`]).
@@ -318,10 +319,6 @@ pub(super) fn plan(
     let startup_secs = startup.as_secs_f64();
     let busy = arrival_rate / per_task_rate;
     let running = f64::from(counts.running);
-    // The queue when tasks launched now start, `serving` tasks serving
-    // meanwhile. Pending tasks are not among them: they are part of the
-    // count this plan recommends, and counting their service as given would
-    // let the plan cancel the very tasks it relies on.
     // What arrives while a startup passes: the rate throughout, except
     // with a standing queue during a run of arrivals like the recent ones,
     // which brings no more than they did: messages arriving later are seen
@@ -332,6 +329,10 @@ pub(super) fn plan(
         Some(rest) if standing_queue => (arrival_rate * startup_secs).min(rest.max(0.0)),
         _ => arrival_rate * startup_secs,
     };
+    // The queue when tasks launched now start, `serving` tasks serving
+    // meanwhile. Pending tasks are not among them: they are part of the
+    // count this plan recommends, and counting their service as given would
+    // let the plan cancel the very tasks it relies on.
     let queue_then = |serving: f64| {
         (counts.waiting + arriving - serving * per_task_rate * startup_secs).max(0.0)
     };

@@ -537,6 +537,18 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     assert_eq!(reacting.recommendation(), Some(54), "{}", reacting.reason);
 }
 
+/// `state` after four reaction times (75 s) whose rises were `rise`
+/// messages.
+fn rises_seen(state: &PolicyState, rise: f64) -> PolicyState {
+    let mut state = state.clone();
+    for i in 0..4u64 {
+        state
+            .rises
+            .observe(at(i * 75), rise, Duration::from_secs(75));
+    }
+    state
+}
+
 /// The standing queue's reserve: a startup held back from the wait, or
 /// less once the rises seen say less (the time the running tasks take to
 /// serve what a reaction time brought beyond the one before).
@@ -545,16 +557,7 @@ fn the_reserve_is_what_the_rises_seen_need_at_most_a_startup() {
     let policy = long_wait();
     let obs = service(1000, 20, 20, 20);
     let (_, warmed) = decide(&policy, Ok(&obs), &PolicyState::default(), at(0));
-    let with_rises = |rise: f64| {
-        let mut state = warmed.clone();
-        // Four reaction times (75 s) whose rises were `rise` messages.
-        for i in 0..4u64 {
-            state
-                .rises
-                .observe(at(i * 75), rise, Duration::from_secs(75));
-        }
-        decide(&policy, Ok(&obs), &state, at(15)).0
-    };
+    let with_rises = |rise: f64| decide(&policy, Ok(&obs), &rises_seen(&warmed, rise), at(15)).0;
     // 150 messages beyond the reaction time before: 20 tasks at 0.5/s
     // serve them in 15 s, a poll: the queue is served within 4m 45s.
     let d = with_rises(150.0);
@@ -586,13 +589,7 @@ fn the_reserve_is_what_the_rises_seen_need_at_most_a_startup() {
     let more = service(3000, 20, 20, 20);
     let (_, warmed) = decide(&policy, Ok(&more), &PolicyState::default(), at(0));
     let tasks = |rise: f64| {
-        let mut state = warmed.clone();
-        for i in 0..4u64 {
-            state
-                .rises
-                .observe(at(i * 75), rise, Duration::from_secs(75));
-        }
-        plan_of(&decide(&policy, Ok(&more), &state, at(15)).0).tasks
+        plan_of(&decide(&policy, Ok(&more), &rises_seen(&warmed, rise), at(15)).0).tasks
     };
     assert!(
         (tasks(150.0) - 3150.0 / 142.5).abs() < 1e-9,
@@ -968,17 +965,25 @@ fn a_run_like_the_recent_ones_still_brings_what_they_did() {
     assert_eq!(two.still_to_come(), None);
 }
 
+/// The plan at 15 s, a poll after `counts.previous`, for 2 s a message,
+/// a `wait`-second wait and a stated 60 s startup.
+fn plan_one_poll(wait: u64, counts: &crate::engine::wait_sizing::Counts) -> WaitPlan {
+    use crate::engine::wait_sizing::{plan, StartupSource, Stated};
+    let stated = Stated {
+        per_task_rate: 0.5,
+        cost: Duration::from_secs(2),
+        wait: Duration::from_secs(wait),
+    };
+    let startup = (Duration::from_secs(60), StartupSource::Stated);
+    plan(stated, startup, counts, Duration::from_secs(15), at(15))
+}
+
 /// With a standing queue, what arrives while new tasks start is at most
 /// what a run of arrivals like the recent ones still brings; where the
 /// engine reacts, the rate is planned for throughout.
 #[test]
 fn a_standing_queue_plans_no_more_arrivals_than_a_run_still_brings() {
-    use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
-    let stated = |wait: u64| Stated {
-        per_task_rate: 0.5,
-        cost: Duration::from_secs(2),
-        wait: Duration::from_secs(wait),
-    };
+    use crate::engine::wait_sizing::Counts;
     // 2 running, 1000 waiting, 285 more than 15 s ago: arrivals at
     // 1 + 19 = 20 a second, 1200 over the 60 s startup, of which the
     // running tasks serve 60.
@@ -991,10 +996,7 @@ fn a_standing_queue_plans_no_more_arrivals_than_a_run_still_brings() {
         rise: None,
         run_rest,
     };
-    let startup = (Duration::from_secs(60), StartupSource::Stated);
-    let poll = Duration::from_secs(15);
-    let queue =
-        |wait, rest| plan(stated(wait), startup, &counts(rest), poll, at(15)).queue_at_startup;
+    let queue = |wait, rest| plan_one_poll(wait, &counts(rest)).queue_at_startup;
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     // Wait 300 s: a standing queue. The rate throughout: 1000 + 1200 - 60.
     assert!(close(queue(300, None), 2140.0), "{}", queue(300, None));
@@ -1019,12 +1021,7 @@ fn a_standing_queue_plans_no_more_arrivals_than_a_run_still_brings() {
 /// erring large on the bursts its kept capacity is sized from.
 #[test]
 fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_queue() {
-    use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
-    let stated = |wait: u64| Stated {
-        per_task_rate: 0.5,
-        cost: Duration::from_secs(2),
-        wait: Duration::from_secs(wait),
-    };
+    use crate::engine::wait_sizing::Counts;
     // 40 tasks run now, 10 did at the previous poll; the work fell from
     // 800 to 700 in 15 s.
     let counts = Counts {
@@ -1036,9 +1033,7 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
         rise: None,
         run_rest: None,
     };
-    let startup = (Duration::from_secs(60), StartupSource::Stated);
-    let poll = Duration::from_secs(15);
-    let arrived = |wait| plan(stated(wait), startup, &counts, poll, at(15)).arrived;
+    let arrived = |wait| plan_one_poll(wait, &counts).arrived;
     // Standing queue: 10 tasks served 75 of the 100 the work fell by: -25
     // (signed: the next poll's estimate offsets it).
     assert!((arrived(300) - -25.0).abs() < 1e-9, "{}", arrived(300));
@@ -1053,14 +1048,7 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
 /// tasks than run.
 #[test]
 fn a_standing_queue_grows_and_cuts_by_one_condition_whatever_the_reserve() {
-    use crate::engine::wait_sizing::{plan, Counts, StartupSource, Stated};
-    let stated = Stated {
-        per_task_rate: 0.5,
-        cost: Duration::from_secs(2),
-        wait: Duration::from_secs(300),
-    };
-    let startup = (Duration::from_secs(60), StartupSource::Stated);
-    let poll = Duration::from_secs(15);
+    use crate::engine::wait_sizing::Counts;
     // 20 running at 0.5/s keep up with 10 a second (no growth).
     let tasks = |waiting: f64, rise: Option<f64>| {
         let counts = Counts {
@@ -1072,7 +1060,7 @@ fn a_standing_queue_grows_and_cuts_by_one_condition_whatever_the_reserve() {
             rise,
             run_rest: None,
         };
-        plan(stated, startup, &counts, poll, at(15)).tasks
+        plan_one_poll(300, &counts).tasks
     };
     // Reserve a startup (60 s), or 20 s from rises of 200 messages.
     for (rise, reserve) in [(None, 60.0), (Some(200.0), 20.0)] {
