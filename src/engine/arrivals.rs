@@ -82,23 +82,14 @@ impl ArrivalLog {
         })
     }
 
-    /// The arrivals over the last `window` beyond those of the window
-    /// before it (zero when fewer), once the log reaches back two windows.
-    pub fn rise(&self, now: Timestamp, window: Duration) -> Option<f64> {
-        let total_at = |ago: Duration| {
-            let since = now.since(self.marks.front()?.0);
-            if since < ago {
-                return None;
-            }
-            self.marks
-                .iter()
-                .rev()
-                .find(|&&(at, _)| now.since(at) >= ago)
-                .map(|&(_, total)| total)
-        };
-        let one = total_at(window)?;
-        let two = total_at(window.saturating_mul(2))?;
-        Some(((self.total - one) - (one - two)).max(0.0))
+    /// The arrivals over the last `window` (or over what the log covers, if
+    /// less): (messages, over how long), from the oldest mark within it;
+    /// `None` before the log holds a mark.
+    pub fn over(&self, now: Timestamp, window: Duration) -> Option<(f64, Duration)> {
+        self.marks
+            .iter()
+            .find(|&&(at, _)| now.since(at) <= window)
+            .map(|&(at, then)| (self.total - then, now.since(at)))
     }
 
     /// The most tasks any run of the arrivals since a mark needs to serve,

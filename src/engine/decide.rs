@@ -194,8 +194,8 @@ fn wait_needed(
         running,
         previous: previous_work,
         running_before,
-        rise: state.rises.needed(),
         run_rest: state.runs.still_to_come(),
+        over_wait: state.arrivals.over(now, stated.wait),
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));
@@ -209,9 +209,6 @@ fn wait_needed(
             .saturating_mul(2)
             .max(reaction.saturating_mul(2)),
     );
-    if let Some(rise) = state.arrivals.rise(now, reaction) {
-        state.rises.observe(now, rise, reaction);
-    }
     if !late_by.is_zero() {
         // Only then do new tasks start after a rise's first messages are
         // due; otherwise every surge would need nothing.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::wait_sizing::{StartupSource, WaitPlan};
+use super::wait_sizing::{StartupSource, StillToArrive, WaitPlan};
 use crate::plural::plural;
 
 /// The kind of decision.
@@ -364,24 +364,30 @@ impl fmt::Display for Because {
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),
                 )?;
-                if plan.standing_queue && plan.reserve_from_rises {
-                    write!(
-                        f,
-                        "with the next poll's served within {} (the {} wait less {} kept to meet a rise \
-                         like 90% of the recent ones)",
-                        fmt_duration(plan.drain_within),
-                        fmt_duration(plan.wait),
-                        fmt_duration(plan.reserve),
-                    )?;
-                } else if plan.standing_queue {
-                    write!(
-                        f,
-                        "with the next poll's served within {} (the {} wait less a startup, kept to react)",
-                        fmt_duration(plan.drain_within),
-                        fmt_duration(plan.wait),
-                    )?;
-                } else {
-                    write!(f, "drained within {}", fmt_duration(plan.drain_within))?;
+                match plan.still_to_arrive {
+                    Some(still) => {
+                        write!(
+                            f,
+                            "a message arriving by the next poll served within the {} wait, and ",
+                            fmt_duration(plan.wait),
+                        )?;
+                        match still {
+                            StillToArrive::Run(run) => write!(
+                                f,
+                                "the last of a run of arrivals like 90% of the recent ones (about {} \
+                                 more within {}) within the wait of the run's end",
+                                fmt_count(run.messages.round()),
+                                fmt_duration(run.within),
+                            )?,
+                            StillToArrive::KeepUp { rate } => write!(
+                                f,
+                                "arrivals kept up with at {}/s, the rate of the last {}",
+                                fmt_rate(rate),
+                                fmt_duration(plan.wait),
+                            )?,
+                        }
+                    }
+                    None => write!(f, "drained within {}", fmt_duration(plan.wait))?,
                 }
                 if let Some(oldest) = plan.oldest_waited {
                     write!(

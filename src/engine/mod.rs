@@ -37,11 +37,11 @@ pub use bursts::BurstMemory;
 pub use decide::decide;
 pub use decision::{number, optional_number, Action, Because, Decision, Outcome, Reason};
 pub use observation::{Observation, QueueDepth, ServiceCounts, Timestamp};
-pub use runs::ArrivalRuns;
+pub use runs::{ArrivalRuns, RunRest};
 pub use startup::StartupMeter;
 pub use state::PolicyState;
 pub use surges::SurgeMemory;
-pub use wait_sizing::{StartupSource, TrafficMemory, WaitPlan, WarmFleet};
+pub use wait_sizing::{StartupSource, StillToArrive, TrafficMemory, WaitPlan, WarmFleet};
 
 #[cfg(test)]
 mod tests;

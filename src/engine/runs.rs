@@ -5,9 +5,9 @@
 //! poll). Unlike the bursts of `bursts.rs`, which end only when the queue
 //! is empty at a poll, a run ends when messages stop arriving, so batches
 //! that a fleet only just serves before the next are still told apart.
-//! From them, what a run like 90% of the recent ones still brings
-//! ([`ArrivalRuns::still_to_come`]), which bounds the arrivals a standing
-//! queue plans for while new tasks start. Bounded: the last
+//! From them, what a run like 90% of the recent ones still brings, and
+//! within how long ([`ArrivalRuns::still_to_come`]): a standing queue
+//! plans for its last message instead of for arrivals that go on. Bounded: the last
 //! [`ArrivalRuns::KEPT`] runs.
 
 use std::collections::VecDeque;
@@ -17,6 +17,16 @@ use serde::{Deserialize, Serialize};
 
 use super::bursts::quantile;
 use super::state::push_bounded;
+
+/// What a run like the recent ones still brings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RunRest {
+    /// Messages still to arrive.
+    pub messages: f64,
+    /// How much longer they take to arrive.
+    #[serde(rename = "within_s", with = "super::decision::secs")]
+    pub within: Duration,
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 struct Run {
@@ -64,11 +74,11 @@ impl ArrivalRuns {
         run.arriving = run.arriving.saturating_add(interval);
     }
 
-    /// What a run like 90% of the recent ones still brings, while the one
-    /// under way (or about to begin, when there is none) is no longer and
-    /// no larger than they were; `None` before [`Self::EVIDENCE`] runs or
-    /// once this one is unlike them.
-    pub fn still_to_come(&self) -> Option<f64> {
+    /// What a run like 90% of the recent ones still brings, and how much
+    /// longer it lasts, while the one under way (or about to begin, when
+    /// there is none) is no longer and no larger than they were; `None`
+    /// before [`Self::EVIDENCE`] runs or once this one is unlike them.
+    pub fn still_to_come(&self) -> Option<RunRest> {
         if self.runs.len() < Self::EVIDENCE {
             return None;
         }
@@ -78,7 +88,10 @@ impl ArrivalRuns {
             0.9,
         );
         let so_far = self.current.unwrap_or_default();
-        (so_far.messages <= messages && so_far.arriving.as_secs_f64() <= arriving)
-            .then_some(messages - so_far.messages)
+        let arrived_for = so_far.arriving.as_secs_f64();
+        (so_far.messages <= messages && arrived_for <= arriving).then(|| RunRest {
+            messages: messages - so_far.messages,
+            within: Duration::from_secs_f64(arriving - arrived_for),
+        })
     }
 }

@@ -48,10 +48,6 @@ pub struct PolicyState {
     /// What the recent surges needed, for wait sizing (see `surges.rs`).
     #[serde(default)]
     pub(crate) surges: SurgeMemory,
-    /// The rises of the arrivals over a reaction time, for the standing
-    /// queue's reserve (see `wait_sizing.rs`).
-    #[serde(default)]
-    pub(crate) rises: SurgeMemory,
     /// Runs of arrivals, for what a standing queue plans to arrive (see
     /// `runs.rs`).
     #[serde(default)]

@@ -15,21 +15,22 @@
 //!   busy, an upper bound otherwise).
 //! - **Queue when new tasks start**: tasks launched now serve only after
 //!   `task_startup`, so the queue then is what waits now plus what arrives
-//!   meanwhile minus what the running tasks serve; with a standing queue,
-//!   what arrives is at most what a run of arrivals like the recent ones
-//!   still brings (see `ArrivalRuns::still_to_come`).
+//!   meanwhile minus what the running tasks serve.
 //! - **Tasks**, in one of two regimes:
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
 //!     enough to keep up with `λ` plus enough to drain that projected queue
 //!     within `target_wait`;
 //!   - *a standing queue*, when the wait is longer: messages may wait, so
-//!     the fleet need not keep up with every rise at once. The queue when
-//!     tasks launched now could start, plus the next poll's arrivals, is
-//!     served within the wait less a reserve that lets a rise seen at the
-//!     next poll be met in time: a startup, or less when the rises seen
-//!     need less. The fleet runs busy with a queue instead of idling beside
-//!     an empty one.
+//!     the fleet is sized for those still to arrive to be served within
+//!     the wait of their arrival, no faster. Served oldest first, the first
+//!     and the last of them bind: a message arriving at the next poll, and
+//!     the last of a run of arrivals like the recent ones (see
+//!     `ArrivalRuns::still_to_come`), or, with no such run, the arrivals
+//!     going on at the rate of the last wait, which the fleet keeps up
+//!     with. The fleet runs busy with a queue instead of idling beside an
+//!     empty one, and launches nothing that would start after a batch is
+//!     served.
 //!
 //! Capacity is then kept through quiet spells as long as the traffic has
 //! shown it comes back ([`TrafficMemory`]).
@@ -41,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use super::arrivals::Waited;
 use super::observation::Timestamp;
+use super::runs::RunRest;
 use super::state::push_bounded;
 use crate::policy::{BacklogTarget, Policy, TaskStartup};
 
@@ -153,14 +155,13 @@ pub(super) struct Counts {
     pub previous: Option<(Timestamp, f64)>,
     /// The running tasks the previous poll counted, if any.
     pub running_before: Option<u32>,
-    /// The arrivals a reaction time (a startup and a poll) brought beyond
-    /// the one before, as 90% of the recent ones did; `None` before
-    /// evidence (see `decide.rs`, `ArrivalLog::rise`).
-    pub rise: Option<f64>,
     /// What a run of arrivals like 90% of the recent ones still brings,
     /// while the one under way is like them (see
     /// `ArrivalRuns::still_to_come`).
-    pub run_rest: Option<f64>,
+    pub run_rest: Option<RunRest>,
+    /// The arrivals over the last wait before this poll: (messages, since
+    /// how long ago); `None` before the arrival log holds any.
+    pub over_wait: Option<(f64, Duration)>,
 }
 
 /// Where the startup the engine planned with came from.
@@ -189,19 +190,11 @@ pub struct WaitPlan {
     pub busy: f64,
     /// Messages expected to wait when tasks launched now start.
     pub queue_at_startup: f64,
-    /// The wait that queue is served within: `target_wait`, or with a
-    /// standing queue the wait less a startup.
-    #[serde(rename = "drain_within_s", with = "super::decision::secs")]
-    pub drain_within: Duration,
     /// Whether the wait leaves room for a standing queue.
     pub standing_queue: bool,
-    /// With a standing queue, the time held back from the wait for a rise:
-    /// a startup, or less when the rises seen need less.
-    #[serde(rename = "reserve_s", with = "super::decision::secs")]
-    pub reserve: Duration,
-    /// The reserve comes from the rises seen.
-    #[serde(rename = "reserve_from_rises")]
-    pub reserve_from_rises: bool,
+    /// With a standing queue, the arrivals planned for beyond the next
+    /// poll's.
+    pub still_to_arrive: Option<StillToArrive>,
     /// With a standing queue, when the messages already waiting need more
     /// tasks to be served by their deadlines than the queue rule gives: how
     /// long the oldest has waited (see [`by_deadlines`]).
@@ -223,6 +216,18 @@ pub struct WaitPlan {
         serialize_with = "super::decision::optional_number"
     )]
     pub surges: Option<f64>,
+}
+
+/// What a standing queue plans to arrive beyond the next poll.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StillToArrive {
+    /// The rest of a run of arrivals like 90% of the recent ones: its last
+    /// message is served within the wait of the run's end.
+    Run(RunRest),
+    /// Arrivals that go on: the fleet keeps up with them at the rate of the
+    /// last wait (messages a second).
+    KeepUp { rate: f64 },
 }
 
 /// The fleet kept between bursts (see `bursts.rs`).
@@ -321,13 +326,11 @@ pub(super) fn plan(
     let running = f64::from(counts.running);
     // What arrives while a startup passes: the rate throughout, except
     // with a standing queue during a run of arrivals like the recent ones,
-    // which brings no more than they did: messages arriving later are seen
-    // in time to launch for them (the wait exceeds a startup and a poll),
-    // while tasks launched for arrivals that never come start after the
-    // run is served.
-    let arriving = match counts.run_rest {
-        Some(rest) if standing_queue => (arrival_rate * startup_secs).min(rest.max(0.0)),
-        _ => arrival_rate * startup_secs,
+    // which brings no more than they did.
+    let run = counts.run_rest.filter(|_| standing_queue);
+    let arriving = match run {
+        Some(run) => (arrival_rate * startup_secs).min(run.messages.max(0.0)),
+        None => arrival_rate * startup_secs,
     };
     // The queue when tasks launched now start, `serving` tasks serving
     // meanwhile. Pending tasks are not among them: they are part of the
@@ -336,45 +339,66 @@ pub(super) fn plan(
     let queue_then = |serving: f64| {
         (counts.waiting + arriving - serving * per_task_rate * startup_secs).max(0.0)
     };
-    // The reserve: time held back from the wait so that a rise seen at the
-    // next poll is met in time. A whole startup, unless the rises seen say
-    // less: the time the running tasks take to serve what a reaction time
-    // brought beyond the one before, as 90% of the recent ones did (at
-    // least a poll). From the running tasks, not the plan's own count, so
-    // that more backlog never gives a longer queue and fewer tasks.
-    let rise_reserve = counts.rise.map(|rise| {
-        let serving = running.max(1.0) * per_task_rate;
-        // Whole seconds, rounded up: a reason reads "45s", not "44.7s".
-        // (`max` then `min`: a poll may be longer than a startup.)
-        let secs = (rise / serving)
-            .max(poll.as_secs_f64())
-            .min(startup_secs)
-            .ceil();
-        Duration::from_secs(secs as u64)
-    });
-    let reserve = rise_reserve.map_or(startup, |r| r.min(startup));
-    let (tasks, queue_at_startup, drain_within) = if standing_queue {
-        let drain_within = wait - reserve;
-        let next_poll = arrival_rate * poll.as_secs_f64();
-        let per_task = per_task_rate * drain_within.as_secs_f64();
-        let tasks = (queue_then(running) + next_poll) / per_task;
-        if tasks >= running {
-            (tasks, queue_then(running), drain_within)
-        } else {
-            // Fewer tasks than run now: the cut is at once, so only those
-            // left serve while a startup passes. Solving the same condition
-            // with them, `V + arriving - n·μ·U + λ·poll = n·μ·(W - reserve)`,
-            // gives this (equal to the above at `running`).
-            let tasks = (counts.waiting + arriving + arrival_rate * poll.as_secs_f64())
-                / (per_task_rate * (drain_within + startup).as_secs_f64());
-            (tasks, queue_then(tasks), drain_within)
-        }
+    let (tasks, queue_at_startup, still_to_arrive) = if standing_queue {
+        let poll_secs = poll.as_secs_f64();
+        let wait_secs = wait.as_secs_f64();
+        // The tasks that serve `messages` within `horizon` seconds: those
+        // running from now, any more from when they start; a cut is at
+        // once. (Equal at the running count; the horizon always exceeds a
+        // startup, as the wait exceeds a startup and a poll.)
+        let serve = |messages: f64, horizon: f64| {
+            let with_fewer = messages / (per_task_rate * horizon);
+            if with_fewer <= running {
+                with_fewer
+            } else {
+                running
+                    + (messages - running * per_task_rate * horizon)
+                        / (per_task_rate * (horizon - startup_secs))
+            }
+        };
+        // Messages are served oldest first, so of those still to arrive the
+        // first and the last come closest to their deadlines (in between,
+        // while the fleet keeps up, each waits less than the one before).
+        // The first: one arriving at the next poll, behind what waits and
+        // what the poll brings, served within the wait of its arrival.
+        let first = serve(
+            counts.waiting + arrival_rate * poll_secs,
+            wait_secs + poll_secs,
+        );
+        // The last: of a run like the recent ones, behind what waits and
+        // what the run still brings (at most the rate over a reaction
+        // time), served within the wait of the run's end. Otherwise the
+        // arrivals go on, and the fleet keeps up with them: at the rate of
+        // the last wait, not of the last poll: the queue may absorb what
+        // varies within a wait, and a fleet sized to each poll's peak idles
+        // through the next trough.
+        let (last, still_to_arrive) = match run {
+            Some(run) => {
+                let coming = (arrival_rate * (startup_secs + poll_secs)).min(run.messages.max(0.0));
+                let horizon = (run.within + wait).as_secs_f64();
+                (
+                    serve(counts.waiting + coming, horizon),
+                    StillToArrive::Run(run),
+                )
+            }
+            None => {
+                let rate = counts
+                    .over_wait
+                    .filter(|&(_, over)| !over.is_zero())
+                    .map_or(arrival_rate, |(messages, over)| {
+                        ((messages + arrived) / over.as_secs_f64()).max(0.0)
+                    });
+                (rate / per_task_rate, StillToArrive::KeepUp { rate })
+            }
+        };
+        let tasks = first.max(last);
+        (tasks, queue_then(running.min(tasks)), Some(still_to_arrive))
     } else {
         let queue = queue_then(running);
         (
             busy + queue / (per_task_rate * wait.as_secs_f64()),
             queue,
-            wait,
+            None,
         )
     };
     WaitPlan {
@@ -382,10 +406,8 @@ pub(super) fn plan(
         arrived,
         busy,
         queue_at_startup,
-        drain_within,
         standing_queue,
-        reserve,
-        reserve_from_rises: reserve < startup,
+        still_to_arrive,
         oldest_waited: None,
         startup,
         startup_source,
@@ -398,9 +420,9 @@ pub(super) fn plan(
 
 /// The tasks that serve the messages already waiting by their deadlines,
 /// the oldest first (FIFO), from how long they have waited: the standing
-/// queue's rule plans each poll's queue within the wait from now, which
-/// would let a queue that drains slowly keep its oldest messages past the
-/// wait. Tasks launched now serve only after `startup`; a cut is at once.
+/// queue's rule plans for the messages still to arrive, which would let a
+/// queue that drains slowly keep its oldest messages past the wait. Tasks
+/// launched now serve only after `startup`; a cut is at once.
 /// Messages at or past their deadline are due within the next poll: they
 /// are late already, but the fleet is not cut under them.
 pub(super) fn by_deadlines(
@@ -419,8 +441,11 @@ pub(super) fn by_deadlines(
             let with_fewer = messages / (rate * left);
             if with_fewer <= running {
                 with_fewer
-            } else if left <= startup {
-                // Tasks launched now start too late for these.
+            } else if left <= startup + poll {
+                // Tasks launched now start too late for these, or would
+                // serve them for less than a poll: the next poll's plan,
+                // finding them due within a startup, gives such tasks back
+                // before they start.
                 running
             } else {
                 running + (messages - running * rate * left) / (rate * (left - startup))

@@ -511,22 +511,26 @@ fn capacity_kept_through_a_lull_is_what_a_burst_needs_from_its_start() {
 #[test]
 fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     // 1000 waiting, 20 tasks busy, steady: 10 arrive a second. Reacting
-    // would keep 20 busy and drain the rest; with 5 minutes to spare, fewer
-    // tasks serve the queue within the wait less a startup (4m): cut now,
-    // 12 tasks leave 1000 + 60 s x (10 - 6) = 1250 waiting when tasks
-    // launched now could start, and with the next poll's 150, 1400 over
-    // 12 x 0.5/s x 240 s.
+    // would keep 20 busy and drain the rest; with 5 minutes to spare, the
+    // 1000 (100 s of work for the fleet) may stand: a message arriving at
+    // the next poll, behind 1000 + 150, is served within its wait by 7.3
+    // tasks (1150 over 0.5/s x 315 s), and 20 keep up with the arrivals.
     let d = steady(&long_wait(), 1000, 20, 20);
     let plan = plan_of(&d);
     assert!(plan.standing_queue, "{}", d.reason);
-    assert_eq!(plan.drain_within, Duration::from_secs(240));
-    assert!((plan.tasks - 1750.0 / 150.0).abs() < 1e-9, "{}", d.reason);
-    assert!((plan.queue_at_startup + 150.0 - plan.tasks * 0.5 * 240.0).abs() < 1e-6);
-    assert_eq!(d.recommendation(), Some(12));
-    assert!(
+    assert_eq!(
+        plan.still_to_arrive,
+        Some(StillToArrive::KeepUp { rate: 10.0 }),
+        "{}",
         d.reason
-            .to_string()
-            .contains("served within 4m (the 5m wait less a startup, kept to react)"),
+    );
+    assert!((plan.tasks - 20.0).abs() < 1e-9, "{}", d.reason);
+    assert_eq!(d.recommendation(), Some(20));
+    assert!(
+        d.reason.to_string().contains(
+            "a message arriving by the next poll served within the 5m wait, and arrivals kept up \
+             with at 10/s, the rate of the last 5m: 20 tasks"
+        ),
         "{}",
         d.reason
     );
@@ -537,124 +541,67 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     assert_eq!(reacting.recommendation(), Some(54), "{}", reacting.reason);
 }
 
-/// `state` after four reaction times (75 s) whose rises were `rise`
-/// messages.
-fn rises_seen(state: &PolicyState, rise: f64) -> PolicyState {
-    let mut state = state.clone();
-    for i in 0..4u64 {
-        state
-            .rises
-            .observe(at(i * 75), rise, Duration::from_secs(75));
-    }
-    state
-}
-
-/// The standing queue's reserve: a startup held back from the wait, or
-/// less once the rises seen say less (the time the running tasks take to
-/// serve what a reaction time brought beyond the one before).
+/// With a standing queue the fleet keeps up with the arrivals of the last
+/// wait, not of the last poll: the queue absorbs what varies within a
+/// wait.
 #[test]
-fn the_reserve_is_what_the_rises_seen_need_at_most_a_startup() {
+fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
     let policy = long_wait();
-    let obs = service(1000, 20, 20, 20);
-    let (_, warmed) = decide(&policy, Ok(&obs), &PolicyState::default(), at(0));
-    let with_rises = |rise: f64| decide(&policy, Ok(&obs), &rises_seen(&warmed, rise), at(15)).0;
-    // 150 messages beyond the reaction time before: 20 tasks at 0.5/s
-    // serve them in 15 s, a poll: the queue is served within 4m 45s.
-    let d = with_rises(150.0);
+    // 20 tasks keep up with 10 a second for four minutes, the queue
+    // steady at 100; then a poll brings 600 (40 a second).
+    let mut state = PolicyState::default();
+    for t in (0..=240).step_by(15) {
+        state = decide(&policy, Ok(&service(100, 20, 20, 20)), &state, at(t)).1;
+    }
+    let (d, _) = decide(&policy, Ok(&service(550, 20, 20, 20)), &state, at(255));
     let plan = plan_of(&d);
-    assert_eq!(plan.reserve, Duration::from_secs(15));
-    assert_eq!(plan.drain_within, Duration::from_secs(285));
-    assert!(
-        d.reason.to_string().contains(
-            "served within 4m 45s (the 5m wait less 15s kept to meet a rise like 90% of the recent ones)"
-        ),
-        "{}",
-        d.reason
-    );
-    // 450: 45 s.
-    assert_eq!(plan_of(&with_rises(450.0)).reserve, Duration::from_secs(45));
-    // Rises larger than the tasks serve in a startup: a startup.
-    let d = with_rises(5000.0);
-    assert_eq!(plan_of(&d).reserve, Duration::from_secs(60));
-    assert_eq!(plan_of(&d).drain_within, Duration::from_secs(240));
-    assert!(
-        d.reason
-            .to_string()
-            .contains("the 5m wait less a startup, kept to react"),
-        "{}",
-        d.reason
-    );
-    // A smaller reserve, a longer queue: fewer tasks. With 3000 waiting,
-    // (3000 + 150) over 0.5/s x 285 s is 22.1 tasks, over 240 s 26.3.
-    let more = service(3000, 20, 20, 20);
-    let (_, warmed) = decide(&policy, Ok(&more), &PolicyState::default(), at(0));
-    let tasks = |rise: f64| {
-        plan_of(&decide(&policy, Ok(&more), &rises_seen(&warmed, rise), at(15)).0).tasks
+    // Over the last 255 s (the log's oldest mark): 150 a poll for 16
+    // polls, then 150 served + 450 more: 3000 messages, 11.76 a second.
+    let Some(StillToArrive::KeepUp { rate }) = plan.still_to_arrive else {
+        panic!("{}", d.reason);
     };
-    assert!(
-        (tasks(150.0) - 3150.0 / 142.5).abs() < 1e-9,
-        "{}",
-        tasks(150.0)
-    );
-    assert!(
-        (tasks(5000.0) - 3150.0 / 120.0).abs() < 1e-9,
-        "{}",
-        tasks(5000.0)
-    );
-}
-
-#[test]
-fn a_rise_is_what_a_window_brought_beyond_the_one_before() {
-    use crate::engine::ArrivalLog;
-    let span = Duration::from_secs(600);
-    let mut log = ArrivalLog::default();
-    // 10 a second for 5 minutes, then 16 a second for 2 minutes, polls
-    // every 15 s.
-    let mut now = 0;
-    for _ in 0..20 {
-        now += 15;
-        log.record(at(now), 150.0, span);
-    }
-    let window = Duration::from_secs(60);
-    assert_eq!(log.rise(at(now), window), Some(0.0));
-    for _ in 0..8 {
-        now += 15;
-        log.record(at(now), 240.0, span);
-    }
-    // The last minute brought 960, the one before 960: no rise; a window
-    // of two minutes against the two before: 1920 - 1200.
-    assert_eq!(log.rise(at(now), window), Some(0.0));
-    assert_eq!(log.rise(at(now), Duration::from_secs(120)), Some(720.0));
-    // Not before the log reaches back two windows.
-    assert_eq!(log.rise(at(now), Duration::from_secs(300)), None);
+    assert!((rate - 3000.0 / 255.0).abs() < 1e-9, "{rate}");
+    // The last poll's rate would have asked for 80 tasks; the last wait's
+    // asks for 23.5, and a message arriving at the next poll behind
+    // 550 + 40 x 15 for 1150 / (0.5 x 315) = 7.3.
+    assert!((plan.arrival_rate - 40.0).abs() < 1e-9, "{}", d.reason);
+    assert!((plan.tasks - rate / 0.5).abs() < 1e-9, "{}", d.reason);
+    assert_eq!(d.recommendation(), Some(24));
 }
 
 #[test]
 fn a_standing_queue_grows_the_fleet_when_it_would_outlast_the_wait() {
-    // 6000 waiting with 20 busy tasks: more than 20 tasks serve in 4 minutes,
-    // so the fleet grows, counting only the running ones until a startup
-    // has passed.
+    // 6000 waiting with 20 busy tasks: a message arriving at the next poll,
+    // behind 6150, is not served within its wait by 20 tasks (3150 in
+    // 315 s), so the fleet grows, counting only the running ones until a
+    // startup has passed: 20 + 3000 / (0.5 x 255) = 43.5. The 5870 that
+    // waited since the previous poll need more by their deadlines, 285 s
+    // away: 20 + (5870 - 2850) / (0.5 x 225) = 46.8.
     let d = steady(&long_wait(), 6000, 20, 20);
     let plan = plan_of(&d);
     assert!(plan.standing_queue);
     assert_eq!(plan.queue_at_startup, 6000.0, "{}", d.reason);
-    assert_eq!(
-        d.recommendation(),
-        Some(52),
-        "(6000 + 150) / 120 = 51.25, rounded up"
+    assert_eq!(plan.oldest_waited, Some(Duration::from_secs(15)));
+    assert!(
+        (plan.tasks - (20.0 + 3020.0 / 112.5)).abs() < 1e-9,
+        "{}",
+        d.reason
     );
+    assert_eq!(d.recommendation(), Some(47));
     assert_eq!(d.action(), Action::ScaleOut);
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// With a standing queue, the plan serves the queue expected when tasks
-    /// launched now could start, plus the next poll's arrivals, within the
-    /// wait less its reserve (at most a startup), whichever way the fleet
-    /// moves.
+    /// With a standing queue, a message arriving at the next poll is
+    /// served within its wait: what the plan's tasks serve within the wait
+    /// and a poll (the running ones from now, any more from when they
+    /// start, a cut at once) covers what waits and what the poll brings;
+    /// and with no run of arrivals under way, the fleet keeps up with the
+    /// rate of the last wait.
     #[test]
-    fn a_standing_queue_is_served_within_the_wait_less_its_reserve(
+    fn a_standing_queue_serves_the_next_polls_arrivals_within_the_wait(
         p in any_sized_policy(),
         history in any_history(),
         visible in 0u64..100_000,
@@ -665,19 +612,26 @@ proptest! {
         let current = current.clamp(p.min_tasks, p.max_tasks);
         let (d, _) = decide(&p, Ok(&service(visible, in_flight, current, current)), &state, at(now + 15));
         let plan = plan_of(&d);
+        prop_assert_eq!(plan.standing_queue, plan.still_to_arrive.is_some());
         if plan.standing_queue {
             let slots = p.in_flight_per_task.unwrap_or(1.0);
             let BacklogTarget::Wait { message_cost, .. } = p.target else { unreachable!() };
             let per_task = slots / message_cost.as_secs_f64();
-            prop_assert!(plan.reserve <= plan.startup);
-            prop_assert_eq!(plan.drain_within, plan.wait - plan.reserve);
-            let next_poll = plan.arrival_rate * p.poll_interval.as_secs_f64();
-            let served = plan.tasks.max(0.0) * per_task * plan.drain_within.as_secs_f64();
-            let queue = plan.queue_at_startup + next_poll;
-            prop_assert!(served + 1e-6 * (1.0 + queue) >= queue || plan.warm.is_some(),
+            let poll = p.poll_interval.as_secs_f64();
+            let horizon = plan.wait.as_secs_f64() + poll;
+            let running = f64::from(current);
+            let served = if plan.tasks <= running {
+                plan.tasks * per_task * horizon
+            } else {
+                running * per_task * horizon
+                    + (plan.tasks - running) * per_task * (horizon - plan.startup.as_secs_f64())
+            };
+            let queue = visible as f64 + plan.arrival_rate * poll;
+            prop_assert!(served + 1e-6 * (1.0 + queue) >= queue,
                 "{} vs {}: {}", served, queue, d.reason);
-        } else {
-            prop_assert_eq!(plan.drain_within, plan.wait);
+            if let Some(StillToArrive::KeepUp { rate }) = plan.still_to_arrive {
+                prop_assert!(plan.tasks + 1e-9 >= rate / per_task, "{}", d.reason);
+            }
         }
     }
 }
@@ -937,24 +891,28 @@ fn a_run_like_the_recent_ones_still_brings_what_they_did() {
             runs.observe(poll, arrived, 20.0);
         }
     }
-    // Between runs: a whole one to come.
-    assert_eq!(runs.still_to_come(), Some(600.0));
-    for (i, rest) in [(1, 450.0), (2, 300.0), (3, 150.0)] {
+    let rest = |runs: &ArrivalRuns| {
+        runs.still_to_come()
+            .map(|r| (r.messages, r.within.as_secs()))
+    };
+    // Between runs: a whole one to come, over 4 polls.
+    assert_eq!(rest(&runs), Some((600.0, 60)));
+    for (i, left) in [(1, (450.0, 45)), (2, (300.0, 30)), (3, (150.0, 15))] {
         runs.observe(poll, 150.0, 20.0);
-        assert_eq!(runs.still_to_come(), Some(rest), "after {i} polls");
+        assert_eq!(rest(&runs), Some(left), "after {i} polls");
     }
     // One quiet poll does not end it.
     runs.observe(poll, 5.0, 20.0);
     runs.observe(poll, 150.0, 20.0);
-    assert_eq!(runs.still_to_come(), Some(0.0));
+    assert_eq!(rest(&runs), Some((0.0, 0)));
     // A fifth poll of arrivals: larger and longer than the runs seen.
     runs.observe(poll, 150.0, 20.0);
-    assert_eq!(runs.still_to_come(), None);
+    assert_eq!(rest(&runs), None);
     // Two quiet polls end it; a new one begins with a whole run to come
-    // (the 5-poll run is one of four now, so 90% of them is 750).
+    // (the 5-poll run is one of four now, so 90% of them is 750 over 75 s).
     runs.observe(poll, 0.0, 20.0);
     runs.observe(poll, 0.0, 20.0);
-    assert_eq!(runs.still_to_come(), Some(750.0));
+    assert_eq!(rest(&runs), Some((750.0, 75)));
     // Too few runs to go by: none.
     let mut two = ArrivalRuns::default();
     for _ in 0..2 {
@@ -962,7 +920,7 @@ fn a_run_like_the_recent_ones_still_brings_what_they_did() {
         two.observe(poll, 0.0, 0.0);
         two.observe(poll, 0.0, 0.0);
     }
-    assert_eq!(two.still_to_come(), None);
+    assert!(two.still_to_come().is_none());
 }
 
 /// The plan at 15 s, a poll after `counts.previous`, for 2 s a message,
@@ -979,22 +937,27 @@ fn plan_one_poll(wait: u64, counts: &crate::engine::wait_sizing::Counts) -> Wait
 }
 
 /// With a standing queue, what arrives while new tasks start is at most
-/// what a run of arrivals like the recent ones still brings; where the
-/// engine reacts, the rate is planned for throughout.
+/// what a run of arrivals like the recent ones still brings, and the plan
+/// serves the run's last message within the wait of the run's end; where
+/// the engine reacts, the rate is planned for throughout.
 #[test]
-fn a_standing_queue_plans_no_more_arrivals_than_a_run_still_brings() {
+fn a_standing_queue_plans_for_the_last_message_of_a_run() {
     use crate::engine::wait_sizing::Counts;
+    use crate::engine::RunRest;
     // 2 running, 1000 waiting, 285 more than 15 s ago: arrivals at
     // 1 + 19 = 20 a second, 1200 over the 60 s startup, of which the
     // running tasks serve 60.
-    let counts = |run_rest| Counts {
+    let counts = |messages: Option<f64>| Counts {
         waiting: 1000.0,
         in_flight: 2.0,
         running: 2,
         previous: Some((at(0), 717.0)),
         running_before: Some(2),
-        rise: None,
-        run_rest,
+        run_rest: messages.map(|messages| RunRest {
+            messages,
+            within: Duration::from_secs(30),
+        }),
+        over_wait: None,
     };
     let queue = |wait, rest| plan_one_poll(wait, &counts(rest)).queue_at_startup;
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
@@ -1012,6 +975,25 @@ fn a_standing_queue_plans_no_more_arrivals_than_a_run_still_brings() {
     assert!(close(queue(300, Some(5000.0)), 2140.0));
     // Wait 60 s, the same startup: the engine reacts, the rate throughout.
     assert!(close(queue(60, Some(100.0)), 2140.0));
+
+    // The tasks: the run's last message, behind 1000 + 100, arrives within
+    // 30 s and is served within 300 s of it: 2 tasks serve 330 in 330 s,
+    // more serve from 60 s on: 2 + (1100 - 330) / (0.5 x 270) = 7.7. (The
+    // next poll's message, behind 1000 + 300, needs 2 + (1300 - 315) /
+    // (0.5 x 255) = 9.7.)
+    let plan = plan_one_poll(300, &counts(Some(100.0)));
+    assert!(close(plan.tasks, 2.0 + 985.0 / 127.5), "{}", plan.tasks);
+    // A larger run: 2 + (1000 + 1500 - 330) / 135 = 18.1: at most the rate
+    // over a reaction time (20 x 75 = 1500) of the 5000 it still brings.
+    let plan = plan_one_poll(300, &counts(Some(5000.0)));
+    assert!(close(plan.tasks, 2.0 + 2170.0 / 135.0), "{}", plan.tasks);
+    assert_eq!(
+        plan.still_to_arrive,
+        Some(StillToArrive::Run(RunRest {
+            messages: 5000.0,
+            within: Duration::from_secs(30)
+        }))
+    );
 }
 
 /// Tasks that started since the previous poll may have served little of
@@ -1030,8 +1012,8 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
         running: 40,
         previous: Some((at(0), 800.0)),
         running_before: Some(10),
-        rise: None,
         run_rest: None,
+        over_wait: None,
     };
     let arrived = |wait| plan_one_poll(wait, &counts).arrived;
     // Standing queue: 10 tasks served 75 of the 100 the work fell by: -25
@@ -1043,36 +1025,32 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
 
 /// With a standing queue the plan has two branches, growing from the
 /// running tasks or cutting to fewer (a cut is at once, so fewer serve
-/// while a startup passes); they meet at the running count, whatever the
-/// reserve, so that a little more backlog never turns a cut into more
-/// tasks than run.
+/// while a startup passes); they meet at the running count, so that a
+/// little more backlog never turns a cut into more tasks than run.
 #[test]
-fn a_standing_queue_grows_and_cuts_by_one_condition_whatever_the_reserve() {
+fn a_standing_queue_grows_and_cuts_by_one_condition() {
     use crate::engine::wait_sizing::Counts;
-    // 20 running at 0.5/s keep up with 10 a second (no growth).
-    let tasks = |waiting: f64, rise: Option<f64>| {
+    // 20 running at 0.5/s serve 10 a second, and the work is steady; over
+    // the last minute 150 arrived, 2.5 a second: 5 tasks keep up.
+    let tasks = |waiting: f64| {
         let counts = Counts {
             waiting,
             in_flight: 20.0,
             running: 20,
             previous: Some((at(0), waiting + 20.0)),
             running_before: Some(20),
-            rise,
             run_rest: None,
+            over_wait: Some((0.0, Duration::from_secs(60))),
         };
         plan_one_poll(300, &counts).tasks
     };
-    // Reserve a startup (60 s), or 20 s from rises of 200 messages.
-    for (rise, reserve) in [(None, 60.0), (Some(200.0), 20.0)] {
-        // The queue at which 20 tasks are just enough: V + 10 x 60 - 600
-        // + 10 x 15 = 20 x 0.5 x (300 - reserve).
-        let balanced = 10.0 * (300.0 - reserve) - 150.0;
-        let below = tasks(balanced - 1.0, rise);
-        let above = tasks(balanced + 1.0, rise);
-        assert!(
-            below < 20.0 && above > 20.0,
-            "{below} {above} ({reserve} s)"
-        );
-        assert!(above - below < 0.02, "{below} {above} ({reserve} s)");
-    }
+    // The queue at which 20 tasks are just enough for a message arriving
+    // at the next poll: V + 10 x 15 = 20 x 0.5 x 315.
+    let balanced = 3150.0 - 150.0;
+    let below = tasks(balanced - 1.0);
+    let above = tasks(balanced + 1.0);
+    assert!(below < 20.0 && above > 20.0, "{below} {above}");
+    assert!(above - below < 0.02, "{below} {above}");
+    // Far below: the cut branch, V + 150 over 0.5 x 315 a task.
+    assert!((tasks(1000.0) - 1150.0 / 157.5).abs() < 1e-9);
 }
