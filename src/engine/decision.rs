@@ -364,6 +364,14 @@ impl fmt::Display for Because {
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),
                 )?;
+                let keep_up = |f: &mut fmt::Formatter<'_>| {
+                    write!(
+                        f,
+                        "arrivals kept up with at {}/s, the rate of the last {}",
+                        fmt_rate(plan.wait_rate),
+                        fmt_duration(plan.wait),
+                    )
+                };
                 match plan.still_to_arrive {
                     Some(still) => {
                         write!(
@@ -379,15 +387,13 @@ impl fmt::Display for Because {
                                 fmt_count(run.messages.round()),
                                 fmt_duration(run.within),
                             )?,
-                            StillToArrive::KeepUp { rate } => write!(
-                                f,
-                                "arrivals kept up with at {}/s, the rate of the last {}",
-                                fmt_rate(rate),
-                                fmt_duration(plan.wait),
-                            )?,
+                            StillToArrive::KeepUp => keep_up(f)?,
                         }
                     }
-                    None => write!(f, "drained within {}", fmt_duration(plan.wait))?,
+                    None => {
+                        write!(f, "drained within {}, and ", fmt_duration(plan.wait))?;
+                        keep_up(f)?;
+                    }
                 }
                 if let Some(oldest) = plan.oldest_waited {
                     write!(

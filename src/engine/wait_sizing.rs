@@ -19,8 +19,8 @@
 //! - **Tasks**, in one of two regimes:
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
-//!     enough to keep up with `λ` plus enough to drain that projected queue
-//!     within `target_wait`;
+//!     enough to keep up with the arrivals of the last wait plus enough to
+//!     drain that projected queue within `target_wait`;
 //!   - *a standing queue*, when the wait is longer: messages may wait, so
 //!     the fleet is sized for those still to arrive to be served within
 //!     the wait of their arrival, no faster. Served oldest first, the first
@@ -192,6 +192,9 @@ pub struct WaitPlan {
     pub queue_at_startup: f64,
     /// Whether the wait leaves room for a standing queue.
     pub standing_queue: bool,
+    /// Messages arriving per second over the last wait: the rate the fleet
+    /// keeps up with (see [`StillToArrive::KeepUp`]).
+    pub wait_rate: f64,
     /// With a standing queue, the arrivals planned for beyond the next
     /// poll's.
     pub still_to_arrive: Option<StillToArrive>,
@@ -226,8 +229,8 @@ pub enum StillToArrive {
     /// message is served within the wait of the run's end.
     Run(RunRest),
     /// Arrivals that go on: the fleet keeps up with them at the rate of the
-    /// last wait (messages a second).
-    KeepUp { rate: f64 },
+    /// last wait (`WaitPlan::wait_rate`).
+    KeepUp,
 }
 
 /// The fleet kept between bursts (see `bursts.rs`).
@@ -339,6 +342,16 @@ pub(super) fn plan(
     let queue_then = |serving: f64| {
         (counts.waiting + arriving - serving * per_task_rate * startup_secs).max(0.0)
     };
+    // The rate of the last wait, this poll's estimate included: the fleet
+    // keeps up with it, not with the last poll's, since the queue may
+    // absorb what varies within a wait, and a fleet sized to each poll's
+    // peak idles through the next trough.
+    let wait_rate = counts
+        .over_wait
+        .filter(|&(_, over)| !over.is_zero())
+        .map_or(arrival_rate, |(messages, over)| {
+            ((messages + arrived) / over.as_secs_f64()).max(0.0)
+        });
     let (tasks, queue_at_startup, still_to_arrive) = if standing_queue {
         let poll_secs = poll.as_secs_f64();
         let wait_secs = wait.as_secs_f64();
@@ -368,10 +381,7 @@ pub(super) fn plan(
         // The last: of a run like the recent ones, behind what waits and
         // what the run still brings (at most the rate over a reaction
         // time), served within the wait of the run's end. Otherwise the
-        // arrivals go on, and the fleet keeps up with them: at the rate of
-        // the last wait, not of the last poll: the queue may absorb what
-        // varies within a wait, and a fleet sized to each poll's peak idles
-        // through the next trough.
+        // arrivals go on, and the fleet keeps up with them.
         let (last, still_to_arrive) = match run {
             Some(run) => {
                 let coming = (arrival_rate * (startup_secs + poll_secs)).min(run.messages.max(0.0));
@@ -381,22 +391,14 @@ pub(super) fn plan(
                     StillToArrive::Run(run),
                 )
             }
-            None => {
-                let rate = counts
-                    .over_wait
-                    .filter(|&(_, over)| !over.is_zero())
-                    .map_or(arrival_rate, |(messages, over)| {
-                        ((messages + arrived) / over.as_secs_f64()).max(0.0)
-                    });
-                (rate / per_task_rate, StillToArrive::KeepUp { rate })
-            }
+            None => (wait_rate / per_task_rate, StillToArrive::KeepUp),
         };
         let tasks = first.max(last);
         (tasks, queue_then(running.min(tasks)), Some(still_to_arrive))
     } else {
         let queue = queue_then(running);
         (
-            busy + queue / (per_task_rate * wait.as_secs_f64()),
+            wait_rate / per_task_rate + queue / (per_task_rate * wait.as_secs_f64()),
             queue,
             None,
         )
@@ -407,6 +409,7 @@ pub(super) fn plan(
         busy,
         queue_at_startup,
         standing_queue,
+        wait_rate,
         still_to_arrive,
         oldest_waited: None,
         startup,

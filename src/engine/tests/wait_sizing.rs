@@ -520,10 +520,11 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     assert!(plan.standing_queue, "{}", d.reason);
     assert_eq!(
         plan.still_to_arrive,
-        Some(StillToArrive::KeepUp { rate: 10.0 }),
+        Some(StillToArrive::KeepUp),
         "{}",
         d.reason
     );
+    assert!((plan.wait_rate - 10.0).abs() < 1e-9, "{}", d.reason);
     assert!((plan.tasks - 20.0).abs() < 1e-9, "{}", d.reason);
     assert_eq!(d.recommendation(), Some(20));
     assert!(
@@ -557,9 +558,8 @@ fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
     let plan = plan_of(&d);
     // Over the last 255 s (the log's oldest mark): 150 a poll for 16
     // polls, then 150 served + 450 more: 3000 messages, 11.76 a second.
-    let Some(StillToArrive::KeepUp { rate }) = plan.still_to_arrive else {
-        panic!("{}", d.reason);
-    };
+    assert_eq!(plan.still_to_arrive, Some(StillToArrive::KeepUp));
+    let rate = plan.wait_rate;
     assert!((rate - 3000.0 / 255.0).abs() < 1e-9, "{rate}");
     // The last poll's rate would have asked for 80 tasks; the last wait's
     // asks for 23.5, and a message arriving at the next poll behind
@@ -567,6 +567,45 @@ fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
     assert!((plan.arrival_rate - 40.0).abs() < 1e-9, "{}", d.reason);
     assert!((plan.tasks - rate / 0.5).abs() < 1e-9, "{}", d.reason);
     assert_eq!(d.recommendation(), Some(24));
+}
+
+/// Where the engine reacts, too, the fleet keeps up with the arrivals of
+/// the last wait and drains the queue expected when new tasks start.
+#[test]
+fn a_reacting_fleet_keeps_up_with_the_last_waits_arrivals() {
+    let policy = stated();
+    // 20 tasks keep up with 10 a second for a minute and a half, the queue
+    // steady at 100; then a poll brings 600 (40 a second).
+    let mut state = PolicyState::default();
+    for t in (0..=90).step_by(15) {
+        state = decide(&policy, Ok(&service(100, 20, 20, 20)), &state, at(t)).1;
+    }
+    let (d, _) = decide(&policy, Ok(&service(550, 20, 20, 20)), &state, at(105));
+    let plan = plan_of(&d);
+    assert!(!plan.standing_queue);
+    // The last 60 s: 3 polls of 150, then 600: 17.5 a second (the log's
+    // marks fall on the polls), against the last poll's 40.
+    assert!(
+        (plan.wait_rate - 1050.0 / 60.0).abs() < 1e-9,
+        "{}",
+        d.reason
+    );
+    assert!((plan.arrival_rate - 40.0).abs() < 1e-9, "{}", d.reason);
+    // 35 tasks keep up; the queue when new tasks start, 550 + 40 x 60 -
+    // 20 x 0.5 x 60 = 2350, drained within 60 s: 78.3 more.
+    assert_eq!(plan.queue_at_startup, 2350.0);
+    assert!(
+        (plan.tasks - (35.0 + 2350.0 / 30.0)).abs() < 1e-9,
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.reason.to_string().contains(
+            "drained within 1m, and arrivals kept up with at 18/s, the rate of the last 1m: 114 tasks"
+        ),
+        "{}",
+        d.reason
+    );
 }
 
 #[test]
@@ -629,8 +668,8 @@ proptest! {
             let queue = visible as f64 + plan.arrival_rate * poll;
             prop_assert!(served + 1e-6 * (1.0 + queue) >= queue,
                 "{} vs {}: {}", served, queue, d.reason);
-            if let Some(StillToArrive::KeepUp { rate }) = plan.still_to_arrive {
-                prop_assert!(plan.tasks + 1e-9 >= rate / per_task, "{}", d.reason);
+            if plan.still_to_arrive == Some(StillToArrive::KeepUp) {
+                prop_assert!(plan.tasks + 1e-9 >= plan.wait_rate / per_task, "{}", d.reason);
             }
         }
     }
