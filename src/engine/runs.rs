@@ -7,8 +7,8 @@
 //! that a fleet only just serves before the next are still told apart.
 //! From them, what a run like 90% of the recent ones still brings, and
 //! within how long ([`ArrivalRuns::still_to_come`]): a standing queue
-//! plans for its last message instead of for arrivals that go on. Bounded: the last
-//! [`ArrivalRuns::KEPT`] runs.
+//! plans for its last message instead of for arrivals that go on.
+//! Bounded: the last [`ArrivalRuns::KEPT`] runs.
 
 use std::collections::VecDeque;
 use std::time::Duration;

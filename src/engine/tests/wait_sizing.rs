@@ -542,19 +542,25 @@ fn a_long_wait_lets_a_queue_stand_instead_of_idling_tasks() {
     assert_eq!(reacting.recommendation(), Some(54), "{}", reacting.reason);
 }
 
+/// Polls every 15 s until `rise_at` with 20 tasks keeping up with 10
+/// messages a second, the queue steady at 100; then, at `rise_at`, a poll
+/// that brought 600 (40 a second): its decision.
+fn steady_then_a_rise(policy: &Policy, rise_at: u64) -> Decision {
+    let mut state = PolicyState::default();
+    for t in (0..rise_at).step_by(15) {
+        state = decide(policy, Ok(&service(100, 20, 20, 20)), &state, at(t)).1;
+    }
+    decide(policy, Ok(&service(550, 20, 20, 20)), &state, at(rise_at)).0
+}
+
 /// With a standing queue the fleet keeps up with the arrivals of the last
 /// wait, not of the last poll: the queue absorbs what varies within a
 /// wait.
 #[test]
 fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
-    let policy = long_wait();
-    // 20 tasks keep up with 10 a second for four minutes, the queue
-    // steady at 100; then a poll brings 600 (40 a second).
-    let mut state = PolicyState::default();
-    for t in (0..=240).step_by(15) {
-        state = decide(&policy, Ok(&service(100, 20, 20, 20)), &state, at(t)).1;
-    }
-    let (d, _) = decide(&policy, Ok(&service(550, 20, 20, 20)), &state, at(255));
+    // 20 tasks keep up with 10 a second for four minutes; then a poll
+    // brings 600.
+    let d = steady_then_a_rise(&long_wait(), 255);
     let plan = plan_of(&d);
     // Over the last 255 s (the log's oldest mark): 150 a poll for 16
     // polls, then 150 served + 450 more: 3000 messages, 11.76 a second.
@@ -573,14 +579,9 @@ fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
 /// the last wait and drains the queue expected when new tasks start.
 #[test]
 fn a_reacting_fleet_keeps_up_with_the_last_waits_arrivals() {
-    let policy = stated();
-    // 20 tasks keep up with 10 a second for a minute and a half, the queue
-    // steady at 100; then a poll brings 600 (40 a second).
-    let mut state = PolicyState::default();
-    for t in (0..=90).step_by(15) {
-        state = decide(&policy, Ok(&service(100, 20, 20, 20)), &state, at(t)).1;
-    }
-    let (d, _) = decide(&policy, Ok(&service(550, 20, 20, 20)), &state, at(105));
+    // 20 tasks keep up with 10 a second for a minute and a half; then a
+    // poll brings 600.
+    let d = steady_then_a_rise(&stated(), 105);
     let plan = plan_of(&d);
     assert!(!plan.standing_queue);
     // The last 60 s: 3 polls of 150, then 600: 17.5 a second (the log's
