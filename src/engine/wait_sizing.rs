@@ -185,7 +185,6 @@ pub struct WaitPlan {
     /// negative; the burst memory takes it at zero or more.
     #[serde(skip)]
     pub arrived: f64,
-
     /// Tasks that keep up with it.
     pub busy: f64,
     /// Messages expected to wait when tasks launched now start.
@@ -355,19 +354,10 @@ pub(super) fn plan(
     let (tasks, queue_at_startup, still_to_arrive) = if standing_queue {
         let poll_secs = poll.as_secs_f64();
         let wait_secs = wait.as_secs_f64();
-        // The tasks that serve `messages` within `horizon` seconds: those
-        // running from now, any more from when they start; a cut is at
-        // once. (Equal at the running count; the horizon always exceeds a
-        // startup, as the wait exceeds a startup and a poll.)
+        // Every horizon below exceeds a startup, as the wait exceeds a
+        // startup and a poll.
         let serve = |messages: f64, horizon: f64| {
-            let with_fewer = messages / (per_task_rate * horizon);
-            if with_fewer <= running {
-                with_fewer
-            } else {
-                running
-                    + (messages - running * per_task_rate * horizon)
-                        / (per_task_rate * (horizon - startup_secs))
-            }
+            fleet_serving(messages, horizon, (running, per_task_rate), startup_secs)
         };
         // Messages are served oldest first, so of those still to arrive the
         // first and the last come closest to their deadlines (in between,
@@ -441,18 +431,35 @@ pub(super) fn by_deadlines(
     waited
         .map(|Waited { waited, messages }| {
             let left = (stated.wait.as_secs_f64() - waited.as_secs_f64()).max(poll);
-            let with_fewer = messages / (rate * left);
-            if with_fewer <= running {
-                with_fewer
-            } else if left <= startup + poll {
-                // Tasks launched now start too late for these, or would
-                // serve them for less than a poll: the next poll's plan,
-                // finding them due within a startup, gives such tasks back
-                // before they start.
+            if messages > running * rate * left && left <= startup + poll {
+                // More than run are needed, but tasks launched now start
+                // too late for these, or would serve them for less than a
+                // poll: the next poll's plan, finding them due within a
+                // startup, gives such tasks back before they start.
                 running
             } else {
-                running + (messages - running * rate * left) / (rate * (left - startup))
+                fleet_serving(messages, left, (running, rate), startup)
             }
         })
         .fold(0.0, f64::max)
+}
+
+/// The smallest fleet that serves `messages` within `within` seconds: the
+/// `running` tasks from now, any more from when they start, `startup`
+/// seconds on; a cut is at once. The two cases agree at `running`, so a
+/// little more work never turns a cut into more tasks than run. Needing
+/// more than run, `within` must exceed `startup`.
+fn fleet_serving(
+    messages: f64,
+    within: f64,
+    (running, per_task_rate): (f64, f64),
+    startup: f64,
+) -> f64 {
+    let with_fewer = messages / (per_task_rate * within);
+    if with_fewer <= running {
+        with_fewer
+    } else {
+        running
+            + (messages - running * per_task_rate * within) / (per_task_rate * (within - startup))
+    }
 }
