@@ -10,6 +10,10 @@ cd "$(dirname "$0")/.."
 source scripts/emulator.sh
 ensure_emulator .venv
 
+# A run from a fresh clone gains nothing from incremental caches, which
+# take over a gigabyte of target/; a developer may set it back to 1.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 BACKLOG_SCALER_SKIPS=$(mktemp)
 export BACKLOG_SCALER_SKIPS
 trap 'rm -f "$BACKLOG_SCALER_SKIPS"' EXIT
