@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::decision::{Action, Because, Decision, Outcome, Reason};
 use super::observation::{Observation, Timestamp};
 use super::state::PolicyState;
-use super::wait_sizing::{self, Counts, WaitPlan, WarmFleet};
+use super::wait_sizing::{self, Counts, StillToArrive, WaitPlan, WarmFleet};
 use crate::policy::Policy;
 
 /// Decide what one policy's service should run, from one observation.
@@ -209,6 +209,14 @@ fn wait_needed(
             .saturating_mul(2)
             .max(reaction.saturating_mul(2)),
     );
+    if let Some((tasks, run)) = plan.run_ending {
+        // Messages due before new tasks start have only the running ones.
+        let waited = state.arrivals.waited(now, counts.waiting, counts.in_flight);
+        if wait_sizing::running_serves_waiting(stated, running, waited) {
+            plan.tasks = tasks;
+            plan.still_to_arrive = Some(StillToArrive::Run(run));
+        }
+    }
     if !late_by.is_zero() {
         // Only then do new tasks start after a rise's first messages are
         // due; otherwise every surge would need nothing.

@@ -20,7 +20,11 @@
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
 //!     enough to keep up with the arrivals of the last wait plus enough to
-//!     drain that projected queue within `target_wait`;
+//!     drain that projected queue within `target_wait`; or, while a run of
+//!     arrivals like the recent ones is to end before tasks launched now
+//!     start, and the running tasks serve what waits by its deadlines, the
+//!     standing queue's first and last messages below
+//!     ([`WaitPlan::run_ending`]);
 //!   - *a standing queue*, when the wait is longer: messages may wait, so
 //!     the fleet is sized for those still to arrive to be served within
 //!     the wait of their arrival, no faster. Served oldest first, the first
@@ -194,9 +198,19 @@ pub struct WaitPlan {
     /// Messages arriving per second over the last wait: the rate the fleet
     /// keeps up with (see [`StillToArrive::KeepUp`]).
     pub wait_rate: f64,
-    /// With a standing queue, the arrivals planned for beyond the next
-    /// poll's.
+    /// The arrivals planned for beyond the next poll's: with a standing
+    /// queue always; where the engine reacts, once a run ending before new
+    /// tasks could start was planned for (see [`WaitPlan::run_ending`]).
     pub still_to_arrive: Option<StillToArrive>,
+    /// Where the engine reacts, while a run of arrivals like the recent
+    /// ones is to end before tasks launched now could start: the tasks that
+    /// serve its first and last messages still to arrive within their wait,
+    /// and the run. They replace [`WaitPlan::tasks`] only when the running
+    /// tasks serve what already waits by its deadlines (which the caller
+    /// checks against the arrival log, this poll's arrivals included):
+    /// messages due before new tasks start have only those.
+    #[serde(skip)]
+    pub run_ending: Option<(f64, RunRest)>,
     /// With a standing queue, when the messages already waiting need more
     /// tasks to be served by their deadlines than the queue rule gives: how
     /// long the oldest has waited (see [`by_deadlines`]).
@@ -352,38 +366,17 @@ pub(super) fn plan(
             ((messages + arrived) / over.as_secs_f64()).max(0.0)
         });
     let (tasks, queue_at_startup, still_to_arrive) = if standing_queue {
-        let poll_secs = poll.as_secs_f64();
-        let wait_secs = wait.as_secs_f64();
-        // Every horizon below exceeds a startup, as the wait exceeds a
-        // startup and a poll.
-        let serve = |messages: f64, horizon: f64| {
-            fleet_serving(messages, horizon, (running, per_task_rate), startup_secs)
+        // With no run like the recent ones under way, the arrivals go on,
+        // and the fleet keeps up with them.
+        let serving =
+            |run| serving_first_and_last(stated, startup_secs, counts, arrival_rate, poll, run);
+        let (tasks, still_to_arrive) = match run {
+            Some(run) => (serving(Some(run)), StillToArrive::Run(run)),
+            None => (
+                serving(None).max(wait_rate / per_task_rate),
+                StillToArrive::KeepUp,
+            ),
         };
-        // Messages are served oldest first, so of those still to arrive the
-        // first and the last come closest to their deadlines (in between,
-        // while the fleet keeps up, each waits less than the one before).
-        // The first: one arriving at the next poll, behind what waits and
-        // what the poll brings, served within the wait of its arrival.
-        let first = serve(
-            counts.waiting + arrival_rate * poll_secs,
-            wait_secs + poll_secs,
-        );
-        // The last: of a run like the recent ones, behind what waits and
-        // what the run still brings (at most the rate over a reaction
-        // time), served within the wait of the run's end. Otherwise the
-        // arrivals go on, and the fleet keeps up with them.
-        let (last, still_to_arrive) = match run {
-            Some(run) => {
-                let coming = (arrival_rate * (startup_secs + poll_secs)).min(run.messages.max(0.0));
-                let horizon = (run.within + wait).as_secs_f64();
-                (
-                    serve(counts.waiting + coming, horizon),
-                    StillToArrive::Run(run),
-                )
-            }
-            None => (wait_rate / per_task_rate, StillToArrive::KeepUp),
-        };
-        let tasks = first.max(last);
         (tasks, queue_then(running.min(tasks)), Some(still_to_arrive))
     } else {
         let queue = queue_then(running);
@@ -393,6 +386,20 @@ pub(super) fn plan(
             None,
         )
     };
+    // Where it reacts, tasks launched now start after a run that ends
+    // within a reaction time: they would serve only its last messages, which
+    // the rule above, keeping up with the run's rate as if it went on,
+    // overrates. So plan for the run's first and last messages instead
+    // (applied by the caller, see `WaitPlan::run_ending`).
+    let run_ending = counts
+        .run_rest
+        .filter(|run| !standing_queue && run.within <= startup.saturating_add(poll))
+        .map(|run| {
+            (
+                serving_first_and_last(stated, startup_secs, counts, arrival_rate, poll, Some(run)),
+                run,
+            )
+        });
     WaitPlan {
         arrival_rate,
         arrived,
@@ -401,6 +408,7 @@ pub(super) fn plan(
         standing_queue,
         wait_rate,
         still_to_arrive,
+        run_ending,
         oldest_waited: None,
         startup,
         startup_source,
@@ -409,6 +417,55 @@ pub(super) fn plan(
         warm: None,
         surges: None,
     }
+}
+
+/// The smallest fleet that serves, within the wait of its arrival, each
+/// message still to arrive that comes closest to its deadline: served
+/// oldest first, the first and the last (in between, while the fleet keeps
+/// up, each waits less than the one before). The first arrives at the next
+/// poll, behind what waits and what the poll brings. The last, with a run
+/// like the recent ones under way, is the run's: behind what waits and what
+/// the run still brings (at most the rate over a reaction time), served
+/// within the wait of the run's end.
+fn serving_first_and_last(
+    stated: Stated,
+    startup: f64,
+    counts: &Counts,
+    arrival_rate: f64,
+    poll: Duration,
+    run: Option<RunRest>,
+) -> f64 {
+    let fleet = (f64::from(counts.running), stated.per_task_rate);
+    let (poll, wait) = (poll.as_secs_f64(), stated.wait.as_secs_f64());
+    let first = fleet_serving(
+        counts.waiting + arrival_rate * poll,
+        wait + poll,
+        fleet,
+        startup,
+    );
+    run.map_or(first, |run| {
+        let coming = (arrival_rate * (startup + poll)).min(run.messages.max(0.0));
+        let last = fleet_serving(
+            counts.waiting + coming,
+            run.within.as_secs_f64() + wait,
+            fleet,
+            startup,
+        );
+        first.max(last)
+    })
+}
+
+/// Whether the `running` tasks alone serve the messages already waiting by
+/// their deadlines, oldest first (see [`by_deadlines`]).
+pub(super) fn running_serves_waiting(
+    stated: Stated,
+    running: u32,
+    mut waited: impl Iterator<Item = Waited>,
+) -> bool {
+    let rate = f64::from(running) * stated.per_task_rate;
+    waited.all(|Waited { waited, messages }| {
+        messages <= rate * stated.wait.saturating_sub(waited).as_secs_f64()
+    })
 }
 
 /// The tasks that serve the messages already waiting by their deadlines,
@@ -448,7 +505,7 @@ pub(super) fn by_deadlines(
 /// `running` tasks from now, any more from when they start, `startup`
 /// seconds on; a cut is at once. The two cases agree at `running`, so a
 /// little more work never turns a cut into more tasks than run. Needing
-/// more than run, `within` must exceed `startup`.
+/// more than run within a startup, the running tasks are all there is.
 fn fleet_serving(
     messages: f64,
     within: f64,
@@ -458,6 +515,9 @@ fn fleet_serving(
     let with_fewer = messages / (per_task_rate * within);
     if with_fewer <= running {
         with_fewer
+    } else if within <= startup {
+        // Tasks launched now would start too late to help.
+        running
     } else {
         running
             + (messages - running * per_task_rate * within) / (per_task_rate * (within - startup))

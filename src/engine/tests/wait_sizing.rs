@@ -652,7 +652,14 @@ proptest! {
         let current = current.clamp(p.min_tasks, p.max_tasks);
         let (d, _) = decide(&p, Ok(&service(visible, in_flight, current, current)), &state, at(now + 15));
         let plan = plan_of(&d);
-        prop_assert_eq!(plan.standing_queue, plan.still_to_arrive.is_some());
+        // Where the engine reacts, it plans for a run's end (see
+        // `where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for`),
+        // never for arrivals that go on without a queue standing.
+        if plan.standing_queue {
+            prop_assert!(plan.still_to_arrive.is_some());
+        } else {
+            prop_assert!(!matches!(plan.still_to_arrive, Some(StillToArrive::KeepUp)));
+        }
         if plan.standing_queue {
             let slots = p.in_flight_per_task.unwrap_or(1.0);
             let BacklogTarget::Wait { message_cost, .. } = p.target else { unreachable!() };
@@ -1093,4 +1100,99 @@ fn a_standing_queue_grows_and_cuts_by_one_condition() {
     assert!(above - below < 0.02, "{below} {above}");
     // Far below: the cut branch, V + 150 over 0.5 x 315 a task.
     assert!((tasks(1000.0) - 1150.0 / 157.5).abs() < 1e-9);
+}
+
+/// Where the engine reacts, tasks launched now start after a run of
+/// arrivals that ends within a reaction time: the plan offers the tasks that
+/// serve the run's first and last messages within their wait instead of
+/// keeping up with the run as if it went on; a run lasting longer, or a
+/// standing queue, gets no such offer.
+#[test]
+fn where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for() {
+    use crate::engine::wait_sizing::Counts;
+    use crate::engine::RunRest;
+    // 20 running (10 a second), 100 waiting, none 15 s ago: arrivals at
+    // 10 + 120 / 15 = 18 a second.
+    let counts = |within: u64| Counts {
+        waiting: 100.0,
+        in_flight: 20.0,
+        running: 20,
+        previous: Some((at(0), 0.0)),
+        running_before: Some(20),
+        run_rest: Some(RunRest {
+            messages: 200.0,
+            within: Duration::from_secs(within),
+        }),
+        over_wait: None,
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // Wait 60 s, startup 60 s, poll 15 s; the run ends in 30 s. The next
+    // poll's message, behind 100 + 18 x 15 = 370, is served within 75 s by
+    // 370 / (0.5 x 75) = 9.9 tasks; the run's last, behind 100 + 200,
+    // within 90 s by 6.7. Reacting instead: 36 busy plus the queue when new
+    // tasks start (100 + 18 x 60 - 600 = 580) drained within 60 s, 55.3.
+    let plan = plan_one_poll(60, &counts(30));
+    assert!(!plan.standing_queue);
+    assert!(close(plan.tasks, 36.0 + 580.0 / 30.0), "{}", plan.tasks);
+    let (tasks, run) = plan
+        .run_ending
+        .expect("a run ending within a reaction time");
+    assert!(close(tasks, 370.0 / 37.5), "{tasks}");
+    assert!(close(run.messages, 200.0));
+    // The run ends in 90 s, after tasks launched now start (75 s): none.
+    assert_eq!(plan_one_poll(60, &counts(90)).run_ending, None);
+    // A standing queue plans for the run itself.
+    assert_eq!(plan_one_poll(300, &counts(30)).run_ending, None);
+}
+
+/// The offer is taken only when the running tasks serve the messages
+/// already waiting by their deadlines: those come due before new tasks
+/// start, and giving back tasks launched for them would make them later.
+#[test]
+fn a_run_ending_is_planned_for_only_while_the_running_tasks_serve_what_waits() {
+    // Four batches of 300 messages over 30 s, a minute and a half apart,
+    // served by 20 tasks; then a fifth batch begins, its first 150 seen.
+    let run_memory = || {
+        let mut state = PolicyState::default();
+        let mut t = 0;
+        for _ in 0..4 {
+            for (visible, in_flight) in [(130, 20), (260, 20), (170, 20), (20, 20), (0, 0), (0, 0)]
+            {
+                state = decide(
+                    &stated(),
+                    Ok(&service(visible, in_flight, 20, 20)),
+                    &state,
+                    at(t),
+                )
+                .1;
+                t += 15;
+            }
+        }
+        (state, t)
+    };
+    let (state, t) = run_memory();
+    let (d, _) = decide(&stated(), Ok(&service(130, 20, 20, 20)), &state, at(t));
+    let plan = plan_of(&d);
+    assert!(
+        matches!(plan.still_to_arrive, Some(StillToArrive::Run(_))),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.reason
+            .to_string()
+            .contains("the last of a run of arrivals like 90% of the recent ones"),
+        "{}",
+        d.reason
+    );
+    let planned_for_the_run = d.recommendation().unwrap();
+    // The same poll with a queue the running tasks cannot serve in time
+    // (1200 waiting: 20 tasks serve 600 a minute): the engine reacts.
+    let (d, _) = decide(&stated(), Ok(&service(1200, 20, 20, 20)), &state, at(t));
+    assert_eq!(plan_of(&d).still_to_arrive, None, "{}", d.reason);
+    assert!(
+        d.recommendation().unwrap() > planned_for_the_run,
+        "{}",
+        d.reason
+    );
 }
