@@ -209,8 +209,10 @@ fn wait_needed(
             .saturating_mul(2)
             .max(reaction.saturating_mul(2)),
     );
-    if let Some((tasks, run)) = plan.run_ending {
+    if let Some((tasks, run)) = plan.run_ending.filter(|&(tasks, _)| tasks < plan.tasks) {
         // Messages due before new tasks start have only the running ones.
+        // Only ever fewer tasks: a queue too large for the running tasks
+        // then gets the reacting rule's, so more backlog never gives fewer.
         let waited = state.arrivals.waited(now, counts.waiting, counts.in_flight);
         if wait_sizing::running_serves_waiting(stated, running, waited) {
             plan.tasks = tasks;

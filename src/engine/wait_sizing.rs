@@ -205,10 +205,11 @@ pub struct WaitPlan {
     /// Where the engine reacts, while a run of arrivals like the recent
     /// ones is to end before tasks launched now could start: the tasks that
     /// serve its first and last messages still to arrive within their wait,
-    /// and the run. They replace [`WaitPlan::tasks`] only when the running
-    /// tasks serve what already waits by its deadlines (which the caller
-    /// checks against the arrival log, this poll's arrivals included):
-    /// messages due before new tasks start have only those.
+    /// and the run. They replace [`WaitPlan::tasks`] when fewer, and only
+    /// when the running tasks serve what already waits by its deadlines
+    /// (which the caller checks against the arrival log, this poll's
+    /// arrivals included): messages due before new tasks start have only
+    /// those.
     #[serde(skip)]
     pub run_ending: Option<(f64, RunRest)>,
     /// With a standing queue, when the messages already waiting need more

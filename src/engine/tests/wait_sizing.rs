@@ -1145,32 +1145,55 @@ fn where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for() {
     assert_eq!(plan_one_poll(300, &counts(30)).run_ending, None);
 }
 
+/// Four batches of about 300 messages over 30 s, a minute and a half
+/// apart, served by 20 tasks, for a 60 s wait and a 60 s startup: the
+/// state, and the time of the next poll.
+fn after_four_batches() -> (PolicyState, u64) {
+    let mut state = PolicyState::default();
+    let mut t = 0;
+    for _ in 0..4 {
+        for (visible, in_flight) in [(130, 20), (260, 20), (170, 20), (20, 20), (0, 0), (0, 0)] {
+            state = decide(
+                &stated(),
+                Ok(&service(visible, in_flight, 20, 20)),
+                &state,
+                at(t),
+            )
+            .1;
+            t += 15;
+        }
+    }
+    (state, t)
+}
+
+proptest! {
+    /// With runs to plan for where the engine reacts, more backlog still
+    /// never gives fewer tasks: the run's plan is taken only when it gives
+    /// fewer than the reacting rule, which more backlog may fall back to.
+    #[test]
+    fn more_backlog_never_means_fewer_tasks_at_a_runs_start(
+        visible in 0u64..3_000,
+        more in 0u64..3_000,
+        in_flight in 0u64..40,
+        current in 1u32..60,
+    ) {
+        let (state, t) = after_four_batches();
+        let tasks = |visible| {
+            decide(&stated(), Ok(&service(visible, in_flight, current, current)), &state, at(t))
+                .0
+                .recommendation()
+                .unwrap()
+        };
+        prop_assert!(tasks(visible) <= tasks(visible + more));
+    }
+}
+
 /// The offer is taken only when the running tasks serve the messages
 /// already waiting by their deadlines: those come due before new tasks
 /// start, and giving back tasks launched for them would make them later.
 #[test]
 fn a_run_ending_is_planned_for_only_while_the_running_tasks_serve_what_waits() {
-    // Four batches of 300 messages over 30 s, a minute and a half apart,
-    // served by 20 tasks; then a fifth batch begins, its first 150 seen.
-    let run_memory = || {
-        let mut state = PolicyState::default();
-        let mut t = 0;
-        for _ in 0..4 {
-            for (visible, in_flight) in [(130, 20), (260, 20), (170, 20), (20, 20), (0, 0), (0, 0)]
-            {
-                state = decide(
-                    &stated(),
-                    Ok(&service(visible, in_flight, 20, 20)),
-                    &state,
-                    at(t),
-                )
-                .1;
-                t += 15;
-            }
-        }
-        (state, t)
-    };
-    let (state, t) = run_memory();
+    let (state, t) = after_four_batches();
     let (d, _) = decide(&stated(), Ok(&service(130, 20, 20, 20)), &state, at(t));
     let plan = plan_of(&d);
     assert!(
