@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::decision::{Action, Because, Decision, Outcome, Reason};
-use super::observation::{Observation, Timestamp};
+use super::observation::{Observation, ServiceCounts, Timestamp};
 use super::state::PolicyState;
 use super::wait_sizing::{self, Counts, StillToArrive, WaitPlan, WarmFleet};
 use crate::policy::Policy;
@@ -88,12 +88,7 @@ pub fn decide(
             stated,
             startup,
             late_by,
-            (
-                &sums,
-                observation.service.running,
-                previous_work,
-                running_before,
-            ),
+            (&sums, &observation.service, previous_work, running_before),
             &mut state,
             now,
         ),
@@ -178,15 +173,16 @@ fn wait_needed(
     stated: wait_sizing::Stated,
     startup: (Duration, wait_sizing::StartupSource),
     late_by: Duration,
-    (sums, running, previous_work, running_before): (
+    (sums, service, previous_work, running_before): (
         &BacklogSums,
-        u32,
+        &ServiceCounts,
         Option<(Timestamp, f64)>,
         Option<u32>,
     ),
     state: &mut PolicyState,
     now: Timestamp,
 ) -> Needed {
+    let (running, pending) = (service.running, service.pending);
     let reaction = startup.0.saturating_add(policy.poll_interval);
     let counts = Counts {
         waiting: sums.all_work - sums.in_flight_work,
@@ -209,12 +205,22 @@ fn wait_needed(
             .saturating_mul(2)
             .max(reaction.saturating_mul(2)),
     );
-    if let Some((tasks, run)) = plan.run_ending.filter(|&(tasks, _)| tasks < plan.tasks) {
-        // Messages due before new tasks start have only the running ones.
-        // Only ever fewer tasks: a queue too large for the running tasks
-        // then gets the reacting rule's, so more backlog never gives fewer.
+    if let Some((tasks, run)) = plan.run_ending {
+        // Messages due before new tasks start have only the running ones
+        // and those already launched, which start sooner than any launched
+        // now: when the running tasks alone do not serve what waits by its
+        // deadlines, the launched ones are kept (keeping up with the run
+        // instead, as if it went on, launches tasks that start once the
+        // queue is gone).
         let waited = state.arrivals.waited(now, counts.waiting, counts.in_flight);
-        if wait_sizing::running_serves_waiting(stated, running, waited) {
+        let tasks = if wait_sizing::running_serves_waiting(stated, running, waited) {
+            tasks
+        } else {
+            tasks.max(f64::from(running.saturating_add(pending)))
+        };
+        // Only ever fewer tasks than keeping up: more backlog, which may
+        // fail the deadline check, then never gives fewer.
+        if tasks < plan.tasks {
             plan.tasks = tasks;
             plan.still_to_arrive = Some(StillToArrive::Run(run));
         }

@@ -22,9 +22,9 @@
 //!     enough to keep up with the arrivals of the last wait plus enough to
 //!     drain that projected queue within `target_wait`; or, while a run of
 //!     arrivals like the recent ones is to end before tasks launched now
-//!     start, and the running tasks serve what waits by its deadlines, the
-//!     standing queue's first and last messages below
-//!     ([`WaitPlan::run_ending`]);
+//!     start, the standing queue's first and last messages below, and the
+//!     tasks already launched while the running ones do not serve what
+//!     waits by its deadlines ([`WaitPlan::run_ending`]);
 //!   - *a standing queue*, when the wait is longer: messages may wait, so
 //!     the fleet is sized for those still to arrive to be served within
 //!     the wait of their arrival, no faster. Served oldest first, the first
@@ -205,11 +205,11 @@ pub struct WaitPlan {
     /// Where the engine reacts, while a run of arrivals like the recent
     /// ones is to end before tasks launched now could start: the tasks that
     /// serve its first and last messages still to arrive within their wait,
-    /// and the run. They replace [`WaitPlan::tasks`] when fewer, and only
-    /// when the running tasks serve what already waits by its deadlines
+    /// and the run. They replace [`WaitPlan::tasks`] when fewer; while the
+    /// running tasks do not serve what already waits by its deadlines
     /// (which the caller checks against the arrival log, this poll's
-    /// arrivals included): messages due before new tasks start have only
-    /// those.
+    /// arrivals included), never below the tasks already launched, which
+    /// start before any launched now.
     #[serde(skip)]
     pub run_ending: Option<(f64, RunRest)>,
     /// With a standing queue, when the messages already waiting need more

@@ -1188,16 +1188,19 @@ proptest! {
     }
 }
 
-/// The offer is taken only when the running tasks serve the messages
-/// already waiting by their deadlines: those come due before new tasks
-/// start, and giving back tasks launched for them would make them later.
+/// The offer is taken as it is while the running tasks serve the messages
+/// already waiting by their deadlines; when they do not, the tasks already
+/// launched are kept too (they start sooner than any launched now), and
+/// never more than keeping up with the run as if it went on.
 #[test]
-fn a_run_ending_is_planned_for_only_while_the_running_tasks_serve_what_waits() {
+fn a_run_ending_keeps_the_tasks_launched_while_what_waits_is_late() {
     let (state, t) = after_four_batches();
-    let (d, _) = decide(&stated(), Ok(&service(130, 20, 20, 20)), &state, at(t));
-    let plan = plan_of(&d);
+    let planned = |state: &PolicyState, desired: u32| {
+        decide(&stated(), Ok(&service(200, 20, desired, 20)), state, at(t))
+    };
+    let (d, _) = planned(&state, 20);
     assert!(
-        matches!(plan.still_to_arrive, Some(StillToArrive::Run(_))),
+        matches!(plan_of(&d).still_to_arrive, Some(StillToArrive::Run(_))),
         "{}",
         d.reason
     );
@@ -1208,14 +1211,38 @@ fn a_run_ending_is_planned_for_only_while_the_running_tasks_serve_what_waits() {
         "{}",
         d.reason
     );
-    let planned_for_the_run = d.recommendation().unwrap();
-    // The same poll with a queue the running tasks cannot serve in time
-    // (1200 waiting: 20 tasks serve 600 a minute): the engine reacts.
-    let (d, _) = decide(&stated(), Ok(&service(1200, 20, 20, 20)), &state, at(t));
-    assert_eq!(plan_of(&d).still_to_arrive, None, "{}", d.reason);
-    assert!(
-        d.recommendation().unwrap() > planned_for_the_run,
-        "{}",
-        d.reason
-    );
+    // The running tasks serve what waits: tasks launched beyond the run's
+    // plan are given back.
+    assert_eq!(planned(&state, 60).0.recommendation(), Some(16));
+
+    // A batch that ten running tasks serve too slowly: 260 waiting at its
+    // second poll, 400 at its third, 15 s before the run is to end. Ten
+    // tasks serve 300 messages a minute.
+    let ten_running = |visible: u64, desired: u32, state: &PolicyState, at_s: u64| {
+        decide(
+            &stated(),
+            Ok(&service(visible, 10, desired, 10)),
+            state,
+            at(at_s),
+        )
+    };
+    let state = ten_running(130, 40, &state, t).1;
+    let state = ten_running(260, 40, &state, t + 15).1;
+    let third = |desired| {
+        let (d, _) = ten_running(400, desired, &state, t + 30);
+        (d.recommendation().unwrap(), plan_of(&d).still_to_arrive)
+    };
+    // The run's first and last messages need 42.7 tasks, keeping up with
+    // the run as if it went on 53.2: the run's plan, not the reacting rule.
+    let (tasks, still_to_arrive) = third(10);
+    assert_eq!(tasks, 43);
+    assert!(matches!(still_to_arrive, Some(StillToArrive::Run(_))));
+    // 20 tasks pending beside the 10 running: the run's plan is larger.
+    assert_eq!(third(30).0, 43);
+    // 40 pending: they are kept, not cancelled.
+    assert_eq!(third(50).0, 50);
+    // More launched than keeping up needs: cut to that.
+    let (tasks, still_to_arrive) = third(80);
+    assert_eq!(tasks, 54);
+    assert_eq!(still_to_arrive, None);
 }
