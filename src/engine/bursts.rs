@@ -8,7 +8,15 @@
 //! (its messages over what one task serves in the burst's arrival time plus
 //! the wait, or before the next burst began if that came sooner: a burst
 //! not served by then runs into the next, and the queue never empties),
-//! through idle spells as long as those seen before. Bounded: the last [`BurstMemory::KEPT`] bursts and spells.
+//! through idle spells as long as those seen before. Bounded: the last
+//! [`BurstMemory::KEPT`] bursts and spells.
+//!
+//! A warm fleet kept through a whole spell costs the spell; given back and
+//! launched again to be running when the next burst begins, it costs a
+//! startup. So while bursts have begun at least a steady time apart
+//! ([`BurstMemory::next_burst`]), the warm fleet is given back during the
+//! spell and launched again in time for the earliest moment the next one
+//! can begin.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -109,6 +117,23 @@ impl BurstMemory {
     /// Since when the traffic has been idle, if it is.
     pub fn idle_since(&self) -> Option<Timestamp> {
         self.idle_since
+    }
+
+    /// While the traffic is idle, how long until the next burst begins at
+    /// the earliest: the last burst's start plus the shortest time between
+    /// the starts of two bursts in a row seen recently, and that time;
+    /// `None` before [`Self::EVIDENCE`] such times, during a burst, or once
+    /// that moment has passed (the traffic is not keeping its rhythm).
+    pub fn next_burst(&self, now: Timestamp) -> Option<(Duration, Duration)> {
+        self.idle_since?;
+        let periods: Vec<Duration> = self.bursts.iter().filter_map(|b| b.period).collect();
+        if periods.len() < Self::EVIDENCE {
+            return None;
+        }
+        let shortest = periods.into_iter().min()?;
+        let last = self.bursts.back()?;
+        let due = Timestamp(last.began.0.saturating_add(shortest));
+        (due > now).then(|| (due.since(now), shortest))
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::decision::{Action, Because, Decision, Outcome, Reason};
 use super::observation::{Observation, ServiceCounts, Timestamp};
 use super::state::PolicyState;
-use super::wait_sizing::{self, Counts, StillToArrive, WaitPlan, WarmFleet};
+use super::wait_sizing::{self, Counts, NextBurst, StillToArrive, WaitPlan, WarmFleet};
 use crate::policy::Policy;
 
 /// Decide what one policy's service should run, from one observation.
@@ -94,6 +94,10 @@ pub fn decide(
         ),
         None => tasks_needed(policy, &sums, growth, &mut reason),
     };
+    // The warm fleet given back until the next burst is launched again in
+    // time for it: the keep time, which holds capacity against returns
+    // that come unannounced, does not hold it.
+    let warm_given_back = needed.warm_given_back();
     let Recommended {
         tasks: recommendation,
         inside_tolerance,
@@ -109,19 +113,26 @@ pub fn decide(
     if recommendation > current {
         desired = scale_out(policy, current, recommendation, &state, now, &mut reason);
     } else if recommendation < current {
-        let keeping = sizing.map(|stated| KeepingFor {
-            window,
-            returns_seen: state.traffic.returns_seen(),
-            typical_return: state.traffic.typical_return(),
-            // Only where tasks launched at a burst's start meet its wait:
-            // otherwise the peak kept is what covers a burst larger than
-            // the recent ones (capping it there missed waits).
-            burst_fleet: state
-                .bursts
-                .warm_tasks(stated.per_task_rate, stated.wait)
-                .filter(|_| late_by.is_zero())
-                .map(tasks_for),
-        });
+        let window = if warm_given_back {
+            policy.scale_in.stabilization_window
+        } else {
+            window
+        };
+        let keeping = sizing
+            .filter(|_| !warm_given_back)
+            .map(|stated| KeepingFor {
+                window,
+                returns_seen: state.traffic.returns_seen(),
+                typical_return: state.traffic.typical_return(),
+                // Only where tasks launched at a burst's start meet its wait:
+                // otherwise the peak kept is what covers a burst larger than
+                // the recent ones (capping it there missed waits).
+                burst_fleet: state
+                    .bursts
+                    .warm_tasks(stated.per_task_rate, stated.wait)
+                    .filter(|_| late_by.is_zero())
+                    .map(tasks_for),
+            });
         desired = scale_in(
             policy,
             current,
@@ -149,7 +160,12 @@ pub fn decide(
         state.last_scale_out = Some(now);
         state.startup.scaled_out(now, desired);
     }
-    if action == Action::ScaleIn && sizing.is_some() {
+    // A warm fleet given back until the next burst returns as planned, and
+    // so does what the burst before needed: the keep time learns only the
+    // returns that come unannounced.
+    if warm_given_back {
+        state.traffic.returns_planned();
+    } else if action == Action::ScaleIn && sizing.is_some() {
         state.traffic.scaled_in(now, current);
     }
 
@@ -258,6 +274,22 @@ fn wait_needed(
             .is_some_and(|bridge| now.since(since) <= bridge.saturating_add(policy.poll_interval))
     });
     if !late_by.is_zero() && bridging {
+        // Tasks launched at the next poll must run a poll before the next
+        // burst is due: a burst's start is seen a poll late at worst.
+        let lead = startup
+            .0
+            .saturating_add(policy.poll_interval.saturating_mul(2));
+        plan.next_burst = state
+            .bursts
+            .next_burst(now)
+            .map(|(due_in, shortest_period)| NextBurst {
+                due_in,
+                shortest_period,
+                given_back: due_in >= lead,
+            });
+    }
+    let given_back = plan.next_burst.is_some_and(|next| next.given_back);
+    if !late_by.is_zero() && bridging && !given_back {
         if let Some(tasks) = state.bursts.warm_tasks(stated.per_task_rate, stated.wait) {
             plan.warm = Some(WarmFleet {
                 tasks,
@@ -366,6 +398,12 @@ impl Needed {
             backlog: plan.arrival_rate + plan.queue_at_startup,
             rule: Counted::Wait(Box::new(plan)),
         }
+    }
+
+    /// Whether wait sizing gives the warm fleet back until the next burst.
+    fn warm_given_back(&self) -> bool {
+        matches!(&self.rule, Counted::Wait(plan)
+            if plan.next_burst.is_some_and(|next| next.given_back))
     }
 
     /// Backlog per task relative to the target (1 is on target).

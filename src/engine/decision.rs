@@ -418,6 +418,23 @@ impl fmt::Display for Because {
                         fmt_duration(plan.startup)
                     )?;
                 }
+                if let Some(next) = plan.next_burst {
+                    if next.given_back {
+                        f.write_str("; no tasks kept warm")?;
+                    }
+                    write!(
+                        f,
+                        "; the next burst due in {} at the earliest (bursts began at least {} apart)",
+                        fmt_duration(next.due_in),
+                        fmt_duration(next.shortest_period),
+                    )?;
+                    if next.given_back {
+                        write!(
+                            f,
+                            ", so tasks launched a startup and two polls before it run when it begins",
+                        )?;
+                    }
+                }
                 if let Some(surges) = plan.surges {
                     write!(
                         f,

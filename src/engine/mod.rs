@@ -41,7 +41,9 @@ pub use runs::{ArrivalRuns, RunRest};
 pub use startup::StartupMeter;
 pub use state::PolicyState;
 pub use surges::SurgeMemory;
-pub use wait_sizing::{StartupSource, StillToArrive, TrafficMemory, WaitPlan, WarmFleet};
+pub use wait_sizing::{
+    NextBurst, StartupSource, StillToArrive, TrafficMemory, WaitPlan, WarmFleet,
+};
 
 #[cfg(test)]
 mod tests;

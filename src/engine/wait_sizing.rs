@@ -94,6 +94,13 @@ impl TrafficMemory {
         push_bounded(&mut self.open, (now, from), Self::OPEN);
     }
 
+    /// The need for the capacity given back so far returns at a time
+    /// planned for (the next burst, see `BurstMemory::next_burst`): stop
+    /// following those scale-ins.
+    pub fn returns_planned(&mut self) {
+        self.open.clear();
+    }
+
     fn record(&mut self, after: Duration) {
         push_bounded(&mut self.returns, after, Self::RETURNS);
     }
@@ -227,6 +234,9 @@ pub struct WaitPlan {
     pub tasks: f64,
     /// The warm fleet kept for bursts, when it applies.
     pub warm: Option<WarmFleet>,
+    /// While idle between bursts that begin at a steady rhythm: when the
+    /// next is due, and whether the warm fleet is given back until then.
+    pub next_burst: Option<NextBurst>,
     /// The fleet kept for surges (see `surges.rs`), when it applies.
     #[serde(
         rename = "surge_tasks",
@@ -245,6 +255,22 @@ pub enum StillToArrive {
     /// Arrivals that go on: the fleet keeps up with them at the rate of the
     /// last wait (`WaitPlan::wait_rate`).
     KeepUp,
+}
+
+/// The next burst of on/off traffic, as the warm fleet plans for it (see
+/// `BurstMemory::next_burst`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct NextBurst {
+    /// How long until it begins at the earliest.
+    #[serde(rename = "due_in_s", with = "super::decision::secs")]
+    pub due_in: Duration,
+    /// The shortest time between the starts of two bursts in a row seen.
+    #[serde(rename = "shortest_period_s", with = "super::decision::secs")]
+    pub shortest_period: Duration,
+    /// Whether the warm fleet is given back until a later poll: tasks
+    /// launched then still run a poll before the burst is due (a poll is
+    /// how closely a burst's start is seen).
+    pub given_back: bool,
 }
 
 /// The fleet kept between bursts (see `bursts.rs`).
@@ -416,6 +442,7 @@ pub(super) fn plan(
         wait,
         tasks,
         warm: None,
+        next_burst: None,
         surges: None,
     }
 }

@@ -1246,3 +1246,134 @@ fn a_run_ending_keeps_the_tasks_launched_while_what_waits_is_late() {
     assert_eq!(tasks, 54);
     assert_eq!(still_to_arrive, None);
 }
+
+/// Bursts every `period` seconds, each four polls of work, the service
+/// following the engine; returns the decisions of the polls in the last
+/// idle spell, with how long before the next burst each was made.
+fn periodic_bursts(period: u64, bursts: u64) -> Vec<(u64, Decision)> {
+    let mut state = PolicyState::default();
+    let mut desired = 20;
+    let mut spell = Vec::new();
+    for burst in 0..bursts {
+        let began = burst * period;
+        let mut t = began;
+        while t < began + period {
+            let (visible, in_flight) = match (t - began) / 15 {
+                0 => (130, 20),
+                1 => (260, 20),
+                2 => (170, 20),
+                3 => (20, 20),
+                _ => (0, 0),
+            };
+            let (d, next) = decide(
+                &stated(),
+                Ok(&service(visible, in_flight, desired, desired)),
+                &state,
+                at(t),
+            );
+            desired = d.desired().unwrap();
+            state = next;
+            if burst + 1 == bursts && in_flight == 0 {
+                spell.push((began + period - t, d));
+            }
+            t += 15;
+        }
+    }
+    spell
+}
+
+/// Bursts that begin at a steady rhythm, whose first messages are due
+/// before tasks launched on seeing them start (60 s wait, 60 s startup):
+/// the warm fleet is given back during the idle spell, not held through
+/// it, and launched again at the last poll from which it runs a poll
+/// before the next burst is due.
+#[test]
+fn the_warm_fleet_is_given_back_between_bursts_on_a_rhythm_and_launched_again_in_time() {
+    let spell = periodic_bursts(300, 6);
+    let lead = 60 + 2 * 15;
+    let warm = spell
+        .iter()
+        .filter_map(|(_, d)| plan_of(d).warm.map(|warm| warm.tasks.ceil() as u32))
+        .max()
+        .expect("a warm fleet before the next burst");
+    assert!(warm > 1, "{warm}");
+    for (due_in, d) in &spell {
+        let next = plan_of(d).next_burst.expect("the next burst is expected");
+        assert_eq!(next.due_in, Duration::from_secs(*due_in));
+        assert_eq!(next.shortest_period, Duration::from_secs(300));
+        if *due_in >= lead {
+            // Given back at once: the keep time does not hold it.
+            assert!(next.given_back, "{}", d.reason);
+            assert_eq!(d.desired(), Some(1), "{}", d.reason);
+            assert!(
+                d.reason.to_string().contains("no tasks kept warm"),
+                "{}",
+                d.reason
+            );
+        } else {
+            // Launched again: running before the burst is due.
+            assert!(!next.given_back, "{}", d.reason);
+            assert_eq!(d.desired(), Some(warm), "{}", d.reason);
+        }
+    }
+    // Both happened.
+    assert!(spell.iter().any(|(due_in, _)| *due_in >= lead));
+    assert!(spell.iter().any(|(due_in, _)| *due_in < lead));
+}
+
+/// Before three bursts have shown their rhythm, the warm fleet is kept
+/// through the spell as before, and a burst that comes sooner than any
+/// before (the rhythm broken) is not expected.
+#[test]
+fn the_warm_fleet_is_given_back_only_on_evidence_of_a_rhythm() {
+    for (_, d) in periodic_bursts(300, 3) {
+        assert_eq!(plan_of(&d).next_burst, None, "{}", d.reason);
+    }
+    let mut memory = BurstMemory::default();
+    let mut t = 0;
+    for _ in 0..4 {
+        memory.observe(at(t), Duration::from_secs(15), 100.0, true);
+        memory.observe(at(t + 15), Duration::from_secs(15), 0.0, false);
+        t += 300;
+    }
+    // The last burst began at 900: the next is due at 1200 at the earliest.
+    assert_eq!(
+        memory.next_burst(at(1000)),
+        Some((Duration::from_secs(200), Duration::from_secs(300)))
+    );
+    assert_eq!(memory.next_burst(at(1200)), None);
+    memory.observe(at(1000), Duration::from_secs(15), 100.0, true);
+    assert_eq!(memory.next_burst(at(1010)), None, "during a burst");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the rhythm, a warm fleet given back is launched again at a
+    /// poll from which it starts (60 s) before the next burst is due, and
+    /// kept from then on.
+    #[test]
+    fn a_warm_fleet_given_back_runs_before_the_next_burst(quarter_minutes in 8u64..60) {
+        let spell = periodic_bursts(quarter_minutes * 15, 6);
+        let given_back = spell
+            .iter()
+            .filter(|(_, d)| plan_of(d).next_burst.is_some_and(|next| next.given_back))
+            .count();
+        let relaunched = spell
+            .iter()
+            .position(|(_, d)| plan_of(d).warm.is_some())
+            .map(|at| spell[at].0);
+        if given_back > 0 {
+            let due_in = relaunched.expect("launched again");
+            prop_assert!(due_in >= 60 + 15, "launched {due_in} s before the burst");
+        }
+        // Once warm, warm to the end of the spell.
+        let warm_from = spell.iter().position(|(_, d)| plan_of(d).warm.is_some());
+        if let Some(from) = warm_from {
+            for (_, d) in &spell[from..] {
+                prop_assert!(plan_of(d).warm.is_some(), "{}", d.reason);
+                prop_assert!(d.desired().unwrap() > 1, "{}", d.reason);
+            }
+        }
+    }
+}
