@@ -206,6 +206,8 @@ fn wait_needed(
         running,
         previous: previous_work,
         running_before,
+        pending,
+        pending_in: pending_in(state.last_scale_out, startup.0, now),
         run_rest: state.runs.still_to_come(),
         over_wait: state.arrivals.over(now, stated.wait),
     };
@@ -305,6 +307,16 @@ fn wait_needed(
         }
     }
     Needed::from_plan(plan)
+}
+
+/// Within how long the tasks pending now run at the latest: a startup
+/// after the last scale-out; a startup from now when that is unknown or
+/// already past (they are late, and when they start is not known).
+fn pending_in(last_scale_out: Option<Timestamp>, startup: Duration, now: Timestamp) -> Duration {
+    match last_scale_out.map(|at| now.since(at)) {
+        Some(since) if since < startup => startup - since,
+        _ => startup,
+    }
 }
 
 /// Drop recommendations made at or before `now - window` (windows are

@@ -166,6 +166,10 @@ pub(super) struct Counts {
     pub previous: Option<(Timestamp, f64)>,
     /// The running tasks the previous poll counted, if any.
     pub running_before: Option<u32>,
+    /// Tasks launched and not yet running, and within how long they run at
+    /// the latest (a startup after the last scale-out).
+    pub pending: u32,
+    pub pending_in: Duration,
     /// What a run of arrivals like 90% of the recent ones still brings,
     /// while the one under way is like them (see
     /// `ArrivalRuns::still_to_come`).
@@ -464,11 +468,16 @@ fn serving_first_and_last(
     run: Option<RunRest>,
 ) -> f64 {
     let fleet = (f64::from(counts.running), stated.per_task_rate);
+    let pending = (
+        f64::from(counts.pending),
+        counts.pending_in.as_secs_f64().min(startup),
+    );
     let (poll, wait) = (poll.as_secs_f64(), stated.wait.as_secs_f64());
     let first = fleet_serving(
         counts.waiting + arrival_rate * poll,
         wait + poll,
         fleet,
+        pending,
         startup,
     );
     run.map_or(first, |run| {
@@ -477,6 +486,7 @@ fn serving_first_and_last(
             counts.waiting + coming,
             run.within.as_secs_f64() + wait,
             fleet,
+            pending,
             startup,
         );
         first.max(last)
@@ -523,7 +533,7 @@ pub(super) fn by_deadlines(
                 // startup, gives such tasks back before they start.
                 running
             } else {
-                fleet_serving(messages, left, (running, rate), startup)
+                fleet_serving(messages, left, (running, rate), (0.0, startup), startup)
             }
         })
         .fold(0.0, f64::max)
@@ -534,20 +544,41 @@ pub(super) fn by_deadlines(
 /// seconds on; a cut is at once. The two cases agree at `running`, so a
 /// little more work never turns a cut into more tasks than run. Needing
 /// more than run within a startup, the running tasks are all there is.
+///
+/// Tasks already launched (`pending`: how many, and within how long they
+/// run at the latest) serve between the two: needing more than run, the
+/// fleet is first the running tasks plus as many of those as serve the
+/// rest, and only beyond all of them tasks launched now. A fleet between
+/// running and running plus pending keeps the pending tasks that start
+/// first (the latest launched are cut first), so planning as if all of
+/// them started with the last errs on the side of more tasks.
 fn fleet_serving(
     messages: f64,
     within: f64,
     (running, per_task_rate): (f64, f64),
+    (pending, pending_in): (f64, f64),
     startup: f64,
 ) -> f64 {
-    let with_fewer = messages / (per_task_rate * within);
+    let rate = per_task_rate;
+    let with_fewer = messages / (rate * within);
     if with_fewer <= running {
-        with_fewer
-    } else if within <= startup {
-        // Tasks launched now would start too late to help.
-        running
+        return with_fewer;
+    }
+    let by_running = running * rate * within;
+    let pending_serves = within - pending_in;
+    let (kept, served) = if pending > 0.0 && pending_serves > 0.0 {
+        let by_pending = pending * rate * pending_serves;
+        if messages <= by_running + by_pending {
+            return running + (messages - by_running) / (rate * pending_serves);
+        }
+        (running + pending, by_running + by_pending)
     } else {
-        running
-            + (messages - running * per_task_rate * within) / (per_task_rate * (within - startup))
+        (running, by_running)
+    };
+    if within <= startup {
+        // Tasks launched now would start too late to help.
+        kept
+    } else {
+        kept + (messages - served) / (rate * (within - startup))
     }
 }

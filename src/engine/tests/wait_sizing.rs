@@ -1000,6 +1000,8 @@ fn a_standing_queue_plans_for_the_last_message_of_a_run() {
         running: 2,
         previous: Some((at(0), 717.0)),
         running_before: Some(2),
+        pending: 0,
+        pending_in: Duration::ZERO,
         run_rest: messages.map(|messages| RunRest {
             messages,
             within: Duration::from_secs(30),
@@ -1059,6 +1061,8 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
         running: 40,
         previous: Some((at(0), 800.0)),
         running_before: Some(10),
+        pending: 0,
+        pending_in: Duration::ZERO,
         run_rest: None,
         over_wait: None,
     };
@@ -1086,6 +1090,8 @@ fn a_standing_queue_grows_and_cuts_by_one_condition() {
             running: 20,
             previous: Some((at(0), waiting + 20.0)),
             running_before: Some(20),
+            pending: 0,
+            pending_in: Duration::ZERO,
             run_rest: None,
             over_wait: Some((0.0, Duration::from_secs(60))),
         };
@@ -1119,6 +1125,8 @@ fn where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for() {
         running: 20,
         previous: Some((at(0), 0.0)),
         running_before: Some(20),
+        pending: 0,
+        pending_in: Duration::ZERO,
         run_rest: Some(RunRest {
             messages: 200.0,
             within: Duration::from_secs(within),
@@ -1376,4 +1384,53 @@ proptest! {
             }
         }
     }
+}
+
+/// Tasks already launched start before any launched now: the run's plan
+/// counts them from when they run (a startup after the last scale-out),
+/// and asks for new tasks only beyond all of them.
+#[test]
+fn tasks_already_launched_serve_from_when_they_start() {
+    use crate::engine::wait_sizing::Counts;
+    use crate::engine::RunRest;
+    // 20 running, 1000 waiting, none 15 s ago: arrivals at
+    // 10 + 1020 / 15 = 78 a second. Wait 60 s, startup 60 s, poll 15 s;
+    // the run (200 more) ends in 30 s, and its last message binds less
+    // than the next poll's.
+    let counts = |pending: u32, pending_in: u64| Counts {
+        waiting: 1000.0,
+        in_flight: 20.0,
+        running: 20,
+        previous: Some((at(0), 0.0)),
+        running_before: Some(20),
+        pending,
+        pending_in: Duration::from_secs(pending_in),
+        run_rest: Some(RunRest {
+            messages: 200.0,
+            within: Duration::from_secs(30),
+        }),
+        over_wait: None,
+    };
+    let run_plan = |pending, pending_in| {
+        plan_one_poll(60, &counts(pending, pending_in))
+            .run_ending
+            .expect("a run ending within a reaction time")
+            .0
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // The next poll's message, behind 1000 + 78 x 15 = 2170, within 75 s:
+    // the 20 running serve 750; tasks launched now serve 15 s each (7.5
+    // messages): 20 + 1420 / 7.5.
+    let none = run_plan(0, 0);
+    assert!(close(none, 20.0 + 1420.0 / 7.5), "{none}");
+    // 40 launched, running in 30 s: 22.5 messages each, 900 in all, then
+    // tasks launched now for the other 520.
+    let forty = run_plan(40, 30);
+    assert!(close(forty, 60.0 + 520.0 / 7.5), "{forty}");
+    // 80 launched: enough, and only those of them that serve the 1420.
+    let eighty = run_plan(80, 30);
+    assert!(close(eighty, 20.0 + 1420.0 / 22.5), "{eighty}");
+    // Launched a moment ago (running in a startup): as if launched now.
+    assert!(close(run_plan(40, 60), none));
+    assert!(eighty < forty && forty < none);
 }
