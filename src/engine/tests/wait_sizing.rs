@@ -1434,3 +1434,22 @@ fn tasks_already_launched_serve_from_when_they_start() {
     assert!(close(run_plan(40, 60), none));
     assert!(eighty < forty && forty < none);
 }
+
+/// The same poll, 40 tasks pending beside 20 running: launched 45 s ago
+/// they start within 15 s and serve much of the batch, so fewer tasks are
+/// asked for than when they were launched a startup ago or more (when they
+/// start is then unknown, and they count as launched now).
+#[test]
+fn the_engine_counts_pending_tasks_from_its_last_scale_out() {
+    let (state, t) = after_four_batches();
+    let with_last_scale_out = |ago: Option<u64>| {
+        let mut state = state.clone();
+        state.last_scale_out = ago.map(|ago| at(t - ago));
+        let (d, _) = decide(&stated(), Ok(&service(600, 20, 60, 20)), &state, at(t));
+        d.recommendation().unwrap()
+    };
+    let unknown = with_last_scale_out(None);
+    assert_eq!(with_last_scale_out(Some(60)), unknown);
+    let soon = with_last_scale_out(Some(45));
+    assert!(soon < unknown, "{soon} vs {unknown}");
+}
