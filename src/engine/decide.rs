@@ -258,8 +258,13 @@ fn wait_needed(
         // Oldest first: the first group has waited longest.
         let mut waited = state.arrivals.waited(now, counts.waiting, error).peekable();
         let oldest = waited.peek().map(|w| w.waited);
-        let tasks =
-            wait_sizing::by_deadlines(stated, (startup.0, policy.poll_interval), running, waited);
+        let tasks = wait_sizing::by_deadlines(
+            stated,
+            (startup.0, policy.poll_interval),
+            running,
+            (pending, counts.pending_in),
+            waited,
+        );
         if tasks > plan.tasks {
             plan.tasks = tasks;
             plan.oldest_waited = oldest;

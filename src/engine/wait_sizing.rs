@@ -510,18 +510,21 @@ pub(super) fn running_serves_waiting(
 /// the oldest first (FIFO), from how long they have waited: the standing
 /// queue's rule plans for the messages still to arrive, which would let a
 /// queue that drains slowly keep its oldest messages past the wait. Tasks
-/// launched now serve only after `startup`; a cut is at once.
+/// launched now serve only after `startup`, the `pending` ones (how many,
+/// within how long they run) from then; a cut is at once.
 /// Messages at or past their deadline are due within the next poll: they
 /// are late already, but the fleet is not cut under them.
 pub(super) fn by_deadlines(
     stated: Stated,
     (startup, poll): (Duration, Duration),
     running: u32,
+    pending: (u32, Duration),
     waited: impl Iterator<Item = Waited>,
 ) -> f64 {
     let rate = stated.per_task_rate;
     let running = f64::from(running);
     let startup = startup.as_secs_f64();
+    let pending = (f64::from(pending.0), pending.1.as_secs_f64().min(startup));
     let poll = poll.as_secs_f64().max(1.0);
     waited
         .map(|Waited { waited, messages }| {
@@ -530,10 +533,12 @@ pub(super) fn by_deadlines(
                 // More than run are needed, but tasks launched now start
                 // too late for these, or would serve them for less than a
                 // poll: the next poll's plan, finding them due within a
-                // startup, gives such tasks back before they start.
-                running
+                // startup, gives such tasks back before they start. Tasks
+                // already launched that start before the deadline are kept
+                // for them.
+                fleet_serving(messages, left, (running, rate), pending, f64::INFINITY)
             } else {
-                fleet_serving(messages, left, (running, rate), (0.0, startup), startup)
+                fleet_serving(messages, left, (running, rate), pending, startup)
             }
         })
         .fold(0.0, f64::max)

@@ -720,7 +720,13 @@ fn the_oldest_messages_set_the_fleet_when_their_deadlines_come_first() {
     };
     let timing = (Duration::from_secs(60), Duration::from_secs(15));
     let tasks = |running: u32, waited: &[Waited]| {
-        by_deadlines(stated, timing, running, waited.iter().copied())
+        by_deadlines(
+            stated,
+            timing,
+            running,
+            (0, Duration::ZERO),
+            waited.iter().copied(),
+        )
     };
     // Fewer than run now suffice: 300 / (0.5 x 120) = 5, cut at once.
     assert_eq!(tasks(10, &waited), 5.0);
@@ -1452,4 +1458,42 @@ fn the_engine_counts_pending_tasks_from_its_last_scale_out() {
     assert_eq!(with_last_scale_out(Some(60)), unknown);
     let soon = with_last_scale_out(Some(45));
     assert!(soon < unknown, "{soon} vs {unknown}");
+}
+
+/// The deadline floor counts tasks already launched from when they start:
+/// they serve a group due after a startup with fewer tasks launched now,
+/// and a group due sooner, which tasks launched now would not serve, keeps
+/// those of them that start before its deadline.
+#[test]
+fn the_deadline_floor_counts_pending_tasks_from_when_they_start() {
+    use crate::engine::arrivals::Waited;
+    use crate::engine::wait_sizing::{by_deadlines, Stated};
+    // 2 s a message, wait 5 min, startup 3 min, poll 15 s, 10 running.
+    let stated = Stated {
+        per_task_rate: 0.5,
+        cost: Duration::from_secs(2),
+        wait: Duration::from_secs(300),
+    };
+    let floor = |waited: u64, messages: f64, pending: u32| {
+        by_deadlines(
+            stated,
+            (Duration::from_secs(180), Duration::from_secs(15)),
+            10,
+            (pending, Duration::from_secs(60)),
+            [Waited {
+                waited: Duration::from_secs(waited),
+                messages,
+            }]
+            .into_iter(),
+        )
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // 1500 due in 4 min: the 10 running serve 1200; tasks launched now
+    // serve 30 each (1 min), those pending 90 each (3 min).
+    assert!(close(floor(60, 1500.0, 0), 20.0));
+    assert!(close(floor(60, 1500.0, 10), 10.0 + 300.0 / 90.0));
+    // 1000 due in 2.5 min: the running serve 750, tasks launched now none,
+    // those pending 45 each (from 1 min on).
+    assert!(close(floor(150, 1000.0, 0), 10.0));
+    assert!(close(floor(150, 1000.0, 10), 10.0 + 250.0 / 45.0));
 }
