@@ -395,6 +395,14 @@ impl fmt::Display for Because {
                         keep_up(f)?;
                     }
                 }
+                if plan.pending > 0 && plan.pending_in < plan.startup {
+                    write!(
+                        f,
+                        "; {} already launched counted from when they run, within {}",
+                        plural(plan.pending, "task", "tasks"),
+                        fmt_duration(plan.pending_in)
+                    )?;
+                }
                 if let Some(oldest) = plan.oldest_waited {
                     write!(
                         f,

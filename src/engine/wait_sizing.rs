@@ -223,6 +223,12 @@ pub struct WaitPlan {
     /// start before any launched now.
     #[serde(skip)]
     pub run_ending: Option<(f64, RunRest)>,
+    /// Tasks launched and not yet running, counted from when they run at
+    /// the latest (see `fleet_serving`).
+    #[serde(rename = "pending_tasks")]
+    pub pending: u32,
+    #[serde(rename = "pending_in_s", with = "super::decision::secs")]
+    pub pending_in: Duration,
     /// With a standing queue, when the messages already waiting need more
     /// tasks to be served by their deadlines than the queue rule gives: how
     /// long the oldest has waited (see [`by_deadlines`]).
@@ -440,6 +446,8 @@ pub(super) fn plan(
         wait_rate,
         still_to_arrive,
         run_ending,
+        pending: counts.pending,
+        pending_in: counts.pending_in.min(startup),
         oldest_waited: None,
         startup,
         startup_source,

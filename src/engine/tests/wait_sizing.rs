@@ -1454,6 +1454,19 @@ fn the_engine_counts_pending_tasks_from_its_last_scale_out() {
         let (d, _) = decide(&stated(), Ok(&service(600, 20, 60, 20)), &state, at(t));
         d.recommendation().unwrap()
     };
+    let (d, _) = {
+        let mut state = state.clone();
+        state.last_scale_out = Some(at(t - 45));
+        decide(&stated(), Ok(&service(600, 20, 60, 20)), &state, at(t))
+    };
+    assert!(
+        d.reason
+            .to_string()
+            .contains("; 40 tasks already launched counted from when they run, within 15s"),
+        "{}",
+        d.reason
+    );
+    assert_eq!(plan_of(&d).pending, 40);
     let unknown = with_last_scale_out(None);
     assert_eq!(with_last_scale_out(Some(60)), unknown);
     let soon = with_last_scale_out(Some(45));
