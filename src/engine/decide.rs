@@ -295,8 +295,7 @@ fn wait_needed(
                 given_back: due_in >= lead,
             });
     }
-    let given_back = plan.next_burst.is_some_and(|next| next.given_back);
-    if !late_by.is_zero() && bridging && !given_back {
+    if !late_by.is_zero() && bridging && !plan.next_burst.is_some_and(|next| next.given_back) {
         if let Some(tasks) = state.bursts.warm_tasks(stated.per_task_rate, stated.wait) {
             plan.warm = Some(WarmFleet {
                 tasks,

@@ -556,7 +556,8 @@ pub(super) fn by_deadlines(
 /// `running` tasks from now, any more from when they start, `startup`
 /// seconds on; a cut is at once. The two cases agree at `running`, so a
 /// little more work never turns a cut into more tasks than run. Needing
-/// more than run within a startup, the running tasks are all there is.
+/// more than run within a startup, the running tasks (and those already
+/// launched that start in time, below) are all there is.
 ///
 /// Tasks already launched (`pending`: how many, and within how long they
 /// run at the latest) serve between the two: needing more than run, the
