@@ -209,7 +209,10 @@ fn wait_needed(
         pending,
         pending_in: pending_in(state.last_scale_out, startup.0, now),
         run_rest: state.runs.still_to_come(),
-        over_wait: state.arrivals.over(now, stated.wait),
+        over_wait: state.arrivals.over(
+            now,
+            wait_sizing::keep_up_span(stated.wait, startup.0, policy.poll_interval),
+        ),
     };
     let mut plan = wait_sizing::plan(stated, startup, &counts, policy.poll_interval, now);
     let interval = previous_work.map_or(Duration::ZERO, |(then, _)| now.since(then));

@@ -369,7 +369,7 @@ impl fmt::Display for Because {
                         f,
                         "arrivals kept up with at {}/s, the rate of the last {}",
                         fmt_rate(plan.wait_rate),
-                        fmt_duration(plan.wait),
+                        fmt_duration(plan.wait_rate_over),
                     )
                 };
                 match plan.still_to_arrive {

@@ -19,7 +19,8 @@
 //! - **Tasks**, in one of two regimes:
 //!   - *reacting*, when the wait is no longer than a startup plus a poll
 //!     (tasks launched on seeing a message start after its deadline):
-//!     enough to keep up with the arrivals of the last wait plus enough to
+//!     enough to keep up with the arrivals of the last wait and startup
+//!     (see [`keep_up_span`]) plus enough to
 //!     drain that projected queue within `target_wait`; or, while a run of
 //!     arrivals like the recent ones is to end before tasks launched now
 //!     start, the standing queue's first and last messages below, and the
@@ -174,8 +175,9 @@ pub(super) struct Counts {
     /// while the one under way is like them (see
     /// `ArrivalRuns::still_to_come`).
     pub run_rest: Option<RunRest>,
-    /// The arrivals over the last wait before this poll: (messages, since
-    /// how long ago); `None` before the arrival log holds any.
+    /// The arrivals over the last `keep_up_span` before this poll:
+    /// (messages, since how long ago); `None` before the arrival log holds
+    /// any.
     pub over_wait: Option<(f64, Duration)>,
 }
 
@@ -206,9 +208,12 @@ pub struct WaitPlan {
     pub queue_at_startup: f64,
     /// Whether the wait leaves room for a standing queue.
     pub standing_queue: bool,
-    /// Messages arriving per second over the last wait: the rate the fleet
-    /// keeps up with (see [`StillToArrive::KeepUp`]).
+    /// Messages arriving per second over the last `keep_up_span`: the rate
+    /// the fleet keeps up with (see [`StillToArrive::KeepUp`]).
     pub wait_rate: f64,
+    /// That span (see `keep_up_span`).
+    #[serde(rename = "wait_rate_over_s", with = "super::decision::secs")]
+    pub wait_rate_over: Duration,
     /// The arrivals planned for beyond the next poll's: with a standing
     /// queue always; where the engine reacts, once a run ending before new
     /// tasks could start was planned for (see [`WaitPlan::run_ending`]).
@@ -302,6 +307,21 @@ pub(super) fn startup(policy: &Policy, measured: Option<Duration>) -> (Duration,
     }
 }
 
+/// The span of past arrivals whose rate the fleet keeps up with: the last
+/// wait, since the queue absorbs what varies within a wait; where the
+/// engine reacts (a wait no longer than a startup plus a poll), the last
+/// wait and a startup, since tasks launched for a rate that lasts less
+/// than a startup run once it is over. Sized to the rate of a minute on a
+/// minute's startup, the fleet chased each minute's noise and launched tasks
+/// that started after it (BENCHMARKS.md, "No tuning").
+pub(super) fn keep_up_span(wait: Duration, startup: Duration, poll: Duration) -> Duration {
+    if wait > startup.saturating_add(poll) {
+        wait
+    } else {
+        wait.saturating_add(startup)
+    }
+}
+
 /// What a policy sized by its wait states.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Stated {
@@ -392,10 +412,11 @@ pub(super) fn plan(
     let queue_then = |serving: f64| {
         (counts.waiting + arriving - serving * per_task_rate * startup_secs).max(0.0)
     };
-    // The rate of the last wait, this poll's estimate included: the fleet
-    // keeps up with it, not with the last poll's, since the queue may
-    // absorb what varies within a wait, and a fleet sized to each poll's
-    // peak idles through the next trough.
+    // The rate of the last wait (and startup, where the engine reacts; see
+    // `keep_up_span`), this poll's estimate included: the fleet keeps up
+    // with it, not with the last poll's, since the queue may absorb what
+    // varies within a wait, and a fleet sized to each poll's peak idles
+    // through the next trough.
     let wait_rate = counts
         .over_wait
         .filter(|&(_, over)| !over.is_zero())
@@ -444,6 +465,7 @@ pub(super) fn plan(
         queue_at_startup,
         standing_queue,
         wait_rate,
+        wait_rate_over: keep_up_span(wait, startup, poll),
         still_to_arrive,
         run_ending,
         pending: counts.pending,

@@ -565,6 +565,8 @@ fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
     // Over the last 255 s (the log's oldest mark): 150 a poll for 16
     // polls, then 150 served + 450 more: 3000 messages, 11.76 a second.
     assert_eq!(plan.still_to_arrive, Some(StillToArrive::KeepUp));
+    // Over the last wait alone: longer than a startup there.
+    assert_eq!(plan.wait_rate_over, Duration::from_secs(300));
     let rate = plan.wait_rate;
     assert!((rate - 3000.0 / 255.0).abs() < 1e-9, "{rate}");
     // The last poll's rate would have asked for 80 tasks; the last wait's
@@ -576,33 +578,37 @@ fn a_standing_queue_keeps_up_with_the_last_waits_arrivals() {
 }
 
 /// Where the engine reacts, too, the fleet keeps up with the arrivals of
-/// the last wait and drains the queue expected when new tasks start.
+/// the past, over the last wait and startup (a rate that lasts less than a
+/// startup is over before tasks launched for it run), and drains the queue
+/// expected when new tasks start.
 #[test]
-fn a_reacting_fleet_keeps_up_with_the_last_waits_arrivals() {
-    // 20 tasks keep up with 10 a second for a minute and a half; then a
-    // poll brings 600.
-    let d = steady_then_a_rise(&stated(), 105);
+fn a_reacting_fleet_keeps_up_with_the_last_wait_and_startups_arrivals() {
+    // 20 tasks keep up with 10 a second for two minutes and a quarter;
+    // then a poll brings 600.
+    let d = steady_then_a_rise(&stated(), 135);
     let plan = plan_of(&d);
     assert!(!plan.standing_queue);
-    // The last 60 s: 3 polls of 150, then 600: 17.5 a second (the log's
-    // marks fall on the polls), against the last poll's 40.
+    // The last 120 s (the 60 s wait and the 60 s startup): 7 polls of 150,
+    // then 600: 13.75 a second (the log's marks fall on the polls), against
+    // the last poll's 40; over the last wait alone it would be 17.5.
+    assert_eq!(plan.wait_rate_over, Duration::from_secs(120));
     assert!(
-        (plan.wait_rate - 1050.0 / 60.0).abs() < 1e-9,
+        (plan.wait_rate - 1650.0 / 120.0).abs() < 1e-9,
         "{}",
         d.reason
     );
     assert!((plan.arrival_rate - 40.0).abs() < 1e-9, "{}", d.reason);
-    // 35 tasks keep up; the queue when new tasks start, 550 + 40 x 60 -
+    // 27.5 tasks keep up; the queue when new tasks start, 550 + 40 x 60 -
     // 20 x 0.5 x 60 = 2350, drained within 60 s: 78.3 more.
     assert_eq!(plan.queue_at_startup, 2350.0);
     assert!(
-        (plan.tasks - (35.0 + 2350.0 / 30.0)).abs() < 1e-9,
+        (plan.tasks - (27.5 + 2350.0 / 30.0)).abs() < 1e-9,
         "{}",
         d.reason
     );
     assert!(
         d.reason.to_string().contains(
-            "drained within 1m, and arrivals kept up with at 18/s, the rate of the last 1m: 114 tasks"
+            "drained within 1m, and arrivals kept up with at 14/s, the rate of the last 2m: 106 tasks"
         ),
         "{}",
         d.reason
@@ -1247,7 +1253,8 @@ fn a_run_ending_keeps_the_tasks_launched_while_what_waits_is_late() {
         (d.recommendation().unwrap(), plan_of(&d).still_to_arrive)
     };
     // The run's first and last messages need 42.7 tasks, keeping up with
-    // the run as if it went on 53.2: the run's plan, not the reacting rule.
+    // the run as if it went on (at the rate of the last two minutes, 8.1/s)
+    // 48.3: the run's plan, not the reacting rule.
     let (tasks, still_to_arrive) = third(10);
     assert_eq!(tasks, 43);
     assert!(matches!(still_to_arrive, Some(StillToArrive::Run(_))));
@@ -1257,7 +1264,7 @@ fn a_run_ending_keeps_the_tasks_launched_while_what_waits_is_late() {
     assert_eq!(third(50).0, 50);
     // More launched than keeping up needs: cut to that.
     let (tasks, still_to_arrive) = third(80);
-    assert_eq!(tasks, 54);
+    assert_eq!(tasks, 49);
     assert_eq!(still_to_arrive, None);
 }
 
