@@ -1517,3 +1517,38 @@ fn the_deadline_floor_counts_pending_tasks_from_when_they_start() {
     assert!(close(floor(150, 1000.0, 0), 10.0));
     assert!(close(floor(150, 1000.0, 10), 10.0 + 250.0 / 45.0));
 }
+
+/// The README's advice for a fan-out rarer than the warm fleet plans for:
+/// a desired count raised outside the controller a startup and a poll
+/// before it stands for `scale_in.stabilization_window` with wait sizing
+/// too, so the tasks are running when the messages come.
+#[test]
+fn a_pre_scale_from_outside_stands_for_the_stated_window() {
+    let mut p = stated();
+    p.scale_in.stabilization_window = Duration::from_secs(90);
+    let mut state = PolicyState::default();
+    for t in (0..=90).step_by(15) {
+        state = decide(&p, Ok(&service(0, 0, 1, 1)), &state, at(t)).1;
+    }
+    // A job raised the count to 100 just before the poll at 105.
+    state.count_outside_change(&p, 100, at(105));
+    let quiet = service(0, 0, 100, 100);
+    let (d, state) = decide(&p, Ok(&quiet), &state, at(105));
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
+    let (d, state) = decide(&p, Ok(&quiet), &state, at(180));
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
+    // 90 s on, it is given back.
+    let (d, _) = decide(&p, Ok(&quiet), &state, at(195));
+    assert_eq!(d.action(), Action::ScaleIn, "{}", d.reason);
+    // Without the window it stands for the keep time alone: one startup
+    // before any return is seen, shorter once returns say so.
+    let mut unwindowed = PolicyState::default();
+    for t in (0..=90).step_by(15) {
+        unwindowed = decide(&stated(), Ok(&service(0, 0, 1, 1)), &unwindowed, at(t)).1;
+    }
+    unwindowed.count_outside_change(&stated(), 100, at(105));
+    let (d, unwindowed) = decide(&stated(), Ok(&quiet), &unwindowed, at(150));
+    assert_eq!(d.action(), Action::Hold, "{}", d.reason);
+    let (d, _) = decide(&stated(), Ok(&quiet), &unwindowed, at(165));
+    assert_eq!(d.action(), Action::ScaleIn, "{}", d.reason);
+}
