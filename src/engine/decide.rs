@@ -209,7 +209,7 @@ fn wait_needed(
         pending,
         pending_in: pending_in(state.last_scale_out, startup.0, now),
         run_rest: state.runs.still_to_come(),
-        over_wait: state.arrivals.over(
+        over_keep_up_span: state.arrivals.over(
             now,
             wait_sizing::keep_up_span(stated.wait, startup.0, policy.poll_interval),
         ),

@@ -178,7 +178,7 @@ pub(super) struct Counts {
     /// The arrivals over the last `keep_up_span` before this poll:
     /// (messages, since how long ago); `None` before the arrival log holds
     /// any.
-    pub over_wait: Option<(f64, Duration)>,
+    pub over_keep_up_span: Option<(f64, Duration)>,
 }
 
 /// Where the startup the engine planned with came from.
@@ -418,7 +418,7 @@ pub(super) fn plan(
     // varies within a wait, and a fleet sized to each poll's peak idles
     // through the next trough.
     let wait_rate = counts
-        .over_wait
+        .over_keep_up_span
         .filter(|&(_, over)| !over.is_zero())
         .map_or(arrival_rate, |(messages, over)| {
             ((messages + arrived) / over.as_secs_f64()).max(0.0)

@@ -1018,7 +1018,7 @@ fn a_standing_queue_plans_for_the_last_message_of_a_run() {
             messages,
             within: Duration::from_secs(30),
         }),
-        over_wait: None,
+        over_keep_up_span: None,
     };
     let queue = |wait, rest| plan_one_poll(wait, &counts(rest)).queue_at_startup;
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
@@ -1076,7 +1076,7 @@ fn arrivals_are_estimated_from_the_tasks_that_ran_throughout_with_a_standing_que
         pending: 0,
         pending_in: Duration::ZERO,
         run_rest: None,
-        over_wait: None,
+        over_keep_up_span: None,
     };
     let arrived = |wait| plan_one_poll(wait, &counts).arrived;
     // Standing queue: 10 tasks served 75 of the 100 the work fell by: -25
@@ -1105,7 +1105,7 @@ fn a_standing_queue_grows_and_cuts_by_one_condition() {
             pending: 0,
             pending_in: Duration::ZERO,
             run_rest: None,
-            over_wait: Some((0.0, Duration::from_secs(60))),
+            over_keep_up_span: Some((0.0, Duration::from_secs(60))),
         };
         plan_one_poll(300, &counts).tasks
     };
@@ -1143,7 +1143,7 @@ fn where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for() {
             messages: 200.0,
             within: Duration::from_secs(within),
         }),
-        over_wait: None,
+        over_keep_up_span: None,
     };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     // Wait 60 s, startup 60 s, poll 15 s; the run ends in 30 s. The next
@@ -1422,7 +1422,7 @@ fn tasks_already_launched_serve_from_when_they_start() {
             messages: 200.0,
             within: Duration::from_secs(30),
         }),
-        over_wait: None,
+        over_keep_up_span: None,
     };
     let run_plan = |pending, pending_in| {
         plan_one_poll(60, &counts(pending, pending_in))
