@@ -168,7 +168,8 @@ pub(super) struct Counts {
     /// The running tasks the previous poll counted, if any.
     pub running_before: Option<u32>,
     /// Tasks launched and not yet running, and within how long they run at
-    /// the latest (a startup after the last scale-out).
+    /// the latest (a startup after the last scale-out; never more than the
+    /// startup: see `decide::pending_in`).
     pub pending: u32,
     pub pending_in: Duration,
     /// What a run of arrivals like 90% of the recent ones still brings,
@@ -469,7 +470,7 @@ pub(super) fn plan(
         still_to_arrive,
         run_ending,
         pending: counts.pending,
-        pending_in: counts.pending_in.min(startup),
+        pending_in: counts.pending_in,
         oldest_waited: None,
         startup,
         startup_source,
@@ -498,10 +499,7 @@ fn serving_first_and_last(
     run: Option<RunRest>,
 ) -> f64 {
     let fleet = (f64::from(counts.running), stated.per_task_rate);
-    let pending = (
-        f64::from(counts.pending),
-        counts.pending_in.as_secs_f64().min(startup),
-    );
+    let pending = (f64::from(counts.pending), counts.pending_in.as_secs_f64());
     let (poll, wait) = (poll.as_secs_f64(), stated.wait.as_secs_f64());
     let first = fleet_serving(
         counts.waiting + arrival_rate * poll,
@@ -541,7 +539,8 @@ pub(super) fn running_serves_waiting(
 /// queue's rule plans for the messages still to arrive, which would let a
 /// queue that drains slowly keep its oldest messages past the wait. Tasks
 /// launched now serve only after `startup`, the `pending` ones (how many,
-/// within how long they run) from then; a cut is at once.
+/// within how long they run, at most `startup`) from then; a cut is at
+/// once.
 /// Messages at or past their deadline are due within the next poll: they
 /// are late already, but the fleet is not cut under them.
 pub(super) fn by_deadlines(
@@ -554,7 +553,7 @@ pub(super) fn by_deadlines(
     let rate = stated.per_task_rate;
     let running = f64::from(running);
     let startup = startup.as_secs_f64();
-    let pending = (f64::from(pending.0), pending.1.as_secs_f64().min(startup));
+    let pending = (f64::from(pending.0), pending.1.as_secs_f64());
     let poll = poll.as_secs_f64().max(1.0);
     waited
         .map(|Waited { waited, messages }| {
