@@ -357,9 +357,14 @@ impl fmt::Display for Because {
                 };
                 write!(
                     f,
-                    "arrivals about {}/s need {} busy tasks; {} messages expected waiting when tasks launched now \
+                    "arrivals about {}/s{} need {} busy tasks; {} messages expected waiting when tasks launched now \
                      start ({}{source} startup), ",
                     fmt_rate(plan.arrival_rate),
+                    if plan.onset {
+                        " (a burst's first poll: as if it had all just come)"
+                    } else {
+                        ""
+                    },
                     fmt_count((plan.busy * 100.0).round() / 100.0),
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),

@@ -1129,13 +1129,13 @@ fn a_standing_queue_grows_and_cuts_by_one_condition() {
 fn where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for() {
     use crate::engine::wait_sizing::Counts;
     use crate::engine::RunRest;
-    // 20 running (10 a second), 100 waiting, none 15 s ago: arrivals at
-    // 10 + 120 / 15 = 18 a second.
+    // 20 running (10 a second), 100 waiting, 30 in all 15 s ago: arrivals
+    // at 10 + 90 / 15 = 16 a second.
     let counts = |within: u64| Counts {
         waiting: 100.0,
         in_flight: 20.0,
         running: 20,
-        previous: Some((at(0), 0.0)),
+        previous: Some((at(0), 30.0)),
         running_before: Some(20),
         pending: 0,
         pending_in: Duration::ZERO,
@@ -1147,22 +1147,81 @@ fn where_it_reacts_a_run_ending_before_new_tasks_start_is_planned_for() {
     };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
     // Wait 60 s, startup 60 s, poll 15 s; the run ends in 30 s. The next
-    // poll's message, behind 100 + 18 x 15 = 370, is served within 75 s by
-    // 370 / (0.5 x 75) = 9.9 tasks; the run's last, behind 100 + 200,
-    // within 90 s by 6.7. Reacting instead: 36 busy plus the queue when new
-    // tasks start (100 + 18 x 60 - 600 = 580) drained within 60 s, 55.3.
+    // poll's message, behind 100 + 16 x 15 = 340, is served within 75 s by
+    // 340 / (0.5 x 75) = 9.1 tasks; the run's last, behind 100 + 200,
+    // within 90 s by 6.7. Reacting instead: 32 busy plus the queue when new
+    // tasks start (100 + 16 x 60 - 600 = 460) drained within 60 s, 47.3.
     let plan = plan_one_poll(60, &counts(30));
     assert!(!plan.standing_queue);
-    assert!(close(plan.tasks, 36.0 + 580.0 / 30.0), "{}", plan.tasks);
+    assert!(close(plan.tasks, 32.0 + 460.0 / 30.0), "{}", plan.tasks);
     let (tasks, run) = plan
         .run_ending
         .expect("a run ending within a reaction time");
-    assert!(close(tasks, 370.0 / 37.5), "{tasks}");
+    assert!(close(tasks, 340.0 / 37.5), "{tasks}");
     assert!(close(run.messages, 200.0));
     // The run ends in 90 s, after tasks launched now start (75 s): none.
     assert_eq!(plan_one_poll(60, &counts(90)).run_ending, None);
     // A standing queue plans for the run itself.
     assert_eq!(plan_one_poll(300, &counts(30)).run_ending, None);
+}
+
+/// Where the engine reacts, a burst's first poll after an idle one, with
+/// more work than the running tasks serve within the wait, reads the rate
+/// as if the work had all just come: when within the interval it came is
+/// not known. Fewer messages than the running tasks serve, a poll after one
+/// that found work, and a standing queue read the growth spread over the
+/// interval.
+#[test]
+fn a_burst_beyond_the_running_tasks_is_read_as_just_come() {
+    use crate::engine::decision::Because;
+    use crate::engine::wait_sizing::Counts;
+    // 83 messages (82 waiting, 1 in service) where the previous poll, 15 s
+    // ago, found none; 2 s a message.
+    let counts = |waiting: f64, running: u32, before: f64| Counts {
+        waiting,
+        in_flight: 1.0,
+        running,
+        previous: Some((at(0), before)),
+        running_before: Some(running),
+        pending: 0,
+        pending_in: Duration::ZERO,
+        run_rest: None,
+        over_keep_up_span: None,
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    // One task serves 30 within the 60 s wait. As if all 83 came within
+    // the last message cost: 41.5 a second, against 0.5 + 83 / 15 = 6.0
+    // read spread over the interval.
+    let onset = plan_one_poll(60, &counts(82.0, 1, 0.0));
+    assert!(onset.onset);
+    assert!(
+        close(onset.arrival_rate, 83.0 / 2.0),
+        "{}",
+        onset.arrival_rate
+    );
+    let reason = Because::WaitSizing {
+        tasks: onset.tasks.ceil() as u32,
+        plan: Box::new(onset.clone()),
+    }
+    .to_string();
+    assert!(
+        reason.contains("arrivals about 42/s (a burst's first poll: as if it had all just come)"),
+        "{reason}"
+    );
+    // Three tasks serve 90 within the wait: the growth, spread.
+    let served = plan_one_poll(60, &counts(82.0, 3, 0.0));
+    assert!(!served.onset);
+    assert!(close(served.arrival_rate, 1.5 + 83.0 / 15.0));
+    assert!(onset.tasks > served.tasks);
+    // Work at the previous poll: not a burst's first.
+    let ongoing = plan_one_poll(60, &counts(82.0, 1, 10.0));
+    assert!(!ongoing.onset);
+    assert!(close(ongoing.arrival_rate, 0.5 + 73.0 / 15.0));
+    // A standing queue may let the burst wait (1 task serves 150 in 5
+    // minutes; here 1000 wait): spread.
+    let standing = plan_one_poll(300, &counts(999.0, 1, 0.0));
+    assert!(!standing.onset);
+    assert!(close(standing.arrival_rate, 0.5 + 1000.0 / 15.0));
 }
 
 /// Four batches of about 300 messages over 30 s, a minute and a half
@@ -1406,15 +1465,15 @@ proptest! {
 fn tasks_already_launched_serve_from_when_they_start() {
     use crate::engine::wait_sizing::Counts;
     use crate::engine::RunRest;
-    // 20 running, 1000 waiting, none 15 s ago: arrivals at
-    // 10 + 1020 / 15 = 78 a second. Wait 60 s, startup 60 s, poll 15 s;
+    // 20 running, 1000 waiting, 120 in all 15 s ago: arrivals at
+    // 10 + 900 / 15 = 70 a second. Wait 60 s, startup 60 s, poll 15 s;
     // the run (200 more) ends in 30 s, and its last message binds less
     // than the next poll's.
     let counts = |pending: u32, pending_in: u64| Counts {
         waiting: 1000.0,
         in_flight: 20.0,
         running: 20,
-        previous: Some((at(0), 0.0)),
+        previous: Some((at(0), 120.0)),
         running_before: Some(20),
         pending,
         pending_in: Duration::from_secs(pending_in),
@@ -1431,18 +1490,18 @@ fn tasks_already_launched_serve_from_when_they_start() {
             .0
     };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-    // The next poll's message, behind 1000 + 78 x 15 = 2170, within 75 s:
+    // The next poll's message, behind 1000 + 70 x 15 = 2050, within 75 s:
     // the 20 running serve 750; tasks launched now serve 15 s each (7.5
-    // messages): 20 + 1420 / 7.5.
+    // messages): 20 + 1300 / 7.5.
     let none = run_plan(0, 0);
-    assert!(close(none, 20.0 + 1420.0 / 7.5), "{none}");
+    assert!(close(none, 20.0 + 1300.0 / 7.5), "{none}");
     // 40 launched, running in 30 s: 22.5 messages each, 900 in all, then
-    // tasks launched now for the other 520.
+    // tasks launched now for the other 400.
     let forty = run_plan(40, 30);
-    assert!(close(forty, 60.0 + 520.0 / 7.5), "{forty}");
-    // 80 launched: enough, and only those of them that serve the 1420.
+    assert!(close(forty, 60.0 + 400.0 / 7.5), "{forty}");
+    // 80 launched: enough, and only those of them that serve the 1300.
     let eighty = run_plan(80, 30);
-    assert!(close(eighty, 20.0 + 1420.0 / 22.5), "{eighty}");
+    assert!(close(eighty, 20.0 + 1300.0 / 22.5), "{eighty}");
     // Launched a moment ago (running in a startup): as if launched now.
     assert!(close(run_plan(40, 60), none));
     assert!(eighty < forty && forty < none);
@@ -1451,20 +1510,22 @@ fn tasks_already_launched_serve_from_when_they_start() {
 /// The same poll, 40 tasks pending beside 20 running: launched 45 s ago
 /// they start within 15 s and serve much of the batch, so fewer tasks are
 /// asked for than when they were launched a startup ago or more (when they
-/// start is then unknown, and they count as launched now).
+/// start is then unknown, and they count as launched now). 520 messages:
+/// fewer than the 20 running serve within the wait, so not read as a
+/// burst that just came.
 #[test]
 fn the_engine_counts_pending_tasks_from_its_last_scale_out() {
     let (state, t) = after_four_batches();
     let with_last_scale_out = |ago: Option<u64>| {
         let mut state = state.clone();
         state.last_scale_out = ago.map(|ago| at(t - ago));
-        let (d, _) = decide(&stated(), Ok(&service(600, 20, 60, 20)), &state, at(t));
+        let (d, _) = decide(&stated(), Ok(&service(500, 20, 60, 20)), &state, at(t));
         d.recommendation().unwrap()
     };
     let (d, _) = {
         let mut state = state.clone();
         state.last_scale_out = Some(at(t - 45));
-        decide(&stated(), Ok(&service(600, 20, 60, 20)), &state, at(t))
+        decide(&stated(), Ok(&service(500, 20, 60, 20)), &state, at(t))
     };
     assert!(
         d.reason
