@@ -6,23 +6,39 @@ benchmark off its traces (BENCHMARKS.md, "Off the shared traces"):
   hour over a trickle (2 messages in 30% of the other minutes), 2 days;
 - onoff.csv: 10 minutes on (about 300 a minute) and 20 off, 1 day;
 - workhours.csv: 09:00-17:00 on, rising from about 200 to 300 a minute,
-  a message in 5% of the minutes otherwise, 3 days.
+  a message in 5% of the minutes otherwise, 3 days;
+- sparse.csv: 1-second buckets, bursts of a few seconds (each on second
+  ends the burst with probability 0.3, each off second starts one with
+  0.11: about three seconds in four empty), 20 a second on average while
+  on, 4 hours.
 
-1-minute buckets, in the shared traces' format (t_seconds,arrivals), from a
-fixed seed, so every run writes the same files.
+1-minute buckets (sparse: 1-second), in the shared traces' format
+(t_seconds,arrivals), from a fixed seed, so every run writes the same
+files.
 
 usage: benches/synthetic-traces.py DIR
 """
+import math
 import os
 import random
 import sys
 
 
-def write(path, counts):
+def write(path, counts, bucket=60):
     with open(path, "w") as f:
         f.write("t_seconds,arrivals\n")
-        for minute, arrivals in enumerate(counts):
-            f.write(f"{minute * 60},{arrivals}\n")
+        for i, arrivals in enumerate(counts):
+            f.write(f"{i * bucket},{arrivals}\n")
+
+
+def poisson(rng, mean):
+    # Knuth's method: fine for small means.
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
 
 
 def main():
@@ -44,6 +60,11 @@ def main():
         else:
             work.append(1 if rng.random() < 0.05 else 0)
     write(os.path.join(out, "workhours.csv"), work)
+    sparse, on = [], False
+    for _ in range(4 * 3600):
+        on = rng.random() >= 0.3 if on else rng.random() < 0.11
+        sparse.append(poisson(rng, 20) if on else 0)
+    write(os.path.join(out, "sparse.csv"), sparse, bucket=1)
 
 
 if __name__ == "__main__":
