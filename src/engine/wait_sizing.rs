@@ -322,11 +322,19 @@ pub(super) fn startup(policy: &Policy, measured: Option<Duration>) -> (Duration,
 /// minute's startup, the fleet chased each minute's noise and launched tasks
 /// that started after it (BENCHMARKS.md, "No tuning").
 pub(super) fn keep_up_span(wait: Duration, startup: Duration, poll: Duration) -> Duration {
-    if wait > startup.saturating_add(poll) {
+    if leaves_standing_queue(wait, startup, poll) {
         wait
     } else {
         wait.saturating_add(startup)
     }
+}
+
+/// Which regime wait sizing is in: whether the wait leaves room for a
+/// standing queue, being longer than a startup plus a poll (otherwise tasks
+/// launched on seeing a message start after its deadline, and the engine
+/// reacts).
+fn leaves_standing_queue(wait: Duration, startup: Duration, poll: Duration) -> bool {
+    wait > startup.saturating_add(poll)
 }
 
 /// Whether a poll is the first of a burst larger than the running tasks
@@ -390,13 +398,9 @@ pub(super) fn plan(
     let work = counts.waiting + counts.in_flight;
     let quantum = cost.max(Duration::from_secs(1)).as_secs_f64();
     let running_rate = f64::from(counts.running) * per_task_rate;
-    let standing_queue = wait > startup.saturating_add(poll);
+    let standing_queue = leaves_standing_queue(wait, startup, poll);
     let from_work = work / quantum;
-    let capacity = running_rate * wait.as_secs_f64();
-    let onset = counts.previous.is_some_and(|(then, before)| {
-        now > then && burst_onset(standing_queue, before, work, capacity)
-    });
-    let (arrival_rate, arrived) = match counts.previous {
+    let (arrival_rate, arrived, onset) = match counts.previous {
         Some((then, before)) if now > then => {
             let interval = now.since(then).as_secs_f64();
             let change = (work - before) / interval;
@@ -422,10 +426,18 @@ pub(super) fn plan(
             };
             let served_rate = f64::from(throughout) * per_task_rate;
             let arrived = from_work.min(served_rate + change) * interval;
-            let spread = from_work.min(running_rate + change.max(0.0));
-            (if onset { from_work } else { spread }, arrived)
+            let capacity = running_rate * wait.as_secs_f64();
+            if burst_onset(standing_queue, before, work, capacity) {
+                (from_work, arrived, true)
+            } else {
+                (
+                    from_work.min(running_rate + change.max(0.0)),
+                    arrived,
+                    false,
+                )
+            }
         }
-        _ => (from_work, 0.0),
+        _ => (from_work, 0.0, false),
     };
     let startup_secs = startup.as_secs_f64();
     let busy = arrival_rate / per_task_rate;

@@ -1224,6 +1224,36 @@ fn a_burst_beyond_the_running_tasks_is_read_as_just_come() {
     assert!(close(standing.arrival_rate, 0.5 + 1000.0 / 15.0));
 }
 
+proptest! {
+    /// Reading a burst's first poll as just come only ever adds: more work
+    /// at such a poll, across the running tasks' capacity too, never gives
+    /// fewer tasks.
+    #[test]
+    fn more_backlog_never_means_fewer_tasks_at_a_bursts_first_poll(
+        waiting in 0.0f64..2_000.0,
+        more in 0.0f64..2_000.0,
+        running in 0u32..40,
+        wait in prop::sample::select(vec![30u64, 60, 300]),
+    ) {
+        use crate::engine::wait_sizing::Counts;
+        let tasks = |waiting: f64| {
+            let counts = Counts {
+                waiting,
+                in_flight: 0.0,
+                running,
+                previous: Some((at(0), 0.0)),
+                running_before: Some(running),
+                pending: 0,
+                pending_in: Duration::ZERO,
+                run_rest: None,
+                over_keep_up_span: None,
+            };
+            plan_one_poll(wait, &counts).tasks
+        };
+        prop_assert!(tasks(waiting) <= tasks(waiting + more) + 1e-9);
+    }
+}
+
 /// Four batches of about 300 messages over 30 s, a minute and a half
 /// apart, served by 20 tasks, for a 60 s wait and a 60 s startup: the
 /// state, and the time of the next poll.
