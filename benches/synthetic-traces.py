@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Three arrival traces of shapes the shared six lack, for the "No tuning"
+"""Four arrival traces of shapes the shared six lack, for the "No tuning"
 benchmark off its traces (BENCHMARKS.md, "Off the shared traces"):
 
 - cron.csv: a fan-out of 5,000 messages in one minute at the top of every
