@@ -45,7 +45,7 @@ def main():
     for trace in order:
         path = os.path.join(a.traces, trace)
         s = service_time(path)
-        cmd = [a.bin, "simulate", "--policies", "benches/sim-policy.yaml", "--policy", "bench",
+        cmd = [a.bin, "simulate", "--policies", "benches/sim-policy-lookahead.yaml", "--policy", "bench",
                "--trace", path, "--service-time", secs(s), "--startup", "60s", "--initial-tasks", "1",
                "--wait-target", "60s", "--compare", "--sweep", "target_backlog_per_task=1..10000:24",
                "--json"]

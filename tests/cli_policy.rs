@@ -81,7 +81,7 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
     (
         "both-targets.yaml",
         &[
-            "tests/bad-policies/both-targets.yaml:6:14: error: policy 'orders-worker': target_wait: cannot be used with target_backlog_per_task (hint: keep `target_backlog_per_task`, or `target_wait` with `message_cost`, not both)",
+            "tests/bad-policies/both-targets.yaml:7:15: error: policy 'orders-worker': message_cost: cannot be used with both target_wait and target_backlog_per_task (hint: keep one of them: with target_wait, each gives the other (target_backlog_per_task = target_wait / message_cost))",
             "tests/bad-policies/both-targets.yaml: 1 error, 0 warnings",
         ],
     ),
@@ -123,7 +123,7 @@ const BAD_POLICIES: &[(&str, &[&str])] = &[
     (
         "half-wait-target.yaml",
         &[
-            "tests/bad-policies/half-wait-target.yaml:5:14: error: policy 'orders-worker': target_wait: needs message_cost (hint: add `message_cost`: the time one task spends on one message)",
+            "tests/bad-policies/half-wait-target.yaml:5:14: error: policy 'orders-worker': target_wait: needs message_cost or target_backlog_per_task (hint: add `message_cost`, the time one task spends on one message, or `target_backlog_per_task`, the messages one task serves within the wait)",
             "tests/bad-policies/half-wait-target.yaml: 1 error, 0 warnings",
         ],
     ),

@@ -51,7 +51,7 @@ use super::arrivals::Waited;
 use super::observation::Timestamp;
 use super::runs::RunRest;
 use super::state::push_bounded;
-use crate::policy::{BacklogTarget, Policy, TaskStartup};
+use crate::policy::{Policy, TaskStartup};
 
 /// What wait sizing learns of the traffic's shape: how long after capacity
 /// was given back the need for it returned. Bounded: the last
@@ -371,9 +371,7 @@ pub(super) struct Stated {
 /// policies.
 pub(super) fn stated(policy: &Policy) -> Option<Stated> {
     policy.task_startup?;
-    let BacklogTarget::Wait { wait, message_cost } = policy.target else {
-        return None;
-    };
+    let (wait, message_cost) = policy.target.wait_and_cost()?;
     let slots = policy.in_flight_per_task.unwrap_or(1.0);
     Some(Stated {
         per_task_rate: slots / message_cost.as_secs_f64(),

@@ -702,7 +702,7 @@ fn task_startup_errors_are_located() {
     let report = check(&format!("{MINIMAL}task_startup: 60s\n"));
     assert_eq!(
         problems(&report),
-        vec!["8:15 task_startup: sizes for a wait: it needs target_wait and message_cost"]
+        vec!["8:15 task_startup: sizes for a wait: it needs target_wait"]
     );
     let report = check(&format!(
         "{WAIT_SIZED}task_startup: 60s\nscale_out:\n  lookahead: 30s\n"
@@ -721,5 +721,49 @@ fn task_startup_errors_are_located() {
     assert_eq!(
         problems(&report),
         vec!["9:15 task_startup: `2h` is longer than the maximum, 1h"]
+    );
+}
+
+#[test]
+fn target_wait_with_a_backlog_target_gives_the_message_cost() {
+    let text = "name: w\ncluster: c\nservice: s\nqueues: [q]\ntarget_wait: 60s\n\
+                target_backlog_per_task: 8\ntask_startup: 60s\nmin_tasks: 2\nmax_tasks: 10\n";
+    let report = check(text);
+    assert_eq!(problems(&report), Vec::<String>::new());
+    let policy = &report.policies[0];
+    let seconds = Duration::from_secs_f64;
+    assert_eq!(
+        policy.target.wait_and_cost(),
+        Some((seconds(60.0), seconds(7.5)))
+    );
+    assert_eq!(policy.target_backlog_per_task(), 8.0);
+    assert_eq!(
+        policy.task_startup,
+        Some(TaskStartup::Stated(seconds(60.0)))
+    );
+    // Sweeping the target keeps the wait and changes the cost.
+    let swept = policy
+        .with_setting("target_backlog_per_task", 12.into())
+        .expect("a valid target");
+    assert_eq!(
+        swept.target.wait_and_cost(),
+        Some((seconds(60.0), seconds(5.0)))
+    );
+    // Without a wait the target is the plain one, and states no cost.
+    let plain = check(
+        &text
+            .replace("target_wait: 60s\n", "")
+            .replace("task_startup: 60s\n", ""),
+    );
+    assert_eq!(plain.policies[0].target.wait_and_cost(), None);
+    // A cost under a nanosecond is refused where the target is written.
+    let report = check(&text.replace(
+        "target_backlog_per_task: 8",
+        "target_backlog_per_task: 1e12",
+    ));
+    assert_eq!(report.policies.len(), 0);
+    assert_eq!(
+        problems(&report),
+        vec!["6:26 target_backlog_per_task: gives a message cost (target_wait / target) under a nanosecond, found 1000000000000"]
     );
 }

@@ -47,6 +47,15 @@ pub enum BacklogTarget {
         #[serde(with = "crate::policy::duration_serde")]
         message_cost: Duration,
     },
+    /// `target_wait` + `target_backlog_per_task`: the same formula read the
+    /// other way, message cost = wait / target: the messages one task gets
+    /// through within the wait. For a user who knows the target rather than
+    /// the cost, and for sweeping the target of a wait-sized policy.
+    WaitPerTask {
+        #[serde(with = "crate::policy::duration_serde")]
+        wait: Duration,
+        backlog_per_task: f64,
+    },
 }
 
 impl BacklogTarget {
@@ -54,11 +63,35 @@ impl BacklogTarget {
     pub fn backlog_per_task(&self) -> f64 {
         match *self {
             BacklogTarget::BacklogPerTask(t) => t,
+            BacklogTarget::WaitPerTask {
+                backlog_per_task, ..
+            } => backlog_per_task,
             BacklogTarget::Wait { wait, message_cost } => {
                 wait.as_secs_f64() / message_cost.as_secs_f64()
             }
         }
     }
+
+    /// The wait and the message cost, when the target states a wait (the
+    /// cost derived from the target when it is not written).
+    pub fn wait_and_cost(&self) -> Option<(Duration, Duration)> {
+        match *self {
+            BacklogTarget::BacklogPerTask(_) => None,
+            BacklogTarget::Wait { wait, message_cost } => Some((wait, message_cost)),
+            BacklogTarget::WaitPerTask {
+                wait,
+                backlog_per_task,
+            } => Some((wait, derived_cost(wait, backlog_per_task)?)),
+        }
+    }
+}
+
+/// `wait / backlog_per_task` as a duration, `None` when that is not a
+/// positive duration (the validator refuses such a policy).
+pub(in crate::policy) fn derived_cost(wait: Duration, backlog_per_task: f64) -> Option<Duration> {
+    Duration::try_from_secs_f64(wait.as_secs_f64() / backlog_per_task)
+        .ok()
+        .filter(|cost| !cost.is_zero())
 }
 
 /// `task_startup`: the time from raising the desired count to a new task
@@ -174,7 +207,8 @@ pub struct Policy {
     pub service: String,
     pub queues: Vec<QueueRef>,
     pub target: BacklogTarget,
-    /// `Some` turns on wait sizing (only with [`BacklogTarget::Wait`]).
+    /// `Some` turns on wait sizing (only with a target that states a wait,
+    /// [`BacklogTarget::wait_and_cost`]).
     pub task_startup: Option<TaskStartup>,
     pub min_tasks: u32,
     pub max_tasks: u32,

@@ -113,6 +113,13 @@ pub(crate) fn document(policy: &Policy) -> Document {
             document.push(("target_wait", duration_text(wait).into()));
             document.push(("message_cost", duration_text(message_cost).into()));
         }
+        BacklogTarget::WaitPerTask {
+            wait,
+            backlog_per_task,
+        } => {
+            document.push(("target_wait", duration_text(wait).into()));
+            document.push(("target_backlog_per_task", number(backlog_per_task)));
+        }
     }
     match policy.task_startup {
         Some(TaskStartup::Stated(startup)) => {

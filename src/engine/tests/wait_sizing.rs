@@ -47,6 +47,36 @@ fn plan_of(decision: &Decision) -> &WaitPlan {
         .expect("a wait-sizing step")
 }
 
+#[test]
+fn a_target_next_to_the_wait_sizes_as_the_cost_it_gives() {
+    // 60 s / 30 messages per task = 2 s a message: the same policy as
+    // `stated()`, written the other way.
+    let mut by_target = stated();
+    by_target.target = BacklogTarget::WaitPerTask {
+        wait: Duration::from_secs(60),
+        backlog_per_task: 30.0,
+    };
+    for (visible, in_flight, desired, running) in [(0, 20, 30, 30), (900, 40, 40, 20), (5, 0, 3, 3)]
+    {
+        let obs = service(visible, in_flight, desired, running);
+        let (first, state) = decide(&stated(), Ok(&obs), &PolicyState::default(), at(0));
+        let (again, other) = decide(&by_target, Ok(&obs), &PolicyState::default(), at(0));
+        assert_eq!(first, again);
+        assert_eq!(state, other);
+        assert!(plan_of(&first).tasks > 0.0);
+    }
+    // A wait twice as long per message: fewer tasks for the same work.
+    by_target.target = BacklogTarget::WaitPerTask {
+        wait: Duration::from_secs(60),
+        backlog_per_task: 60.0,
+    };
+    let obs = service(60, 4, 4, 4);
+    let slow = fresh(&stated(), &obs);
+    let fast = fresh(&by_target, &obs);
+    assert!(fast.desired() < slow.desired(), "{fast:?} {slow:?}");
+    assert!(slow.desired() < Some(300), "{slow:?}");
+}
+
 /// Two polls 15 s apart with the same counts: a steady state.
 fn steady(policy: &Policy, visible: u64, in_flight: u64, desired: u32) -> Decision {
     let obs = service(visible, in_flight, desired, desired);

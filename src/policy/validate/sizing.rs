@@ -13,35 +13,47 @@ use crate::policy::raw::RawPolicy;
 
 impl Checker<'_> {
     pub(super) fn target(&mut self, raw: &RawPolicy) -> Option<BacklogTarget> {
-        let both_hint =
-            "keep `target_backlog_per_task`, or `target_wait` with `message_cost`, not both";
+        let both_hint = "keep one of them: with target_wait, each gives the other \
+                         (target_backlog_per_task = target_wait / message_cost)";
         match (
             raw.target_backlog_per_task.as_ref(),
             raw.target_wait.as_ref(),
             raw.message_cost.as_ref(),
         ) {
-            (Some(_), Some(other), _) => {
-                let message = "cannot be used with target_backlog_per_task";
-                self.error(at(other), "target_wait", message, both_hint);
-                None
-            }
-            (Some(_), None, Some(other)) => {
-                let message = "cannot be used with target_backlog_per_task";
+            (Some(_), Some(_), Some(other)) => {
+                let message = "cannot be used with both target_wait and target_backlog_per_task";
                 self.error(at(other), "message_cost", message, both_hint);
                 None
             }
-            (Some(direct), None, None) => {
-                if direct.value > 0.0 && direct.value.is_finite() {
-                    Some(BacklogTarget::BacklogPerTask(direct.value))
-                } else {
+            (Some(_), None, Some(other)) => {
+                let message = "needs target_wait, and cannot be used with target_backlog_per_task";
+                let hint = "keep `target_backlog_per_task`, or `target_wait` with `message_cost`";
+                self.error(at(other), "message_cost", message, hint);
+                None
+            }
+            (Some(direct), wait, None) => {
+                let target = self.backlog_per_task(direct);
+                let Some(wait) = wait else {
+                    return target.map(BacklogTarget::BacklogPerTask);
+                };
+                let wait_value = self.positive_duration(wait, "target_wait");
+                let (backlog_per_task, wait_value) = (target?, wait_value?);
+                if crate::policy::model::derived_cost(wait_value, backlog_per_task).is_none() {
                     self.error(
                         at(direct),
                         "target_backlog_per_task",
-                        must_be("greater than 0", direct.value),
-                        "give the number of waiting messages one task should have, e.g. `100`",
+                        format!(
+                            "gives a message cost (target_wait / target) under a nanosecond, found {}",
+                            direct.value
+                        ),
+                        "lower target_backlog_per_task, or give `message_cost` instead",
                     );
-                    None
+                    return None;
                 }
+                Some(BacklogTarget::WaitPerTask {
+                    wait: wait_value,
+                    backlog_per_task,
+                })
             }
             (None, Some(wait), Some(cost)) => {
                 let wait_value = self.positive_duration(wait, "target_wait");
@@ -64,8 +76,14 @@ impl Checker<'_> {
                 })
             }
             (None, Some(wait), None) => {
-                let hint = "add `message_cost`: the time one task spends on one message";
-                self.error(at(wait), "target_wait", "needs message_cost", hint);
+                let hint = "add `message_cost`, the time one task spends on one message, or \
+                            `target_backlog_per_task`, the messages one task serves within the wait";
+                self.error(
+                    at(wait),
+                    "target_wait",
+                    "needs message_cost or target_backlog_per_task",
+                    hint,
+                );
                 None
             }
             (None, None, Some(cost)) => {
@@ -85,20 +103,37 @@ impl Checker<'_> {
         }
     }
 
+    /// `target_backlog_per_task`, when it is a number greater than 0.
+    fn backlog_per_task(&mut self, direct: &Spanned<f64>) -> Option<f64> {
+        if direct.value > 0.0 && direct.value.is_finite() {
+            Some(direct.value)
+        } else {
+            self.error(
+                at(direct),
+                "target_backlog_per_task",
+                must_be("greater than 0", direct.value),
+                "give the number of waiting messages one task should have, e.g. `100`",
+            );
+            None
+        }
+    }
+
     /// `task_startup`: `None` when left out, `Some(None)` when wrong. It
-    /// sizes for a wait, so it needs `target_wait` (and `message_cost`), and
-    /// the engine then plans for the startup itself, so `lookahead` goes.
+    /// sizes for a wait, so it needs `target_wait` (with `message_cost` or
+    /// `target_backlog_per_task`), and the engine then plans for the startup
+    /// itself, so `lookahead` goes.
     pub(super) fn task_startup(&mut self, raw: &RawPolicy) -> Option<Option<TaskStartup>> {
         let Some(value) = raw.task_startup.as_ref() else {
             return Some(None);
         };
         let mut valid = true;
-        if raw.target_backlog_per_task.is_some() || raw.target_wait.is_none() {
+        if raw.target_wait.is_none() {
             self.error(
                 at(value),
                 "task_startup",
-                "sizes for a wait: it needs target_wait and message_cost",
-                "give `target_wait` and `message_cost` instead of `target_backlog_per_task`",
+                "sizes for a wait: it needs target_wait",
+                "add `target_wait` (and `message_cost`, or keep `target_backlog_per_task`: \
+                 message cost = target_wait / target)",
             );
             valid = false;
         }
