@@ -357,7 +357,7 @@ impl fmt::Display for Because {
                 };
                 write!(
                     f,
-                    "arrivals about {}/s{} need {} busy tasks; {} messages expected waiting when tasks launched now \
+                    "arrivals about {}/s{} need {} busy tasks{}; {} messages expected waiting when tasks launched now \
                      start ({}{source} startup), ",
                     fmt_rate(plan.arrival_rate),
                     if plan.onset {
@@ -366,6 +366,12 @@ impl fmt::Display for Because {
                         ""
                     },
                     fmt_count((plan.busy * 100.0).round() / 100.0),
+                    plan.cost_from_target.map_or(String::new(), |derived| format!(
+                        " at {} a message ({} wait / target {})",
+                        fmt_duration(derived.cost),
+                        fmt_duration(plan.wait),
+                        fmt_count(derived.target),
+                    )),
                     fmt_count(plan.queue_at_startup.round()),
                     fmt_duration(plan.startup),
                 )?;

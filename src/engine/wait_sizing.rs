@@ -51,7 +51,7 @@ use super::arrivals::Waited;
 use super::observation::Timestamp;
 use super::runs::RunRest;
 use super::state::push_bounded;
-use crate::policy::{Policy, TaskStartup};
+use crate::policy::{BacklogTarget, Policy, TaskStartup};
 
 /// What wait sizing learns of the traffic's shape: how long after capacity
 /// was given back the need for it returned. Bounded: the last
@@ -184,6 +184,15 @@ pub(super) struct Counts {
     pub over_keep_up_span: Option<(f64, Duration)>,
 }
 
+/// A message cost read from `target_wait / target_backlog_per_task`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CostFromTarget {
+    #[serde(rename = "message_cost_s", with = "super::decision::secs")]
+    pub cost: Duration,
+    #[serde(rename = "target_backlog_per_task")]
+    pub target: f64,
+}
+
 /// Where the startup the engine planned with came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -251,6 +260,10 @@ pub struct WaitPlan {
     pub startup_source: StartupSource,
     #[serde(rename = "wait_s", with = "super::decision::secs")]
     pub wait: Duration,
+    /// The message cost and the target it was derived from, when the policy
+    /// gives `target_backlog_per_task` next to `target_wait`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_from_target: Option<CostFromTarget>,
     /// The tasks that meet the wait (see the module doc), or the warm fleet
     /// if larger.
     pub tasks: f64,
@@ -365,6 +378,9 @@ pub(super) struct Stated {
     pub per_task_rate: f64,
     pub cost: Duration,
     pub wait: Duration,
+    /// The target the cost was derived from (`target_wait / target`), when
+    /// the policy gives `target_backlog_per_task` instead of `message_cost`.
+    pub from_target: Option<f64>,
 }
 
 /// What the policy states, when it is sized by its wait; `None` for other
@@ -373,10 +389,17 @@ pub(super) fn stated(policy: &Policy) -> Option<Stated> {
     policy.task_startup?;
     let (wait, message_cost) = policy.target.wait_and_cost()?;
     let slots = policy.in_flight_per_task.unwrap_or(1.0);
+    let from_target = match policy.target {
+        BacklogTarget::WaitPerTask {
+            backlog_per_task, ..
+        } => Some(backlog_per_task),
+        _ => None,
+    };
     Some(Stated {
         per_task_rate: slots / message_cost.as_secs_f64(),
         cost: message_cost,
         wait,
+        from_target,
     })
 }
 
@@ -392,6 +415,7 @@ pub(super) fn plan(
         per_task_rate,
         cost,
         wait,
+        from_target,
     } = stated;
     let work = counts.waiting + counts.in_flight;
     let quantum = cost.max(Duration::from_secs(1)).as_secs_f64();
@@ -518,6 +542,7 @@ pub(super) fn plan(
         startup,
         startup_source,
         wait,
+        cost_from_target: from_target.map(|target| CostFromTarget { cost, target }),
         tasks,
         warm: None,
         next_burst: None,

@@ -61,9 +61,16 @@ fn a_target_next_to_the_wait_sizes_as_the_cost_it_gives() {
         let obs = service(visible, in_flight, desired, running);
         let (first, state) = decide(&stated(), Ok(&obs), &PolicyState::default(), at(0));
         let (again, other) = decide(&by_target, Ok(&obs), &PolicyState::default(), at(0));
-        assert_eq!(first, again);
+        assert_eq!(first.outcome, again.outcome);
         assert_eq!(state, other);
         assert!(plan_of(&first).tasks > 0.0);
+        assert_eq!(plan_of(&first).tasks, plan_of(&again).tasks);
+        // The reason says where the cost came from.
+        assert!(!first.reason.to_string().contains("a message"));
+        assert!(again
+            .reason
+            .to_string()
+            .contains("busy tasks at 2s a message (1m wait / target 30);"));
     }
     // A wait twice as long per message: fewer tasks for the same work.
     by_target.target = BacklogTarget::WaitPerTask {
@@ -753,6 +760,7 @@ fn the_oldest_messages_set_the_fleet_when_their_deadlines_come_first() {
         per_task_rate: 0.5,
         cost: Duration::from_secs(2),
         wait: Duration::from_secs(300),
+        from_target: None,
     };
     let timing = (Duration::from_secs(60), Duration::from_secs(15));
     let tasks = |running: u32, waited: &[Waited]| {
@@ -1020,6 +1028,7 @@ fn plan_one_poll(wait: u64, counts: &crate::engine::wait_sizing::Counts) -> Wait
         per_task_rate: 0.5,
         cost: Duration::from_secs(2),
         wait: Duration::from_secs(wait),
+        from_target: None,
     };
     let startup = (Duration::from_secs(60), StartupSource::Stated);
     plan(stated, startup, counts, Duration::from_secs(15), at(15))
@@ -1614,6 +1623,7 @@ fn the_deadline_floor_counts_pending_tasks_from_when_they_start() {
         per_task_rate: 0.5,
         cost: Duration::from_secs(2),
         wait: Duration::from_secs(300),
+        from_target: None,
     };
     let floor = |waited: u64, messages: f64, pending: u32| {
         by_deadlines(
