@@ -749,6 +749,13 @@ fn target_wait_with_a_backlog_target_gives_the_message_cost() {
         swept.target.wait_and_cost(),
         Some((seconds(60.0), seconds(5.0)))
     );
+    // Without the startup, the wait does nothing: said, not refused.
+    let unused = check(&text.replace("task_startup: 60s\n", ""));
+    assert_eq!(
+        problems(&unused),
+        vec!["5:14 warning target_wait: does nothing next to target_backlog_per_task without task_startup: the target alone sizes the service"]
+    );
+    assert_eq!(unused.policies[0].target_backlog_per_task(), 8.0);
     // Without a wait the target is the plain one, and states no cost.
     let plain = check(
         &text

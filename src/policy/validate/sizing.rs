@@ -36,6 +36,15 @@ impl Checker<'_> {
                 let Some(wait) = wait else {
                     return target.map(BacklogTarget::BacklogPerTask);
                 };
+                if raw.task_startup.is_none() {
+                    self.warning(
+                        at(wait),
+                        "target_wait",
+                        "does nothing next to target_backlog_per_task without task_startup: \
+                         the target alone sizes the service",
+                        "add `task_startup` to size for the wait, or remove `target_wait`",
+                    );
+                }
                 let wait_value = self.positive_duration(wait, "target_wait");
                 let (backlog_per_task, wait_value) = (target?, wait_value?);
                 if crate::policy::model::derived_cost(wait_value, backlog_per_task).is_none() {
