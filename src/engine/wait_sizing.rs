@@ -389,12 +389,8 @@ pub(super) fn stated(policy: &Policy) -> Option<Stated> {
     policy.task_startup?;
     let (wait, message_cost) = policy.target.wait_and_cost()?;
     let slots = policy.in_flight_per_task.unwrap_or(1.0);
-    let from_target = match policy.target {
-        BacklogTarget::WaitPerTask {
-            backlog_per_task, ..
-        } => Some(backlog_per_task),
-        _ => None,
-    };
+    let from_target = matches!(policy.target, BacklogTarget::WaitPerTask { .. })
+        .then(|| policy.target.backlog_per_task());
     Some(Stated {
         per_task_rate: slots / message_cost.as_secs_f64(),
         cost: message_cost,
